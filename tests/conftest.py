@@ -13,7 +13,16 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data beside the checkout (CI and the main checkout); one level further up for
+# git worktrees kept in a sub-folder; XLWATCH_SHARED_DATA overrides both.
+SHARED_DATA = Path(
+    os.environ.get("XLWATCH_SHARED_DATA")
+    or next(
+        (p / "shared" / "data" for p in (_ROOT.parent, _ROOT.parent.parent) if (p / "shared" / "data").is_dir()),
+        _ROOT.parent / "shared" / "data",
+    )
+)
 VTEST = SHARED_DATA / "vtest.avi"
 
 
