@@ -12,10 +12,11 @@ Does not: download anything, convert other layouts, or quantize.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,28 @@ def _ignored(key: str, cfg: VideoXL2Config, drop_extra_vision: bool) -> bool:
     return False
 
 
+_INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "zeros_", "ones_")
+
+
+@contextlib.contextmanager
+def meta_model(cfg: VideoXL2Config) -> Iterator[VideoXL2ForCausalLM]:
+    """Build the model on the meta device with the default initialisers disabled: they
+    are wasted work there, and random init of meta tensors imports torch._dynamo (3 s)."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+    try:
+        for name in _INIT_FUNCTIONS:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        with torch.device("meta"):
+            model = VideoXL2ForCausalLM(cfg)
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+    yield model
+
+
 def expected_shapes(cfg: VideoXL2Config) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(cfg)
+    with meta_model(cfg) as model:
+        pass
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -204,8 +224,8 @@ def load_model(
     info = inspect_checkpoint(root)
     _check(info)
     tokenizer = load_tokenizer(root)
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(info.config)
+    with meta_model(info.config) as model:
+        pass
     expected = set(model.state_dict())
     state: dict[str, torch.Tensor] = {}
     from safetensors import safe_open
@@ -247,8 +267,8 @@ def build_random(
 ) -> VideoXL2ForCausalLM:
     """A randomly initialised model allocated directly on `device` in `dtype` (built on
     the meta device first, so nothing is allocated on the CPU or in fp32)."""
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(config).to(dtype)
+    with meta_model(config) as model:
+        model = model.to(dtype)
     model.to_empty(device=device)
     torch.manual_seed(seed)
     init_weights(model, std)
