@@ -130,7 +130,9 @@ _INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_",
 @contextlib.contextmanager
 def meta_model(cfg: VideoXL2Config) -> Iterator[VideoXL2ForCausalLM]:
     """Build the model on the meta device with the default initialisers disabled: they
-    are wasted work there, and random init of meta tensors imports torch._dynamo (3 s)."""
+    are wasted work there, and random init of meta tensors imports torch._dynamo (3 s).
+    The patch is process-wide for the few milliseconds of construction; model building is
+    not done concurrently from several threads here."""
     saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
     try:
         for name in _INIT_FUNCTIONS:

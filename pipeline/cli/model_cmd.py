@@ -52,6 +52,8 @@ def info(
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(report))
+        if not report["ok"]:
+            raise typer.Exit(1)
         return
     typer.echo(f"checkpoint: {report['path']}")
     for part, count in report["parameters"].items():

@@ -153,3 +153,23 @@ def test_build_random_allocates_on_the_target_dtype_without_fp32_copy() -> None:
     norm = model.model.layers[0].input_layernorm.weight.float()
     assert (norm - 1).abs().max() < 0.5 and norm.std() > 0
     assert model.model.embed_tokens.weight.float().std() > 0.01
+
+
+def test_bf16_random_model_runs_the_vision_and_text_paths() -> None:
+    import numpy as np
+
+    from model.tiny import build_tiny_tokenizer
+
+    model = build_random(tiny_config(), device="cpu", dtype=torch.bfloat16, seed=2, std=0.1)
+    model.attach_tokenizer(build_tiny_tokenizer())
+    tokens = model.encode_video(np.zeros((6, 32, 32, 3), dtype=np.uint8))
+    assert tokens.dtype == torch.bfloat16 and tokens.shape == (2, 144, 64)
+    ids, positions = model.prompt.build_dense([0.0, 4.0], "Is anyone there?")
+    logits = model.forward_multimodal(torch.tensor([ids]), positions, tokens)
+    assert logits.shape == (1, len(ids), 512) and torch.isfinite(logits.float()).all()
+
+
+def test_package_exports_load_model_lazily() -> None:
+    import model
+
+    assert model.load_model is load_model
