@@ -125,3 +125,34 @@ def test_encode_video_groups_are_independent_so_cameras_batch(tiny_model) -> Non
     both = tiny_model.encode_video(np.concatenate([cam_a, cam_b]))
     torch.testing.assert_close(both[:1], tiny_model.encode_video(cam_a), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(both[1:], tiny_model.encode_video(cam_b), rtol=1e-4, atol=1e-4)
+
+
+def test_spatial_block_is_one_head_attention_over_positions_per_time_slot() -> None:
+    from model.dts import SpatialAttnBlock
+
+    torch.manual_seed(6)
+    block = SpatialAttnBlock(32, num_groups=32).eval()
+    init_weights(block, std=0.2)
+    x = torch.randn(1, 32, 2, 3, 3)
+    with torch.no_grad():
+        got = block(x)
+        n = block.norm(x)
+        q, k, v = block.q(n), block.k(n), block.v(n)  # [1, C, T, 3, 3]
+        want = torch.empty_like(x)
+        for t in range(2):
+            qt, kt, vt = (y[0, :, t].reshape(32, 9) for y in (q, k, v))  # [C, HW]
+            w = (qt.T @ kt / math.sqrt(32)).softmax(dim=-1)  # [HW query, HW key]
+            want[0, :, t] = (vt @ w.T).reshape(32, 3, 3)
+        want = x + block.proj_out(want)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_encode_video_is_independent_of_internal_batch_sizes(tiny_model, monkeypatch) -> None:
+    import model.videoxl2 as videoxl2
+
+    video = np.random.default_rng(9).integers(0, 256, (9, 32, 40, 3), dtype=np.uint8)
+    whole = tiny_model.encode_video(video)
+    monkeypatch.setattr(videoxl2, "VISION_BATCH_FRAMES", 2)
+    monkeypatch.setattr(videoxl2, "DTS_BATCH_GROUPS", 1)
+    split = tiny_model.encode_video(video)
+    torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-4)

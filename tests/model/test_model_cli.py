@@ -85,3 +85,22 @@ def test_info_on_missing_directory_names_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["model", "info", str(tmp_path / "absent")])
     assert result.exit_code == 2
     assert "absent" in result.output and "does not exist" in result.output
+
+
+def test_a_whole_27_layer_siglip_is_accepted_and_its_last_layer_ignored(tmp_path: Path) -> None:
+    """If a checkpoint kept so400m's 27th layer, the released code would drop it: so do we."""
+    from model.checkpoint import inspect_checkpoint
+
+    cfg = real_config()
+    shapes = expected_shapes(cfg)
+    prefix = "model.vision_tower.vision_tower.vision_model.encoder.layers."
+    for key in [k for k in shapes if k.startswith(prefix + "25.")]:
+        shapes[key.replace(prefix + "25.", prefix + "26.")] = shapes[key]
+    raw = cfg.to_json_dict()
+    for key in ("vision_config", "dts_config"):
+        raw.pop(key)
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    _write_header_only_safetensors(tmp_path / "model.safetensors", shapes)
+    info = inspect_checkpoint(tmp_path)
+    assert info.config.vision.num_hidden_layers == 26
+    assert info.missing == [] and info.unexpected == [] and info.wrong_shapes == []
