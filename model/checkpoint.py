@@ -12,11 +12,10 @@ Does not: download anything, convert other layouts, or quantize.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,8 +126,7 @@ def _ignored(key: str, cfg: VideoXL2Config, drop_extra_vision: bool) -> bool:
 _INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "zeros_", "ones_")
 
 
-@contextlib.contextmanager
-def meta_model(cfg: VideoXL2Config) -> Iterator[VideoXL2ForCausalLM]:
+def meta_model(cfg: VideoXL2Config) -> VideoXL2ForCausalLM:
     """Build the model on the meta device with the default initialisers disabled: they
     are wasted work there, and random init of meta tensors imports torch._dynamo (3 s).
     The patch is process-wide for the few milliseconds of construction; model building is
@@ -142,12 +140,11 @@ def meta_model(cfg: VideoXL2Config) -> Iterator[VideoXL2ForCausalLM]:
     finally:
         for name, fn in saved.items():
             setattr(nn.init, name, fn)
-    yield model
+    return model
 
 
 def expected_shapes(cfg: VideoXL2Config) -> dict[str, tuple[int, ...]]:
-    with meta_model(cfg) as model:
-        pass
+    model = meta_model(cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -226,15 +223,14 @@ def load_model(
     info = inspect_checkpoint(root)
     _check(info)
     tokenizer = load_tokenizer(root)
-    with meta_model(info.config) as model:
-        pass
+    model = meta_model(info.config)
     expected = set(model.state_dict())
     state: dict[str, torch.Tensor] = {}
     from safetensors import safe_open
 
     for file in weight_files(root):
         with safe_open(str(file), framework="pt", device=str(torch.device(device))) as fh:
-            for key in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+            for key in fh.keys():
                 if key in expected:
                     state[key] = fh.get_tensor(key).to(dtype)
     for key in sorted(expected - set(state)):  # optional keys: default init
@@ -266,15 +262,24 @@ def build_random(
     dtype: torch.dtype = torch.bfloat16,
     seed: int = 0,
     std: float = 0.02,
+    tokenizer: Any = "tiny",
 ) -> VideoXL2ForCausalLM:
     """A randomly initialised model allocated directly on `device` in `dtype` (built on
-    the meta device first, so nothing is allocated on the CPU or in fp32)."""
-    with meta_model(config) as model:
-        model = model.to(dtype)
+    the meta device first, so nothing is allocated on the CPU or in fp32). The tiny
+    byte-level tokenizer is attached by default (its ids fit any vocabulary), so the
+    prompt builder works and `write_checkpoint` writes a loadable directory."""
+    model = meta_model(config).to(dtype)
     model.to_empty(device=device)
     torch.manual_seed(seed)
     init_weights(model, std)
-    return model.eval().requires_grad_(False)
+    model.eval().requires_grad_(False)
+    if isinstance(tokenizer, str) and tokenizer == "tiny":
+        from model.tiny import build_tiny_tokenizer
+
+        tokenizer = build_tiny_tokenizer()
+    if tokenizer is not None:
+        model.attach_tokenizer(tokenizer)
+    return model
 
 
 def write_checkpoint(

@@ -148,7 +148,7 @@ def test_released_config_without_vision_sections_defaults_to_so400m(tmp_path: Pa
 
 
 def test_build_random_allocates_on_the_target_dtype_without_fp32_copy() -> None:
-    model = build_random(tiny_config(), device="cpu", dtype=torch.bfloat16, seed=1)
+    model = build_random(tiny_config(), device="cpu", dtype=torch.bfloat16, seed=1, tokenizer=None)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     norm = model.model.layers[0].input_layernorm.weight.float()
     assert (norm - 1).abs().max() < 0.5 and norm.std() > 0
@@ -158,10 +158,8 @@ def test_build_random_allocates_on_the_target_dtype_without_fp32_copy() -> None:
 def test_bf16_random_model_runs_the_vision_and_text_paths() -> None:
     import numpy as np
 
-    from model.tiny import build_tiny_tokenizer
-
     model = build_random(tiny_config(), device="cpu", dtype=torch.bfloat16, seed=2, std=0.1)
-    model.attach_tokenizer(build_tiny_tokenizer())
+    assert model.prompt is not None  # the tiny tokenizer is attached by default
     tokens = model.encode_video(np.zeros((6, 32, 32, 3), dtype=np.uint8))
     assert tokens.dtype == torch.bfloat16 and tokens.shape == (2, 144, 64)
     ids, positions = model.prompt.build_dense([0.0, 4.0], "Is anyone there?")
