@@ -147,7 +147,7 @@ def test_released_config_without_vision_sections_defaults_to_so400m(tmp_path: Pa
     assert "model.sae.encoder.0.q.weight" in info.missing
 
 
-def test_build_random_allocates_on_the_target_dtype_without_fp32_copy() -> None:
+def test_build_random_gives_the_target_dtype_and_randomised_norms() -> None:
     model = build_random(tiny_config(), device="cpu", dtype=torch.bfloat16, seed=1, tokenizer=None)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     norm = model.model.layers[0].input_layernorm.weight.float()
