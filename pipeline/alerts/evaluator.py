@@ -7,6 +7,7 @@ it returns `AlertEvent`s for `AlertRelay.record`. Not thread-safe; one per alert
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -16,10 +17,14 @@ from pipeline.alerts.rules import (
     CameraContext,
     Cooldown,
     EventLike,
+    RuleError,
     evaluate_cv_event,
     evaluate_standing,
+    parse_rule,
 )
 from pipeline.messages import AlertEvent
+
+log = logging.getLogger(__name__)
 
 
 class AlertEvaluator:
@@ -67,3 +72,37 @@ class AlertEvaluator:
 def _thumb(event: Any) -> str | None:
     thumb = getattr(event, "thumbnail", None)
     return thumb if isinstance(thumb, str) else None
+
+
+def load_rules(alerts_cfg: Any, db_rules: Iterable[Any] = ()) -> tuple[list[AlertRule],
+                                                                        list[str]]:
+    """The rules to run: config rules, the config's global standing questions (as rules
+    `standing-<i>` at `anomaly_threshold`) and the alert_rules table.
+
+    A bad config rule raises RuleError (the operator fixes the file); a bad or clashing
+    database row is skipped and its error returned, so one row cannot stop all alerting."""
+    rules = [parse_rule(r, f"alerts.rules[{i}]") for i, r in enumerate(alerts_cfg.rules)]
+    threshold = float(getattr(alerts_cfg, "anomaly_threshold", 0.5))
+    for i, question in enumerate(getattr(alerts_cfg, "standing_questions", ()) or ()):
+        rules.append(parse_rule({"name": f"standing-{i}", "kind": "standing",
+                                 "params": {"question": question, "threshold": threshold}},
+                                f"alerts.standing_questions[{i}]"))
+    names = {r.name for r in rules}
+    if len(names) != len(rules):
+        dup = next(r.name for r in rules if [x.name for x in rules].count(r.name) > 1)
+        raise RuleError(f"alerts.rules.name: duplicate rule name; got {dup!r}")
+    errors: list[str] = []
+    for row in db_rules:
+        try:
+            rule = parse_rule(row, f"alert_rules[{getattr(row, 'name', '?')}]")
+        except RuleError as exc:
+            errors.append(str(exc))
+            continue
+        if rule.name in names:
+            errors.append(f"alert_rules.name: also defined in the config; got {rule.name!r}")
+            continue
+        names.add(rule.name)
+        rules.append(rule)
+    for e in errors:
+        log.error("alert rule skipped: %s", e)
+    return rules, errors

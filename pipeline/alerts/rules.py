@@ -8,12 +8,14 @@ de-duplicating against stored rows is `pipeline.alerts.relay`'s job.
 
 Rule kinds and their params:
 - `person`: a person entered (`person_enter`), optionally only inside `window`
-  ("HH:MM-HH:MM" local to the camera, may wrap midnight) and/or a `zone` (a rectangle
-  [x, y, w, h] in analysis pixels, or the name of a zone in the camera context).
+  ("HH:MM-HH:MM" local to the camera, may wrap midnight) and/or a `zone` (the name of a
+  camera zone, or a polygon [[x, y], ...] of at least 3 points in normalized 0..1 image
+  coordinates, as the config's camera zones are). A person is in a zone when the
+  bottom-centre of the box (the feet) is.
 - `loitering`: a loitering event lasting at least `min_seconds` (default 60).
 - `crowd`: a crowd event (or any event with a count) with `count >= min_count` (default 5).
-- `off_hours`: an event of `kinds` (default motion, person_enter) inside `window` (or the
-  camera's configured off-hours window).
+- `off_hours`: an event of `kinds` (default motion, person_enter) inside `window` (or one
+  of the camera's configured off-hours windows).
 - `tamper`: camera tampering (`kinds`: default blocked, blurred, moved).
 - `standing`: a yes/no `question` for the videoxl2 backend; fires when P(Yes) >=
   `threshold` (default 0.5).
@@ -37,7 +39,7 @@ TAMPER_KINDS = ("tamper_blocked", "tamper_blurred", "tamper_moved")
 CV_EVENT_KINDS = (
     "person_enter", "person_leave", "motion", "crowd", "loitering", *TAMPER_KINDS,
 )
-_RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -87,14 +89,26 @@ class TimeWindow:
 @dataclass(frozen=True)
 class CameraContext:
     """Per-camera facts the rules need: where t = 0 is on the wall clock, the time zone,
-    named zones (rectangles in analysis pixels) and the configured off-hours window."""
+    named zones (polygons in normalized 0..1 coordinates), the off-hours windows and the
+    analysis frame size (width, height) that event boxes are measured in."""
 
     camera: str
     wall_origin: float
     timezone: str = "UTC"
-    zones: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
-    off_hours: str | None = None
+    zones: Mapping[str, Sequence[Sequence[float]]] = field(default_factory=dict)
+    off_hours: Sequence[str] = ()
+    frame_size: tuple[int, int] | None = None
     t_now: float | None = None  # stream time of the latest frame, for open events
+
+    @classmethod
+    def from_config(cls, camera: str, cam_cfg: Any, wall_origin: float,
+                    frame_size: tuple[int, int] | None = None,
+                    t_now: float | None = None) -> CameraContext:
+        """From a camera's merged CameraConfig (timezone, zones, off_hours)."""
+        zones = {k: tuple(tuple(pt) for pt in v) for k, v in (cam_cfg.zones or {}).items()}
+        return cls(camera=camera, wall_origin=wall_origin, timezone=cam_cfg.timezone,
+                   zones=zones, off_hours=tuple(cam_cfg.off_hours or ()),
+                   frame_size=frame_size, t_now=t_now)
 
     def wall(self, t: float) -> float:
         return self.wall_origin + t
@@ -147,12 +161,13 @@ def _kinds(params: Mapping[str, Any], default: Sequence[str], allowed: Sequence[
 def _zone_param(value: Any, prefix: str) -> Any:
     if isinstance(value, str):
         return value  # resolved against CameraContext.zones when evaluating
-    ok = isinstance(value, Sequence) and len(value) == 4 and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    if not ok or value[2] <= 0 or value[3] <= 0:
-        raise RuleError(f"{prefix}.zone: expected [x, y, w, h] with w, h > 0 or a zone "
-                        f"name; got {value!r}")
-    return tuple(float(v) for v in value)
+    def point_ok(p: Any) -> bool:
+        return (isinstance(p, Sequence) and len(p) == 2 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in p))
+    if not isinstance(value, Sequence) or len(value) < 3 or not all(map(point_ok, value)):
+        raise RuleError(f"{prefix}.zone: expected a zone name or at least 3 [x, y] points "
+                        f"in 0..1; got {value!r}")
+    return tuple((float(x), float(y)) for x, y in value)
 
 
 _PARAM_KEYS = {
@@ -173,7 +188,12 @@ def _normalise_params(kind: str, params: Mapping[str, Any], prefix: str) -> dict
                         f"{params[bad]!r} (allowed: {', '.join(sorted(_PARAM_KEYS[kind]))})")
     out: dict[str, Any] = {}
     if "window" in params:
-        out["window"] = str(TimeWindow.parse(params["window"], f"{prefix}.window"))
+        windows = params["window"]
+        windows = [windows] if isinstance(windows, str) else windows
+        if not isinstance(windows, Sequence) or not windows:
+            raise RuleError(f"{prefix}.window: expected 'HH:MM-HH:MM' or a list of them; "
+                            f"got {params['window']!r}")
+        out["window"] = tuple(str(TimeWindow.parse(w, f"{prefix}.window")) for w in windows)
     if "zone" in params:
         out["zone"] = _zone_param(params["zone"], prefix)
     if kind == "loitering":
@@ -205,7 +225,7 @@ def parse_rule(data: Mapping[str, Any] | Any, where: str = "rule") -> AlertRule:
                                     ("name", "kind", "params", "camera", "enabled")}
     name, kind = data.get("name"), data.get("kind")
     if not isinstance(name, str) or not _RULE_NAME.match(name):
-        raise RuleError(f"{where}.name: expected [a-z0-9][a-z0-9_.-]{{0,63}}; got {name!r}")
+        raise RuleError(f"{where}.name: expected {_RULE_NAME.pattern}; got {name!r}")
     if kind not in RULE_KINDS:
         raise RuleError(f"{where}.kind: expected one of {', '.join(RULE_KINDS)}; got {kind!r}")
     params = data.get("params") or {}
@@ -234,22 +254,40 @@ def _event_anchor(ctx: CameraContext, event: EventLike) -> str:
     return f"{event.kind}|{track}|{start}"
 
 
-def _in_zone(bbox: Sequence[float] | None, zone: tuple[float, float, float, float]) -> bool:
-    if not bbox:
-        return False
-    cx, cy = bbox[0] + bbox[2] / 2, bbox[1] + bbox[3] / 2
-    zx, zy, zw, zh = zone
-    return zx <= cx <= zx + zw and zy <= cy <= zy + zh
+def point_in_polygon(x: float, y: float, polygon: Sequence[Sequence[float]]) -> bool:
+    """Even-odd ray casting; points on the boundary may go either way."""
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
 
 
-def _resolve_zone(rule: AlertRule, ctx: CameraContext) -> tuple[float, ...] | None:
+def _in_zone(rule: AlertRule, event: EventLike, ctx: CameraContext) -> bool:
+    """True when the rule has no zone or the event's feet (box bottom-centre) are in it."""
     zone = rule.params.get("zone")
+    if zone is None:
+        return True
     if isinstance(zone, str):
         if zone not in ctx.zones:
             raise RuleError(f"rules.{rule.name}.params.zone: camera {ctx.camera!r} has no "
-                            f"zone; got {zone!r}")
-        return tuple(ctx.zones[zone])
-    return zone
+                            f"such zone; got {zone!r}")
+        zone = ctx.zones[zone]
+    if ctx.frame_size is None:
+        raise RuleError(f"frame_size: zone rule {rule.name!r} needs the analysis frame size "
+                        f"of camera {ctx.camera!r}; got None")
+    if not event.bbox:
+        return False
+    x, y, w, h = event.bbox
+    width, height = ctx.frame_size
+    return point_in_polygon((x + w / 2) / width, (y + h) / height, zone)
+
+
+def _in_windows(windows: Sequence[str], ctx: CameraContext, t: float) -> bool:
+    local = ctx.local_time(t)
+    return any(TimeWindow.parse(w).contains(local) for w in windows)
 
 
 def _duration(event: EventLike, ctx: CameraContext) -> float:
@@ -267,16 +305,13 @@ def _match(rule: AlertRule, event: EventLike, ctx: CameraContext) -> str | None:
     if rule.kind == "person":
         if event.kind != "person_enter":
             return None
-        if "window" in p and not TimeWindow.parse(p["window"]).contains(
-                ctx.local_time(event.t_start)):
+        if "window" in p and not _in_windows(p["window"], ctx, event.t_start):
             return None
-        zone = _resolve_zone(rule, ctx)
-        if zone is not None and not _in_zone(event.bbox, zone):
+        if not _in_zone(rule, event, ctx):
             return None
         return f"person entered on {ctx.camera} {when}"
     if rule.kind == "loitering":
-        zone = _resolve_zone(rule, ctx)
-        if event.kind != "loitering" or (zone is not None and not _in_zone(event.bbox, zone)):
+        if event.kind != "loitering" or not _in_zone(rule, event, ctx):
             return None
         dur = _duration(event, ctx)
         if dur < p["min_seconds"]:
@@ -289,12 +324,12 @@ def _match(rule: AlertRule, event: EventLike, ctx: CameraContext) -> str | None:
             return None
         return f"crowd of {event.count} (>= {p['min_count']}) on {ctx.camera} {when}"
     if rule.kind == "off_hours":
-        window = p.get("window") or ctx.off_hours
-        if window is None or event.kind not in p["kinds"]:
+        windows = p.get("window") or tuple(ctx.off_hours)
+        if not windows or event.kind not in p["kinds"]:
             return None
-        if not TimeWindow.parse(window, "off_hours").contains(ctx.local_time(event.t_start)):
+        if not _in_windows(windows, ctx, event.t_start):
             return None
-        return f"{event.kind} during off-hours ({window}) on {ctx.camera} {when}"
+        return f"{event.kind} during off-hours ({', '.join(windows)}) on {ctx.camera} {when}"
     if rule.kind == "tamper":
         if event.kind not in p["kinds"]:
             return None
