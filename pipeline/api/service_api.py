@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from pipeline.alerts.relay import alert_payload, iso
 from pipeline.messages import Answer, Question
+from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
 from storage import repo
 from storage.db import Database
 from storage.models import Alert, Camera
@@ -93,9 +94,7 @@ class DatabaseServiceAPI:
 
     def __init__(self, db: Database, cfg: Any) -> None:
         self.db, self.cfg = db, cfg
-        secret = getattr(cfg, "secret_key", None)
-        secret = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
-        self._cipher = load_cipher(Path(cfg.data_dir), secret)
+        self._cipher = load_cipher(Path(cfg.data_dir), cfg.secret)
         self._query: Callable[[Question], Answer] | None = None
 
     def attach_query(self, fn: Callable[[Question], Answer] | None) -> None:
@@ -107,9 +106,10 @@ class DatabaseServiceAPI:
 
     def add_camera(self, name: str, url: str, fps: float | None = None,
                    backend: str | None = None) -> dict[str, Any]:
-        name, url = _validate_camera(self.cfg, name, url)
-        if fps is None:
-            fps = _default_fps(self.cfg, name)
+        # The same edge checks as `xlwatch camera add` (pipeline/validation.py).
+        validate_camera_name(name)
+        url = validate_camera_url(url, self.cfg.allowed_roots)
+        fps = validate_fps(fps if fps is not None else self.cfg.camera(name).fps)
         options = {"backend": backend} if backend else {}
         with self.db.session() as s:
             return camera_dict(repo.add_camera(s, name, url, self._cipher, fps=fps,
@@ -164,15 +164,3 @@ def _newest_cursor(s: Any, camera: str | None, limit: int) -> int:
     return min(ids) - 1 if ids else 0
 
 
-def _validate_camera(cfg: Any, name: str, url: str) -> tuple[str, str]:
-    """The edge checks the CLI applies too (pipeline/validation.py owns them)."""
-    from pipeline import validation
-
-    return validation.validate_camera(name, url, cfg)
-
-
-def _default_fps(cfg: Any, name: str) -> float:
-    camera = getattr(cfg, "camera", None)
-    if callable(camera):
-        return float(camera(name).fps)
-    return float(getattr(getattr(cfg, "camera_defaults", None), "fps", 1.0))
