@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pipeline.alerts.rules import dedup_key as make_dedup_key
-from pipeline.alerts.webhooks import WebhookDispatcher
+from pipeline.alerts.webhooks import WebhookDispatcher, WebhookTarget
 from pipeline.api.metrics import Metrics
 from pipeline.messages import AlertEvent
 from storage import repo
@@ -210,3 +210,12 @@ class AlertRelay:
             "backoff_s": self._backoff, "last_error": self._last_error,
             "webhook_status": self.webhooks.health() if self.webhooks else None,
         }
+
+
+def build_relay(cfg: Any, db: Database, metrics: Metrics | None = None, **kwargs: Any
+                ) -> AlertRelay:
+    """The relay the config asks for: the Redis stream when `redis_url` is set (else alerts
+    stay in the database, CLI and API), plus `alerts.webhooks`."""
+    bus = RedisAlertBus(cfg.redis_url, stream=cfg.alerts.stream) if cfg.redis_url else None
+    hooks = [WebhookTarget.from_config(w) for w in cfg.alerts.webhooks]
+    return AlertRelay(db, bus, WebhookDispatcher(hooks) if hooks else None, metrics, **kwargs)

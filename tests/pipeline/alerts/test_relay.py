@@ -13,7 +13,7 @@ import uuid
 import pytest
 import redis
 
-from pipeline.alerts.relay import AlertRelay
+from pipeline.alerts.relay import AlertRelay, build_relay
 from pipeline.api.metrics import Metrics
 from pipeline.messages import AlertEvent
 from storage import repo
@@ -154,3 +154,19 @@ def test_redis_outage_keeps_alerts_in_db_and_delivers_them_after_restart(db, own
     consume(bus, seen)
     assert seen == {i: 1 for i in before + during}  # none lost, none duplicated
     assert relay.health()["ok"] and relay.backlog() == 0
+
+
+def test_build_relay_follows_the_config(db, tmp_path):
+    from pipeline.config import config_from_dict
+
+    bare = build_relay(config_from_dict({"data_dir": str(tmp_path)}), db)
+    assert bare.bus is None and bare.webhooks is None and not bare.has_sink
+    cfg = config_from_dict({
+        "data_dir": str(tmp_path), "redis_url": "redis://127.0.0.1:6379/0",
+        "alerts": {"stream": "xlwatch:test", "webhooks": [
+            {"url": "http://127.0.0.1:9/hook", "secret": "s", "kinds": ["tamper_moved"]}]}})
+    relay = build_relay(cfg, db)
+    assert relay.bus.stream == "xlwatch:test"
+    (target,) = relay.webhooks.targets
+    assert target.secret == "s" and target.kinds == ("tamper_moved",)
+    assert target.timeout_s == 5.0
