@@ -36,6 +36,14 @@ class AlertEvaluator:
         if dup is not None:
             raise ValueError(f"alerts.rules.name: duplicate rule name; got {dup!r}")
         self.cooldown = Cooldown(cooldown_s, clock)
+        self.errors: list[str] = []  # rule evaluation errors, newest last
+
+    def _rule_failed(self, rule: AlertRule, exc: RuleError) -> None:
+        """Report a rule that cannot be evaluated once, keep the other rules running."""
+        if str(exc) not in self.errors:
+            log.error("alert rule %s cannot be evaluated: %s", rule.name, exc)
+            self.errors.append(str(exc))
+            del self.errors[:-100]  # bounded
 
     def standing_questions(self, camera: str) -> list[tuple[str, str]]:
         """(rule name, question) pairs the engine must score each new chunk of `camera` on."""
@@ -49,7 +57,11 @@ class AlertEvaluator:
         for i, event in enumerate(events):
             thumb = thumbnails[i] if thumbnails is not None else _thumb(event)
             for rule in self.rules:
-                alert = evaluate_cv_event(rule, event, ctx, thumbnail=thumb)
+                try:
+                    alert = evaluate_cv_event(rule, event, ctx, thumbnail=thumb)
+                except RuleError as exc:  # a rule this camera cannot satisfy (unknown zone)
+                    self._rule_failed(rule, exc)
+                    continue
                 if alert is not None and self.cooldown.allow(ctx.camera, rule.name):
                     out.append(alert)
         return out

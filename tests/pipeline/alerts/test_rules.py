@@ -283,3 +283,11 @@ def test_load_rules_merges_config_standing_questions_and_db_rows_skipping_bad_ro
 def test_load_rules_refuses_a_bad_config_rule_with_its_path():
     with pytest.raises(RuleError, match=r"alerts.rules\[0\].params.min_count"):
         load_rules(Section(rules=[{"name": "c", "kind": "crowd", "params": {"min_count": 0}}]))
+
+
+def test_evaluator_reports_a_rule_it_cannot_evaluate_and_keeps_the_others():
+    ev = AlertEvaluator([parse_rule({"name": "z", "kind": "person", "params": {"zone": "door"}}),
+                         parse_rule({"name": "p", "kind": "person"})])
+    alerts = ev.on_events(ctx(frame_size=(640, 480)), [Ev("person_enter", 1)])
+    assert [a.rule for a in alerts] == ["p"]
+    assert len(ev.errors) == 1 and "'door'" in ev.errors[0]
