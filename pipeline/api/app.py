@@ -103,12 +103,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
                sse_poll_s: float = 0.5) -> FastAPI:
     """The API over `service`. `cfg` is the XLWatchConfig (reads `api.host`, `api.token`,
-    `data_dir`); a non-loopback `api.host` without a token is refused here as well."""
+    `data_dir`); a non-loopback `api.host` without a token is refused here as well. If the
+    service has `camera_statuses() -> Iterable[CameraStatus]`, /metrics reports ingest
+    counters and state per camera from it at scrape time."""
     token = _token(cfg)
     host = getattr(getattr(cfg, "api", None), "host", "127.0.0.1")
     require_token_for_bind(host, token)
     data_dir = Path(getattr(cfg, "data_dir", "."))
     metrics = metrics or Metrics()
+    statuses = getattr(service, "camera_statuses", None)
+    if callable(statuses):  # optional: live CameraStatus records for the ingest metrics
+        metrics.set_camera_source(statuses)
     app = FastAPI(title="XL-Watch", version="0.1.0")
     app.state.service, app.state.metrics = service, metrics
     _install_error_handlers(app)

@@ -124,3 +124,19 @@ def test_safe_thumbnail_path_refuses_escapes(tmp_path):
             safe_thumbnail_path(tmp_path, rel)
     assert safe_thumbnail_path(tmp_path, "lobby/a.jpg") == (
         tmp_path / "thumbnails" / "lobby" / "a.jpg").resolve()
+
+
+def test_metrics_pull_camera_statuses_from_the_service_when_it_offers_them(service, cfg):
+    from fastapi.testclient import TestClient
+
+    from pipeline.api.app import create_app
+
+    class Live(type(service)):
+        def camera_statuses(self):
+            return [CameraStatus("yard", CameraState.RECONNECTING, reconnects=2)]
+
+    live = Live(service.db, cfg)
+    with TestClient(create_app(live, cfg)) as c:
+        text = c.get("/metrics").text
+    assert 'xlwatch_camera_reconnects_total{camera="yard"} 2.0' in text
+    assert 'xlwatch_ingest_state{camera="yard",state="reconnecting"} 1.0' in text
