@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -116,6 +117,7 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
         metrics.set_camera_source(statuses)
     app = FastAPI(title="XL-Watch", version="0.1.0")
     app.state.service, app.state.metrics = service, metrics
+    app.state.streams_stop = threading.Event()  # set by stop_streams(app) at shutdown
     _install_error_handlers(app)
     auth = [Depends(token_checker(token))]
 
@@ -187,7 +189,8 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
         if after_id is None:  # only alerts committed from now on
             after_id = await latest_alert_id(service.alerts, camera)
         async for event in alert_stream(service.alerts, after_id, camera, sse_poll_s,
-                                        max_events, timeout_s):
+                                        max_events, timeout_s,
+                                        stop=app.state.streams_stop):
             yield event
 
     @app.get("/thumbnails/{rel:path}", dependencies=auth)
@@ -201,3 +204,23 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
         return FileResponse(path)
 
     return app
+
+
+def stop_streams(app: FastAPI) -> None:
+    """End every open SSE stream within one poll interval (call before shutting down)."""
+    app.state.streams_stop.set()
+
+
+def make_server(app: FastAPI, host: str, port: int, graceful_s: float = 5.0) -> Any:
+    """A uvicorn server for `app` whose SIGTERM/SIGINT handling first ends the SSE
+    streams, so open `alerts --follow` clients do not hold the shutdown (uvicorn waits for
+    open responses); `graceful_s` bounds that wait in any case."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stop_streams(app)
+            super().handle_exit(sig, frame)
+
+    return _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                  timeout_graceful_shutdown=graceful_s))
