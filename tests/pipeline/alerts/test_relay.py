@@ -7,6 +7,7 @@ outage test, our own redis-server subprocess that we kill and start again on its
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import uuid
 
@@ -44,7 +45,8 @@ def consume(bus: RedisAlertBus, seen: dict[int, int], consumer: str = "c") -> No
         bus.ack([m.message_id])
 
 
-def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(db):
+def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(any_db):
+    db = any_db
     relay = AlertRelay(db, bus=None)
     a = relay.record(make_alert(1))
     b = relay.record(make_alert(1, message="same key, new text"))
@@ -57,7 +59,8 @@ def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(db):
     assert relay.deliver_pending() == 0  # no sink configured: rows stay in the DB
 
 
-def test_deliver_pending_publishes_each_row_once_and_marks_it_delivered(db, bus):
+def test_deliver_pending_publishes_each_row_once_and_marks_it_delivered(any_db, bus):
+    db = any_db
     metrics = Metrics()
     relay = AlertRelay(db, bus=bus, metrics=metrics, batch=2)
     bus.ensure_group()
@@ -170,3 +173,22 @@ def test_build_relay_follows_the_config(db, tmp_path):
     (target,) = relay.webhooks.targets
     assert target.secret == "s" and target.kinds == ("tamper_moved",)
     assert target.timeout_s == 5.0
+
+
+def test_concurrent_records_of_one_alert_make_one_row(any_db):
+    relays = [AlertRelay(any_db) for _ in range(4)]
+    ids: list[int] = []
+    barrier = threading.Barrier(len(relays))
+
+    def record(relay):
+        barrier.wait()
+        ids.append(relay.record(make_alert(9)))
+
+    threads = [threading.Thread(target=record, args=(r,)) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(ids) == 4 and len(set(ids)) == 1
+    with any_db.session() as s:
+        assert [r.id for r in repo.list_alerts(s)] == ids[:1]
