@@ -105,8 +105,8 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
                sse_poll_s: float = 0.5) -> FastAPI:
     """The API over `service`. `cfg` is the XLWatchConfig (reads `api.host`, `api.token`,
     `data_dir`); a non-loopback `api.host` without a token is refused here as well. If the
-    service has `camera_statuses() -> Iterable[CameraStatus]`, /metrics reports ingest
-    counters and state per camera from it at scrape time."""
+    service has `camera_statuses() -> Iterable[CameraStatus]` and/or `alert_counts()`,
+    /metrics reads ingest counters/state and alert counts from them at scrape time."""
     token = _token(cfg)
     host = getattr(getattr(cfg, "api", None), "host", "127.0.0.1")
     require_token_for_bind(host, token)
@@ -115,6 +115,9 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
     statuses = getattr(service, "camera_statuses", None)
     if callable(statuses):  # optional: live CameraStatus records for the ingest metrics
         metrics.set_camera_source(statuses)
+    counts = getattr(service, "alert_counts", None)
+    if callable(counts):  # alerts raised/delivered and the relay backlog, from the DB
+        metrics.set_alert_source(counts)
     app = FastAPI(title="XL-Watch", version="0.1.0")
     app.state.service, app.state.metrics = service, metrics
     app.state.streams_stop = threading.Event()  # set by stop_streams(app) at shutdown

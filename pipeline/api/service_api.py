@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.alerts.relay import alert_payload, iso
 from pipeline.messages import Answer, Question
@@ -145,6 +145,14 @@ class DatabaseServiceAPI:
             if after_id is None:
                 after_id = _newest_cursor(s, camera, limit)
             return [alert_dict(r) for r in repo.list_alerts(s, after_id, camera, limit)]
+
+    def alert_counts(self) -> list[dict[str, Any]]:
+        """Alerts committed and delivered per camera and rule (for /metrics)."""
+        q = (select(Camera.name, Alert.rule, func.count(Alert.id), func.count(Alert.delivered_at))
+             .join(Camera, Camera.id == Alert.camera_id).group_by(Camera.name, Alert.rule))
+        with self.db.session() as s:
+            return [{"camera": c, "rule": r, "raised": n, "delivered": d}
+                    for c, r, n, d in s.execute(q)]
 
     def health(self) -> dict[str, Any]:
         ok = self.db.ping()

@@ -90,6 +90,9 @@ def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client,
                                                     frames_decoded=250, frames_dropped=3)])
     service.attach_query(lambda q: Answer(q.camera, q.text, "no", "cv"))
     client.post("/ask", json={"camera": "lobby", "question": "anyone?"})
+    first, _ = add_alert(service, 1), add_alert(service, 2)
+    with service.db.session() as s:
+        repo.mark_alert_delivered(s, first)
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
@@ -98,6 +101,9 @@ def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client,
     assert 'xlwatch_ingest_state{camera="lobby",state="live"} 1.0' in text
     assert 'xlwatch_questions_total{backend="cv",outcome="ok"} 1.0' in text
     assert "xlwatch_question_latency_seconds_bucket" in text
+    assert 'xlwatch_alerts_raised_total{camera="lobby",rule="r"} 2.0' in text
+    assert 'xlwatch_alerts_delivered_total{camera="lobby",rule="r"} 1.0' in text
+    assert "xlwatch_relay_backlog 1.0" in text
 
 
 def test_thumbnail_is_served_and_traversal_is_refused(client, cfg):
