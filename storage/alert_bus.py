@@ -84,8 +84,12 @@ class RedisAlertBus:
         if not isinstance(alert_id, int):
             raise ValueError(f"alert.alert_id: expected the database id; got {alert_id!r}")
         fields = {"alert_id": str(alert_id), "json": json.dumps(dict(alert), default=str)}
-        return self._call("XADD", self._redis.xadd, self.stream, fields,
-                          maxlen=self.maxlen, approximate=True)
+        try:
+            return self._call("XADD", self._redis.xadd, self.stream, fields,
+                              maxlen=self.maxlen, approximate=True)
+        except redis.ResponseError as exc:  # OOM, READONLY replica, wrong key type: the
+            raise AlertBusUnavailable(      # server refuses for now; the relay retries
+                f"redis {self._masked} stream {self.stream!r}: XADD refused: {exc}") from exc
 
     def ensure_group(self, group: str | None = None, start_id: str = "0") -> None:
         """Create the consumer group (and the stream) unless it exists."""
@@ -94,7 +98,8 @@ class RedisAlertBus:
                        group or self.group, id=start_id, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise
+                raise AlertBusUnavailable(f"redis {self._masked} stream {self.stream!r}: "
+                                          f"XGROUP CREATE refused: {exc}") from exc
 
     def read_group(self, consumer: str, count: int = 100, block_ms: int | None = 1000,
                    group: str | None = None, pending: bool = False) -> list[BusMessage]:

@@ -144,7 +144,12 @@ class AlertRelay:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            delivered = self.deliver_pending()
+            try:
+                delivered = self.deliver_pending()
+            except Exception as exc:  # an unexpected failure must not end the loop: the
+                log.exception("alert relay: unexpected error")  # rows stay; retry later
+                self._failed(exc, None)
+                delivered = 0
             if self._backoff:
                 wait = self._backoff
             elif delivered >= self.batch:

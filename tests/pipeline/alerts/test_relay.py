@@ -189,3 +189,26 @@ def test_concurrent_records_of_one_alert_make_one_row(any_db):
     assert len(ids) == 4 and len(set(ids)) == 1
     with any_db.session() as s:
         assert [r.id for r in repo.list_alerts(s)] == ids[:1]
+
+
+def test_relay_thread_retries_a_refused_publish_with_backoff_until_it_succeeds(db, bus):
+    client = redis.Redis.from_url(bus.url)
+    client.set(bus.stream, "not a stream")  # the server refuses XADD (WRONGTYPE)
+    relay = AlertRelay(db, bus=bus, poll_s=5, backoff_initial_s=0.05, backoff_max_s=0.2)
+    relay.start()
+    try:
+        alert_id = relay.record(make_alert(1))
+        deadline = time.monotonic() + 5
+        while relay.health()["failures"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        health = relay.health()
+        assert health["failures"] >= 2 and health["backlog"] == 1 and not health["ok"]
+        client.delete(bus.stream)  # the operator fixes Redis; no restart of the relay
+        bus.ensure_group()
+        while relay.backlog() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen: dict[int, int] = {}
+        consume(bus, seen)
+        assert seen == {alert_id: 1} and relay.health()["ok"]
+    finally:
+        relay.stop()
