@@ -14,11 +14,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from storage.secrets import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,7 @@ class BusMessage:
 
 def mask_redis_url(url: str) -> str:
     """`redis://:secret@host:6379/0` -> `redis://:***@host:6379/0` for errors and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_url(url)
 
 
 class RedisAlertBus:
