@@ -146,3 +146,22 @@ def test_metrics_pull_camera_statuses_from_the_service_when_it_offers_them(servi
         text = c.get("/metrics").text
     assert 'xlwatch_camera_reconnects_total{camera="yard"} 2.0' in text
     assert 'xlwatch_ingest_state{camera="yard",state="reconnecting"} 1.0' in text
+
+
+def test_database_outage_is_503_naming_the_database_not_500(cfg):
+    from fastapi.testclient import TestClient
+
+    from pipeline.api.app import create_app
+    from pipeline.api.service_api import DatabaseServiceAPI
+    from storage.db import open_database
+    from tests.services import free_port
+
+    # A PostgreSQL URL where nothing listens: every session fails to connect.
+    url = f"postgresql+psycopg://postgres:pw@127.0.0.1:{free_port()}/test?connect_timeout=1"
+    down = DatabaseServiceAPI(open_database(url, migrate_schema=False), cfg)
+    with TestClient(create_app(down, cfg)) as c:
+        r = c.get("/cameras")
+        assert r.status_code == 503 and "database" in r.json()["detail"]
+        assert "pw" not in r.text
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["ok"] is False
