@@ -52,8 +52,9 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
                sse_poll_s: float = 0.5) -> FastAPI:
     """The API over `service`. `cfg` is the XLWatchConfig (reads `api.host`, `api.token`,
     `data_dir`); a non-loopback `api.host` without a token is refused here as well. If the
-    service has `camera_statuses() -> Iterable[CameraStatus]` and/or `alert_counts()`,
-    /metrics reads ingest counters/state and alert counts from them at scrape time."""
+    service has `camera_statuses() -> Iterable[CameraStatus]`, `alert_counts()` or
+    `chunk_counts()`, /metrics reads ingest counters/state, alert and chunk counts from
+    them at scrape time."""
     token = _token(cfg)
     require_token_for_bind(getattr(getattr(cfg, "api", None), "host", "127.0.0.1"), token)
     metrics = metrics or Metrics()
@@ -63,6 +64,9 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
     counts = getattr(service, "alert_counts", None)
     if callable(counts):  # alerts raised/delivered and the relay backlog, from the DB
         metrics.set_alert_source(counts)
+    chunks = getattr(service, "chunk_counts", None)
+    if callable(chunks):  # chunks prefilled per camera, from the DB
+        metrics.set_chunk_source(chunks)
     app = FastAPI(title="XL-Watch", version="0.1.0")
     app.state.service, app.state.metrics = service, metrics
     app.state.data_dir = Path(getattr(cfg, "data_dir", "."))

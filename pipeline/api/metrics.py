@@ -4,8 +4,8 @@ so tests and several apps in one process do not collide).
 Owns the metric names and labels. Counters that the service increments where the work
 happens in this process (questions) are pushed here; what other processes (Ray actors)
 do is pulled at scrape time: per-camera ingest figures from a callback returning
-`CameraStatus` records, alert counts from a callback over the database (the alerts table
-is the one place every process's alerts meet). It does not serve HTTP: the
+`CameraStatus` records, alert and prefilled-chunk counts from callbacks over the database
+(the one place every process's alerts and chunks meet). It does not serve HTTP: the
 API's `/metrics` route renders `Metrics.render()`.
 """
 
@@ -26,6 +26,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 StatusSource = Callable[[], Iterable[CameraStatus]]
 # Rows of {"camera", "rule", "raised", "delivered"}: alerts committed / published so far.
 AlertSource = Callable[[], Iterable[dict]]
+# {camera: chunks prefilled into memory (rows in the chunks table)}.
+ChunkSource = Callable[[], dict[str, int]]
 
 
 class _PullCollector:
@@ -34,6 +36,7 @@ class _PullCollector:
     def __init__(self) -> None:
         self.source: StatusSource | None = None
         self.alerts: AlertSource | None = None
+        self.chunks: ChunkSource | None = None
 
     def describe(self):
         return []
@@ -41,6 +44,12 @@ class _PullCollector:
     def collect(self):
         yield from self._cameras()
         yield from self._alerts()
+        if self.chunks is not None:
+            prefilled = CounterMetricFamily("xlwatch_chunks_prefilled",
+                                            "Chunks prefilled into memory", labels=["camera"])
+            for camera, n in (_safe(lambda: self.chunks().items())):
+                prefilled.add_metric([camera], n)
+            yield prefilled
 
     def _alerts(self):
         raised = CounterMetricFamily("xlwatch_alerts_raised", "Alerts committed",
@@ -96,21 +105,22 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.chunks_prefilled = Counter("xlwatch_chunks_prefilled", "Chunks prefilled",
-                                        ["camera"], registry=r)
         self.questions = Counter("xlwatch_questions", "Questions answered",
                                  ["backend", "outcome"], registry=r)
         self.question_latency = Histogram(
             "xlwatch_question_latency_seconds", "Question latency", ["backend"], registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-        self._cameras = _PullCollector()
-        r.register(self._cameras)
+        self._pull = _PullCollector()
+        r.register(self._pull)
 
     def set_camera_source(self, source: StatusSource | None) -> None:
-        self._cameras.source = source
+        self._pull.source = source
 
     def set_alert_source(self, source: AlertSource | None) -> None:
-        self._cameras.alerts = source
+        self._pull.alerts = source
+
+    def set_chunk_source(self, source: ChunkSource | None) -> None:
+        self._pull.chunks = source
 
     def observe_question(self, backend: str, seconds: float, ok: bool) -> None:
         self.questions.labels(backend, "ok" if ok else "error").inc()

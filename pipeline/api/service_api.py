@@ -21,7 +21,7 @@ from pipeline.messages import Answer, Question
 from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
 from storage import repo
 from storage.db import Database
-from storage.models import Alert, Camera
+from storage.models import Alert, Camera, Chunk
 from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
 from storage.secrets import load_cipher
 
@@ -153,6 +153,13 @@ class DatabaseServiceAPI:
         with self.db.session() as s:
             return [{"camera": c, "rule": r, "raised": n, "delivered": d}
                     for c, r, n, d in s.execute(q)]
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks prefilled into memory per camera (rows of the chunks table)."""
+        q = (select(Camera.name, func.count(Chunk.id))
+             .join(Chunk, Chunk.camera_id == Camera.id).group_by(Camera.name))
+        with self.db.session() as s:
+            return {name: n for name, n in s.execute(q)}
 
     def health(self) -> dict[str, Any]:
         ok = self.db.ping()

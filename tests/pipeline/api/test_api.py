@@ -93,6 +93,9 @@ def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client,
     first, _ = add_alert(service, 1), add_alert(service, 2)
     with service.db.session() as s:
         repo.mark_alert_delivered(s, first)
+        for seq in range(3):
+            repo.upsert_chunk(s, "lobby", seq, t_start=16.0 * seq, t_end=16.0 * seq + 15,
+                              wall_start=WALL, wall_end=WALL + 15, n_frames=16)
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
@@ -104,6 +107,7 @@ def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client,
     assert 'xlwatch_alerts_raised_total{camera="lobby",rule="r"} 2.0' in text
     assert 'xlwatch_alerts_delivered_total{camera="lobby",rule="r"} 1.0' in text
     assert "xlwatch_relay_backlog 1.0" in text
+    assert 'xlwatch_chunks_prefilled_total{camera="lobby"} 3.0' in text
 
 
 def test_thumbnail_is_served_and_traversal_is_refused(client, cfg):
