@@ -63,10 +63,8 @@ class Database:
         try:
             with self.sessions.begin() as s:
                 yield s
-        except (exc.OperationalError, exc.InterfaceError) as e:
-            raise DatabaseUnavailable(f"database {self.url_masked}: {_short(e)}") from e
         except exc.DBAPIError as e:
-            if e.connection_invalidated:
+            if _is_outage(e):
                 raise DatabaseUnavailable(f"database {self.url_masked}: {_short(e)}") from e
             raise
 
@@ -82,6 +80,22 @@ class Database:
         self.engine.dispose()
 
 
+# SQLite reports both "locked" and "no such table" as OperationalError; only the first
+# kind is an outage worth retrying, the second is a bug that must surface as itself.
+_SQLITE_OUTAGE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "disk is full")
+
+
+def _is_outage(e: exc.DBAPIError) -> bool:
+    if e.connection_invalidated or isinstance(e, exc.InterfaceError):
+        return True
+    if not isinstance(e, exc.OperationalError):
+        return False
+    text = str(e.orig).lower()
+    if "sqlite" in type(e.orig).__module__:
+        return any(word in text for word in _SQLITE_OUTAGE)
+    return True
+
+
 def _short(e: Exception) -> str:
     orig = getattr(e, "orig", None)
     return mask_text(str(orig if orig is not None else e).strip().splitlines()[0])
@@ -89,7 +103,10 @@ def _short(e: Exception) -> str:
 
 def create_engine(url: str) -> Engine:
     """An engine tuned for the dialect; raises ValueError on an unsupported URL."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise ValueError(f"db_url: not a database URL; got {mask_text(url)!r}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
@@ -100,6 +117,7 @@ def create_engine(url: str) -> Engine:
                                   "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -115,6 +133,20 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API connec
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (see _sqlite_begin_immediate).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    """Make each session one real transaction that holds the write lock from its start.
+
+    Left alone, the sqlite3 module runs reads outside any transaction (a session's read and
+    its later write are not isolated). A plain deferred BEGIN would fix that but then a
+    read-then-write transaction gets SQLITE_BUSY at once, without the busy wait, when
+    another process wrote in between. IMMEDIATE makes writers queue on the busy timeout
+    instead; sessions are short, so readers waiting briefly is the cheaper trade.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config(conn: Connection) -> Config:

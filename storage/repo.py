@@ -188,6 +188,16 @@ def mark_chunk_important(s: Session, camera: str, seq: int) -> bool:
     return bool(res.rowcount)
 
 
+def delete_chunks(s: Session, camera: str, seqs: Iterable[int]) -> int:
+    """Forget chunk rows whose KV was dropped by retention; returns how many went."""
+    seqs = list(seqs)
+    if not seqs:
+        return 0
+    res = s.execute(delete(Chunk).where(Chunk.camera_id == _camera_id(s, camera),
+                                        Chunk.seq.in_(seqs)))
+    return int(res.rowcount or 0)
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -232,8 +242,7 @@ def list_events(
     if camera is not None:
         q = q.where(Event.camera_id == _camera_id(s, camera))
     if since is not None:
-        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since,
-                        Event.wall_start >= since))
+        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
     if until is not None:
         q = q.where(Event.wall_start <= until)
     if kinds:
