@@ -377,6 +377,25 @@ def add_alert_rule(
     return to_record(AlertRuleRecord, row, camera=camera)
 
 
+def upsert_alert_rule(
+    s: Session,
+    name: str,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    camera: str | None = None,
+    enabled: bool = True,
+) -> AlertRuleRecord:
+    """Create or replace rule `name` (how config-file rules are synced into the table)."""
+    row = s.scalar(select(AlertRule).where(AlertRule.name == name))
+    if row is None:
+        return add_alert_rule(s, name, kind, params, camera=camera, enabled=enabled)
+    row.kind, row.params, row.enabled = kind, dict(params or {}), enabled
+    row.camera_id = None if camera is None else _camera_id(s, camera)
+    s.flush()
+    return to_record(AlertRuleRecord, row, camera=camera)
+
+
 def list_alert_rules(
     s: Session, camera: str | None = None, *, enabled_only: bool = False
 ) -> list[AlertRuleRecord]:

@@ -99,6 +99,7 @@ def test_password_never_in_output_logs_or_database_file(cli: Cli, caplog):
     assert "s3cret" not in caplog.text
     raw = b"".join(p.read_bytes() for p in (cli.root / "data").glob("*"))
     assert b"s3cret" not in raw
+    assert "s3cret" not in repr(cli.cameras_rows())  # the PostgreSQL rows, too
     with open_database(cli.db_url).session() as s:
         from storage import repo
         from storage.secrets import load_cipher

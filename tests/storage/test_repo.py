@@ -199,3 +199,16 @@ def test_new_chunk_without_times_is_refused_naming_field(db, cipher):
     _camera(db, cipher)
     with pytest.raises(ValueError, match="t_start"), db.session() as s:
         repo.upsert_chunk(s, "lobby", 0, fine_tier="gpu")
+
+
+def test_upsert_alert_rule_replaces_in_place(db, cipher):
+    _camera(db, cipher, "a")
+    with db.session() as s:
+        first = repo.upsert_alert_rule(s, "r", "motion", {"min": 1})
+        again = repo.upsert_alert_rule(s, "r", "loitering", {"seconds": 9}, camera="a",
+                                       enabled=False)
+    assert again.id == first.id
+    with db.session() as s:
+        (rule,) = repo.list_alert_rules(s)
+    assert (rule.kind, rule.params, rule.camera, rule.enabled) == (
+        "loitering", {"seconds": 9}, "a", False)

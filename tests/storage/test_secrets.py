@@ -20,6 +20,7 @@ from storage.secrets import SecretError, UrlCipher, load_cipher, mask_text, mask
         ("rtsps://alice:s3cret@host:322/a/b?x=1", "rtsps://alice:***@host:322/a/b?x=1"),
         ("http://cam.local/snap?user=bob&password=pw1", "http://cam.local/snap?user=bob&password=***"),
         ("rtsp://alice@host/p", "rtsp://alice@host/p"),
+        ("rtsp://u:p@ss@h:554/x", "rtsp://u:***@h:554/x"),
         ("rtsp://host/p", "rtsp://host/p"),
         ("/videos/lobby.mp4", "/videos/lobby.mp4"),
     ],
@@ -29,9 +30,11 @@ def test_mask_url_hides_passwords_and_keeps_the_rest(url: str, masked: str):
 
 
 def test_mask_text_masks_urls_inside_messages():
-    text = "open rtsp://alice:s3cret@h/p failed; retry http://u:p4ss@x/y?token=abc"
+    text = ("open rtsp://alice:s3cret@h/p failed; retry http://u:p4ss@x/y?token=abc "
+            "and rtsp://v:at@sign@z/q")
     out = mask_text(text)
-    assert "s3cret" not in out and "p4ss" not in out and "abc" not in out
+    for secret in ("s3cret", "p4ss", "abc", "sign"):
+        assert secret not in out
     assert "rtsp://alice:***@h/p" in out
 
 
