@@ -17,8 +17,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from pipeline.cli import app
-from storage.db import open_database, sqlite_url
-from tests.storage.conftest import pg_schema_url  # noqa: F401 (fixture)
+from storage.db import open_database
+from tests.storage.fixtures import (  # noqa: F401 (pytest fixtures)
+    _pg_shared,
+    _sqlite_template,
+    clean_pg_url,
+    migrated_sqlite_url,
+)
 
 SECRET_URL = "rtsp://alice:s3cret@10.0.0.5:554/stream1"
 
@@ -43,17 +48,14 @@ class Cli:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> Cli:
-    if request.param == "sqlite":
-        db_url = sqlite_url(tmp_path / "data" / "xlwatch.db")
-    else:
-        db_url = request.getfixturevalue("pg_schema_url")
-    return _make_cli(tmp_path, monkeypatch, db_url)
+    fixture = "migrated_sqlite_url" if request.param == "sqlite" else "clean_pg_url"
+    return _make_cli(tmp_path, monkeypatch, request.getfixturevalue(fixture))
 
 
 @pytest.fixture
-def sqlite_cli(tmp_path: Path, monkeypatch) -> Cli:
+def sqlite_cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> Cli:
     """For the many input-refusal cases, which never reach a database-specific path."""
-    return _make_cli(tmp_path, monkeypatch, sqlite_url(tmp_path / "data" / "xlwatch.db"))
+    return _make_cli(tmp_path, monkeypatch, request.getfixturevalue("migrated_sqlite_url"))
 
 
 def _make_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Cli:
@@ -66,7 +68,6 @@ def _make_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> C
     env = {"XLWATCH_CONFIG": str(config), "XLWATCH_DATA_DIR": str(data_dir),
            "XLWATCH_DB_URL": db_url, "XLWATCH_SECRET_KEY": ""}
     monkeypatch.delenv("XLWATCH_SECRET_KEY", raising=False)
-    open_database(db_url).close()
     return Cli(tmp_path, env, db_url)
 
 
