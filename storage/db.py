@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -32,6 +34,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 HEAD = "head"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _PG_MIGRATION_LOCK = 7_311_842_001  # arbitrary advisory-lock id owned by XL-Watch
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -67,6 +70,23 @@ class Database:
             if _is_outage(e):
                 raise DatabaseUnavailable(f"database {self.url_masked}: {_short(e)}") from e
             raise
+
+    def transact(self, work: Callable[[Session], T], *, attempts: int = 3,
+                 delay_s: float = 0.5) -> T:
+        """Run `work(session)` as one unit of work, retrying it on DatabaseUnavailable with
+        doubling delays; the last failure is re-raised. `work` must be safe to repeat
+        (it is: a failed attempt is rolled back)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as s:
+                    return work(s)
+            except DatabaseUnavailable as e:
+                if attempt == attempts:
+                    raise
+                log.warning("%s; retry %d/%d in %.1fs", e, attempt, attempts - 1, delay_s)
+                time.sleep(delay_s)
+                delay_s *= 2
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         try:

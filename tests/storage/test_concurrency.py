@@ -108,3 +108,38 @@ def test_locked_sqlite_surfaces_as_database_unavailable(tmp_path: Path, cipher):
     fast.dispose()
     holder.dispose()
     db.close()
+
+
+def test_transact_retries_until_a_lock_is_released(tmp_path: Path, cipher):
+    url = sqlite_url(tmp_path / "x.db")
+    open_database(url).close()
+    fast = sa.create_engine(url, connect_args={"timeout": 0.05})
+    impatient = Database(fast, sessionmaker(fast))
+    holder = sa.create_engine(url, connect_args={"isolation_level": None})
+    conn = holder.connect()
+    conn.exec_driver_sql("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.3, lambda: conn.exec_driver_sql("ROLLBACK"))
+    release.start()
+    calls: list[int] = []
+
+    def work(s):
+        calls.append(1)
+        return repo.add_camera(s, "cam", "rtsp://h/x", cipher).name
+
+    assert impatient.transact(work, attempts=6, delay_s=0.1) == "cam"
+    assert len(calls) >= 2  # the first attempt hit the lock
+    release.join()
+    conn.close()
+    with impatient.session() as s:
+        assert [c.name for c in repo.list_cameras(s)] == ["cam"]
+    with pytest.raises(DatabaseUnavailable):
+        conn = holder.connect()
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")
+        try:
+            impatient.transact(lambda s: repo.add_camera(s, "cam2", "rtsp://h/y", cipher),
+                               attempts=2, delay_s=0.01)
+        finally:
+            conn.exec_driver_sql("ROLLBACK")
+            conn.close()
+    fast.dispose()
+    holder.dispose()
