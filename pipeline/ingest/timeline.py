@@ -35,16 +35,19 @@ class Timeline:
         self.last: float | None = None
         self._anchor: tuple[float, float] | None = None  # (pts seconds, t)
         self.reanchors = 0
+        self._fresh = True  # no frame stamped since the last (re)start
 
     def restart(self) -> None:
         """The next pts starts a new segment (after a reconnect or a file loop)."""
         self._anchor = None
+        self._fresh = True
 
     def stamp(self, pts_s: float | None) -> float:
         now = self.clock()
         if self.wall_origin is None:
             self.wall_origin = now
         t = self._live_t(pts_s, now) if self.live else self._file_t(pts_s)
+        self._fresh = False
         if self.last is not None and t < self.last:
             t = self.last  # small reorder: hold still rather than go back
         self.last = t
@@ -72,7 +75,10 @@ class Timeline:
         if pts_s is None:
             return elapsed
         if self._anchor is None:
-            self._anchor = (pts_s, max(elapsed, self._next_default() if self.last else 0.0))
+            resume = self._next_default()
+            # a new segment (first connection, reconnect) starts at the wall clock; frames
+            # of this segment that came without pts were stamped already: follow them
+            self._anchor = (pts_s, max(elapsed, resume) if self._fresh else resume)
         t = self._anchor[1] + (pts_s - self._anchor[0])
         if abs(t - elapsed) > self.max_skew:
             self._anchor = (pts_s, elapsed)
