@@ -72,6 +72,7 @@ class CameraIngest:
         else:
             self.queue, self._callback = BoundedChunkQueue(self.options.max_in_flight), on_chunk
         self.info: StreamInfo | None = None
+        self.keyframe_interval: float | None = None  # measured on the latest connection
         self.callback_errors = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -165,7 +166,7 @@ class CameraIngest:
         if not self.live:
             self._set(CameraState.FAILED, last_error=message)
             return False
-        log.warning("camera %r: %s; reconnecting in %.1f s", self.camera, message, backoff)
+        log.warning("%s; reconnecting in %.1f s", message, backoff)
         with self._lock:
             reconnects = self._status.reconnects + 1
         self._set(CameraState.RECONNECTING, last_error=message, reconnects=reconnects)
@@ -191,6 +192,7 @@ class CameraIngest:
                         return False
             finally:
                 self._decoded_before += reader.frames_decoded
+                self.keyframe_interval = reader.keyframe_interval or self.keyframe_interval
         return True
 
     def _push(self, chunk: FrameChunk | None) -> None:
