@@ -1,0 +1,90 @@
+"""Backpressure: a slow consumer makes ingest drop (and count) the oldest chunks; the
+producer never blocks and memory stays bounded. Real decoding of a looped file."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from pipeline.ingest.backpressure import BoundedChunkQueue
+from pipeline.ingest.options import IngestOptions
+from pipeline.ingest.supervisor import CameraIngest
+from pipeline.messages import CameraState, FrameChunk
+
+
+def make_chunk(seq: int, frames: int = 16) -> FrameChunk:
+    return FrameChunk(
+        camera="cam",
+        seq=seq,
+        times=tuple(float(seq * 16 + i) for i in range(frames)),
+        wall_origin=0.0,
+        model_frames=np.zeros((frames, 4, 4, 3), np.uint8),
+        analysis_frames=np.zeros((frames, 2, 2, 3), np.uint8),
+    )
+
+
+def test_full_queue_drops_oldest_and_counts_its_frames():
+    queue = BoundedChunkQueue(maxsize=2)
+    assert queue.put(make_chunk(0)) is None and queue.put(make_chunk(1, frames=5)) is None
+    dropped = queue.put(make_chunk(2))
+    assert dropped is not None and dropped.seq == 0
+    assert queue.put(make_chunk(3)).seq == 1
+    assert (queue.chunks_dropped, queue.frames_dropped, len(queue)) == (2, 21, 2)
+    assert [queue.get(0).seq, queue.get(0).seq, queue.get(0)] == [2, 3, None]
+
+
+def test_closed_queue_wakes_a_waiting_consumer():
+    queue = BoundedChunkQueue(maxsize=1)
+    got: list = []
+    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=5)))
+    consumer.start()
+    time.sleep(0.05)
+    queue.close()
+    consumer.join(2)
+    assert got == [None] and not consumer.is_alive()
+
+
+def test_slow_consumer_drops_are_counted_and_producer_never_blocks(h264_clip):
+    consumed: list[int] = []
+    longest_queue = 0
+
+    def slow_consumer(chunk: FrameChunk) -> None:
+        nonlocal longest_queue
+        longest_queue = max(longest_queue, len(ingest.queue))
+        consumed.append(chunk.seq)
+        time.sleep(0.4)
+
+    # fps=8 on a looped 25 fps file: a chunk every 2 s of footage, decoded much faster
+    options = IngestOptions(fps=8.0, loop=True, max_in_flight=2, keyframe_only=False)
+    ingest = CameraIngest("slowpoke", str(h264_clip), options, on_chunk=slow_consumer)
+    ingest.start()
+    time.sleep(2.5)
+    mid = ingest.status()
+    ingest.stop()
+    end = ingest.status()
+    assert mid.state == CameraState.LIVE and mid.frames_dropped > 0
+    assert end.chunks_emitted >= len(consumed) + 3  # producer outran the consumer
+    assert longest_queue <= 2  # bounded in flight
+    dropped_chunks = ingest.queue.chunks_dropped
+    assert end.frames_dropped == 16 * dropped_chunks
+    assert len(consumed) + dropped_chunks + len(ingest.queue) == end.chunks_emitted
+    assert consumed == sorted(consumed)
+    assert end.state == CameraState.STOPPED
+
+
+def test_consumer_exception_does_not_stop_ingest(h264_clip):
+    calls: list[int] = []
+
+    def failing(chunk: FrameChunk) -> None:
+        calls.append(chunk.seq)
+        raise RuntimeError("consumer bug")
+
+    options = IngestOptions(fps=8.0, max_in_flight=8, keyframe_only=False)
+    ingest = CameraIngest("buggy", str(h264_clip), options, on_chunk=failing)
+    ingest.start()
+    assert ingest.join(10)
+    ingest.stop()
+    assert ingest.status().state == CameraState.FINISHED
+    assert len(calls) == ingest.callback_errors == ingest.status().chunks_emitted == 3
