@@ -4,12 +4,16 @@ a server that never returns, and isolation between cameras."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
+from pipeline.ingest.errors import IngestError
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.supervisor import CameraIngest, iter_chunks
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
@@ -125,3 +129,31 @@ def test_unreachable_camera_retries_while_another_camera_finishes(h264_clip):
     assert alive.status().state == CameraState.FINISHED and len(alive_chunks.times) == 6
     assert status.state == CameraState.RECONNECTING
     assert "hunter2" not in status.last_error and "admin:***@" in status.last_error
+
+
+@pytest.mark.slow
+def test_stalled_server_is_detected_by_read_timeout_and_reconnected(gst_rtsp_factory):
+    server = gst_rtsp_factory(seconds=20.0)
+    ingest = CameraIngest("attic", server.url, IngestOptions(**FAST))
+    ingest.start()
+    wait_for(ingest, lambda s: s.state == CameraState.LIVE, timeout=10)
+    os.kill(server.proc.pid, signal.SIGSTOP)  # connection stays open, no more packets
+    try:
+        stalled = wait_for(ingest, lambda s: s.state == CameraState.RECONNECTING, timeout=8)
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    assert "'attic'" in stalled.last_error and "stalled" in stalled.last_error
+    wait_for(ingest, lambda s: s.state == CameraState.LIVE, timeout=10)
+    ingest.stop()
+
+
+def test_silent_server_times_out_on_open_with_clear_error():
+    with socket.socket() as listener:  # accepts TCP, never answers RTSP
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"rtsp://127.0.0.1:{listener.getsockname()[1]}/cam"
+        started = time.monotonic()
+        with pytest.raises(IngestError) as info:
+            list(iter_chunks(url, IngestOptions(open_timeout=1.0, read_timeout=1.0), "mute"))
+    assert time.monotonic() - started < 5
+    assert "'mute'" in str(info.value) and "timed out" in str(info.value)
