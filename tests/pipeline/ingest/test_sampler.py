@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import av
@@ -113,3 +114,18 @@ def test_looped_file_keeps_times_increasing_across_the_loop(h264_clip):
     assert len(times) == 32
     assert all(b > a for a, b in zip(times, times[1:], strict=False))
     assert times[:7] == pytest.approx([0, 1, 2, 3, 4, 5, 6])  # 6.0 = first frame of loop 2
+
+
+def test_realtime_file_is_paced_like_a_live_camera(tmp_path):
+    clip = make_h264_clip(tmp_path / "short.mp4", seconds=1.2)
+    started = time.monotonic()
+    chunks = list(iter_chunks(str(clip), IngestOptions(realtime=True)))
+    assert time.monotonic() - started >= 1.1  # 30 frames at 25 fps: 1.16 s of footage
+    assert [t for c in chunks for t in c.times] == [0.0, 1.0]
+
+
+def test_invalid_options_name_the_field():
+    with pytest.raises(ValueError, match="fps=0"):
+        IngestOptions(fps=0)
+    with pytest.raises(ValueError, match="backoff_max"):
+        IngestOptions(backoff_initial=5.0, backoff_max=1.0)
