@@ -57,7 +57,11 @@ def write(path: Path, data: bytes) -> str:
         ("missing", lambda d: str(d / "nope.mp4"), "file not found"),
         ("empty", lambda d: write(d / "empty.mp4", b""), "empty file"),
         ("text", lambda d: write(d / "notes.mp4", b"not a video\n" * 100), "not a readable video"),
-        ("random", lambda d: write(d / "noise.avi", bytes(range(256)) * 64), "not a readable video"),
+        (
+            "random",
+            lambda d: write(d / "noise.avi", bytes(range(256)) * 64),
+            "not a readable video",
+        ),
         ("directory", lambda d: str(d), "not a regular file"),
     ],
 )
@@ -99,7 +103,9 @@ def test_file_without_video_stream_is_rejected(tmp_path):
     path = tmp_path / "audio.wav"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = 8000
         for packet in stream.encode(frame):
             out.mux(packet)

@@ -99,6 +99,7 @@ def test_server_killed_midstream_reconnects_and_times_stay_monotonic(gst_rtsp_fa
     assert not [t for t in times if outage[0] < t < outage[1]], (outage, times)
     assert max(times) >= back_at - origin
 
+
 @pytest.mark.slow
 def test_server_that_never_returns_leaves_camera_reconnecting_with_error(gst_rtsp_factory):
     server = gst_rtsp_factory(seconds=10.0)

@@ -95,7 +95,11 @@ def test_model_copy_is_rgb_and_analysis_copy_is_bgr(tmp_path):
 
 @pytest.mark.parametrize(
     ("size", "width", "expected"),
-    [((768, 576), 640, (640, 480)), ((1920, 1080), 640, (640, 360)), ((320, 240), None, (320, 240))],
+    [
+        ((768, 576), 640, (640, 480)),
+        ((1920, 1080), 640, (640, 360)),
+        ((320, 240), None, (320, 240)),
+    ],
 )
 def test_analysis_size_keeps_aspect_and_even_height(size, width, expected):
     assert analysis_size(*size, width) == expected
