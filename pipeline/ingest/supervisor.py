@@ -75,7 +75,11 @@ class CameraIngest:
         if isinstance(on_chunk, BoundedChunkQueue):
             self.queue, self._callback = on_chunk, None
         else:
-            self.queue, self._callback = BoundedChunkQueue(self.options.max_in_flight), on_chunk
+            # a file read once waits for its consumer; live cameras (and looped files,
+            # which stand in for them) drop the oldest chunk instead
+            block = not self.live and not self.options.loop
+            queue = BoundedChunkQueue(self.options.max_in_flight, block=block)
+            self.queue, self._callback = queue, on_chunk
         self.info: StreamInfo | None = None
         self.keyframe_interval: float | None = None  # measured on the latest connection
         self.callback_errors = 0
@@ -103,6 +107,7 @@ class CameraIngest:
     def stop(self, timeout: float | None = None) -> None:
         """Ask the loop to end and wait (a blocked read ends within read_timeout)."""
         self._stop.set()
+        self.queue.interrupt()  # a producer waiting for room must not hold up stop
         wait = timeout if timeout is not None else self.options.read_timeout + 2.0
         deadline = time.monotonic() + wait
         for thread in self._threads:

@@ -101,3 +101,33 @@ def test_backoff_doubles_from_5_to_60_seconds_by_default():
     for _ in range(6):
         delays.append(next_backoff(delays[-1], options))
     assert delays == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0]
+
+
+def test_file_read_once_waits_for_a_slow_consumer_instead_of_dropping(h264_clip):
+    consumed: list[float] = []
+
+    def slow(chunk: FrameChunk) -> None:
+        time.sleep(0.2)
+        consumed.extend(chunk.times)
+
+    options = IngestOptions(fps=8.0, max_in_flight=1, keyframe_only=False)  # 3 chunks
+    ingest = CameraIngest("archive", str(h264_clip), options, on_chunk=slow)
+    ingest.start()
+    assert ingest.join(timeout=15)
+    ingest.stop()
+    status = ingest.status()
+    assert status.state == CameraState.FINISHED and status.frames_dropped == 0
+    assert len(consumed) == 48 and consumed == sorted(consumed)
+
+
+def test_interrupt_frees_a_producer_waiting_in_a_blocking_put():
+    queue = BoundedChunkQueue(maxsize=1, block=True)
+    queue.put(make_chunk(0))
+    result: list = []
+    producer = threading.Thread(target=lambda: result.append(queue.put(make_chunk(1))))
+    producer.start()
+    time.sleep(0.3)
+    assert producer.is_alive()  # waiting for room
+    queue.interrupt()
+    producer.join(2)
+    assert not producer.is_alive() and result[0].seq == 0 and queue.frames_dropped == 16
