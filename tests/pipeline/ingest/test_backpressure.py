@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -131,3 +132,29 @@ def test_interrupt_frees_a_producer_waiting_in_a_blocking_put():
     queue.interrupt()
     producer.join(2)
     assert not producer.is_alive() and result[0].seq == 0 and queue.frames_dropped == 16
+
+
+def test_memory_stays_bounded_when_nobody_consumes(h264_clip):
+    """A looped file stands in for a live camera whose consumer has died: the queue keeps
+    the newest `max_in_flight` chunks and numpy memory stays flat (tracemalloc)."""
+    options = IngestOptions(
+        fps=25.0, loop=True, max_in_flight=3, model_size=64, analysis_width=64, keyframe_only=False
+    )
+    chunk_bytes = 16 * (64 * 64 * 3 + 64 * 48 * 3)
+    tracemalloc.start()
+    try:
+        ingest = CameraIngest("orphan", str(h264_clip), options)
+        ingest.start()
+        deadline = time.monotonic() + 20
+        while ingest.status().chunks_emitted < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ingest.stop()
+        current, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    status = ingest.status()
+    assert status.chunks_emitted >= 30
+    assert len(ingest.queue) == 3
+    assert ingest.queue.chunks_dropped == status.chunks_emitted - 3
+    assert status.frames_dropped == 16 * ingest.queue.chunks_dropped
+    assert current < 6 * chunk_bytes  # about the 3 queued chunks (30 would be 5x this)
