@@ -32,6 +32,20 @@ def wait_for(ingest: CameraIngest, cond: Callable[[CameraStatus], bool], timeout
     raise AssertionError(f"timed out waiting; last status {ingest.status()}")
 
 
+@pytest.fixture
+def make_ingest():
+    """CameraIngest factory whose cameras are always stopped, even when a test fails."""
+    made: list[CameraIngest] = []
+
+    def make(*args, **kwargs) -> CameraIngest:
+        made.append(CameraIngest(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for ingest in made:
+        ingest.stop(timeout=5)
+
+
 class Collector:
     def __init__(self) -> None:
         self.chunks: list[FrameChunk] = []
@@ -57,10 +71,10 @@ def test_rtsp_tcp_stream_samples_one_frame_per_second_monotonic(gst_rtsp_factory
 
 
 @pytest.mark.slow
-def test_udp_reader_gets_stream_pushed_by_ffmpeg_to_perl_relay(perl_rtsp):
+def test_udp_reader_gets_stream_pushed_by_ffmpeg_to_perl_relay(perl_rtsp, make_ingest):
     collector = Collector()
     options = IngestOptions(transport="udp", **FAST)
-    ingest = CameraIngest("yard", perl_rtsp.url, options, on_chunk=collector)
+    ingest = make_ingest("yard", perl_rtsp.url, options, on_chunk=collector)
     ingest.start()
     wait_for(ingest, lambda s: s.frames_sampled >= 4, timeout=15)
     ingest.stop()
@@ -71,10 +85,10 @@ def test_udp_reader_gets_stream_pushed_by_ffmpeg_to_perl_relay(perl_rtsp):
 
 
 @pytest.mark.slow
-def test_server_killed_midstream_reconnects_and_times_stay_monotonic(gst_rtsp_factory):
+def test_server_killed_midstream_reconnects_and_times_stay_monotonic(gst_rtsp_factory, make_ingest):
     server = gst_rtsp_factory(seconds=20.0)
     collector = Collector()
-    ingest = CameraIngest("porch", server.url, IngestOptions(**FAST), on_chunk=collector)
+    ingest = make_ingest("porch", server.url, IngestOptions(**FAST), on_chunk=collector)
     ingest.start()
     before = wait_for(ingest, lambda s: s.frames_sampled >= 3, timeout=10)
     assert before.state == CameraState.LIVE
@@ -101,9 +115,11 @@ def test_server_killed_midstream_reconnects_and_times_stay_monotonic(gst_rtsp_fa
 
 
 @pytest.mark.slow
-def test_server_that_never_returns_leaves_camera_reconnecting_with_error(gst_rtsp_factory):
+def test_server_that_never_returns_leaves_camera_reconnecting_with_error(
+    gst_rtsp_factory, make_ingest
+):
     server = gst_rtsp_factory(seconds=10.0)
-    ingest = CameraIngest("shed", server.url, IngestOptions(**FAST))
+    ingest = make_ingest("shed", server.url, IngestOptions(**FAST))
     ingest.start()
     wait_for(ingest, lambda s: s.state == CameraState.LIVE, timeout=10)
     server.kill()
@@ -115,12 +131,12 @@ def test_server_that_never_returns_leaves_camera_reconnecting_with_error(gst_rts
     assert ingest.status().state == CameraState.STOPPED
 
 
-def test_unreachable_camera_retries_while_another_camera_finishes(h264_clip):
-    dead = CameraIngest(
+def test_unreachable_camera_retries_while_another_camera_finishes(h264_clip, make_ingest):
+    dead = make_ingest(
         "dead", f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/x", IngestOptions(**FAST)
     )
     alive_chunks = Collector()
-    alive = CameraIngest("alive", str(h264_clip), IngestOptions(**FAST), on_chunk=alive_chunks)
+    alive = make_ingest("alive", str(h264_clip), IngestOptions(**FAST), on_chunk=alive_chunks)
     dead.start()
     alive.start()
     assert alive.join(timeout=10)
@@ -133,9 +149,9 @@ def test_unreachable_camera_retries_while_another_camera_finishes(h264_clip):
 
 
 @pytest.mark.slow
-def test_stalled_server_is_detected_by_read_timeout_and_reconnected(gst_rtsp_factory):
+def test_stalled_server_is_detected_by_read_timeout_and_reconnected(gst_rtsp_factory, make_ingest):
     server = gst_rtsp_factory(seconds=20.0)
-    ingest = CameraIngest("attic", server.url, IngestOptions(**FAST))
+    ingest = make_ingest("attic", server.url, IngestOptions(**FAST))
     ingest.start()
     wait_for(ingest, lambda s: s.state == CameraState.LIVE, timeout=10)
     os.kill(server.proc.pid, signal.SIGSTOP)  # connection stays open, no more packets
