@@ -174,6 +174,7 @@ class StreamReader:
                 if packet.is_keyframe and packet.pts is not None:
                     self._note_keyframe(float(packet.pts * packet.time_base))
                 if packet.size and self.keyframes_only and not packet.is_keyframe:
+                    last_progress = time.monotonic()  # data flows; only the decoder rests
                     continue
                 try:
                     decoded = stream.decode(packet)
