@@ -196,6 +196,9 @@ class KVIndex:
                 out.append(seq)
         return out
 
+    def chunk_keys(self) -> list[ChunkKey]:
+        return list(self._chunks)
+
     def cameras(self) -> list[str]:
         return sorted(self._seqs)
 
