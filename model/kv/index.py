@@ -391,16 +391,20 @@ class KVIndex:
             self._by_tier[entry.tier].add(ek)
             if op.kind == "load":
                 rec.last_use = next(self._clock)
-        self._forget_empty({op.key for op in plan.ops if op.kind == "drop"})
+        # A replaced form is placed again by the next op of the same plan: keep its record.
+        self._forget_empty({op.key for op in plan.ops
+                            if op.kind == "drop" and op.reason != "replaced"})
 
     def _forget_empty(self, keys: set[ChunkKey]) -> None:
-        """A chunk whose forms are all dropped by retention leaves the index; lost forms
-        stay so that a read names the loss."""
+        """A chunk with nothing readable left after a drop leaves the index (a lost form
+        alone keeps its record, so that a read names the loss until the chunk expires)."""
+        gone = (Tier.DROPPED, Tier.LOST)
         for key in keys:
             rec = self._chunks.get(key)
-            if rec and rec.forms and all(e.tier == Tier.DROPPED for e in rec.forms.values()):
-                for form in rec.forms:
-                    self._by_tier[Tier.DROPPED].discard((*key, form))
+            if rec and rec.forms and all(e.tier in gone for e in rec.forms.values()) \
+                    and any(e.tier == Tier.DROPPED for e in rec.forms.values()):
+                for form, e in rec.forms.items():
+                    self._by_tier[e.tier].discard((*key, form))
                 del self._chunks[key]
                 seqs = self._seqs[key[0]]
                 seqs.pop(bisect.bisect_left(seqs, key[1]))

@@ -85,7 +85,7 @@ class TensorPool:
         self._held: dict[EntryKey, _Held] = {}
         self.used = 0
         self.fallback_allocs = 0
-        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self._streams: dict[torch.device, torch.cuda.Stream] = {}  # side copy stream per GPU
 
     def __contains__(self, ek: EntryKey) -> bool:
         return ek in self._held
@@ -132,6 +132,12 @@ class TensorPool:
             self._slab.release(off, n)
         self.used -= held.nbytes
 
+    def wait(self, ek: EntryKey) -> None:
+        """Block the CPU until the copy into `ek` finished (before its source is reused)."""
+        ready = self._held[ek].ready
+        if ready is not None:
+            ready.synchronize()
+
     def get_from(self, held: _Held) -> dict[str, torch.Tensor]:
         if held.ready is not None:
             held.ready.synchronize()
@@ -164,7 +170,9 @@ class TensorPool:
             for k, t in src.items():
                 dst[k].copy_(t)
             return None
-        stream = torch.cuda.Stream(gpu) if self._stream is None else self._stream
+        stream = self._streams.get(gpu)
+        if stream is None:
+            stream = self._streams[gpu] = torch.cuda.Stream(gpu)
         # The side stream must see the producer's writes before it reads them.
         stream.wait_stream(torch.cuda.current_stream(gpu))
         with torch.cuda.stream(stream):

@@ -265,7 +265,9 @@ class TieredChunkStore:
             tensors = self._read(ek, op.src)
             self._pool(op.dst).put(ek, tensors)
             if op.src in (Tier.GPU, Tier.HOST):
-                self._pool(op.dst).get(ek)  # fence: the copy finished before the source goes
+                # A slab span is reused as soon as it is released: the copy out of it must
+                # have finished first. The compute stream itself is never blocked.
+                self._pool(op.dst).wait(ek)
         if op.src in (Tier.GPU, Tier.HOST):
             self._pool(op.src).discard(ek)
 

@@ -141,3 +141,15 @@ def test_drop_camera_removes_its_chunks_and_files_only(tmp_path):
     assert store.seqs("cam-a") == [] and store.seqs("cam-b") == [0]
     assert [c.camera for c in store.disk.scan()] == ["cam-b"]
     store.check_integrity()
+
+
+def test_put_with_every_tier_full_of_pinned_chunks_raises_and_changes_nothing(tmp_path):
+    from model.kv.index import TierFull
+
+    store = make_store(tmp_path, gpu=1, host=0, disk=1)
+    store.put(("cam-a", 0), "fine", make_kv(0), {})
+    store.pin([("cam-a", 0)])
+    with pytest.raises(TierFull, match="no tier can take"):
+        store.put(("cam-a", 1), "fine", make_kv(1), {})
+    assert not store.has(("cam-a", 1), "fine") and store.seqs("cam-a") == []
+    store.check_integrity()
