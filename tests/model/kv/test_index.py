@@ -164,3 +164,14 @@ def test_sweep_drops_expired_fine_keeps_important_and_coarse_and_is_idempotent()
     apply_checked(index, index.plan_sweep(now=1000))
     assert index.seqs("cam-a") == []
     assert index.record(("cam-a", 0)) is None  # fully expired chunks leave the index
+
+
+def test_index_and_policy_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import model.kv.index, model.kv.policy, model.kv.records; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=__file__.rsplit("/tests/", 1)[0])
+    assert out.stdout.strip() == "False"
