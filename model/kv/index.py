@@ -67,6 +67,9 @@ class _Sim:
         return [k for k in keys if self.entry(k).tier == tier]
 
 
+PLACEHOLDER = "not yet placed"  # a form whose place op is planned but not yet committed
+
+
 class KVIndex:
     """Bookkeeping for one store (one camera group). Not thread-safe: the store locks."""
 
@@ -167,12 +170,16 @@ class KVIndex:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
         if nbytes < 0:
             raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+        rec = self._chunks.get(key)
+        if rec is not None and rec.pins and form in rec.forms:
+            raise ValueError(f"chunk {key} {form} is pinned by a running prefill or question; "
+                             "it cannot be replaced now")
         self.add_record(key, created)
         rec = self._chunks[key]
         prior = rec.forms.get(form)
         if prior is None:
             rec.forms[form] = Entry(tier=Tier.DROPPED, nbytes=nbytes, durable=False,
-                                    reason="not yet placed")
+                                    reason=PLACEHOLDER)
             self._by_tier[Tier.DROPPED].add((*key, form))
         base = _Sim(self)
         ek = (*key, form)
@@ -200,7 +207,7 @@ class KVIndex:
         """Forget a form whose `place` was never committed (planning or writing failed)."""
         rec = self._chunks.get(key)
         e = None if rec is None else rec.forms.get(form)
-        if e is not None and e.tier == Tier.DROPPED and e.reason == "not yet placed":
+        if e is not None and e.tier == Tier.DROPPED and e.reason == PLACEHOLDER:
             del rec.forms[form]
             self._by_tier[Tier.DROPPED].discard((*key, form))
         if rec is not None and not rec.forms:
@@ -304,8 +311,10 @@ class KVIndex:
         gone = (Tier.DROPPED, Tier.LOST)
         for key in keys:
             rec = self._chunks.get(key)
-            if rec and rec.forms and all(e.tier in gone for e in rec.forms.values()) \
-                    and any(e.tier == Tier.DROPPED for e in rec.forms.values()):
+            forms = rec.forms.values() if rec else ()
+            if forms and all(e.tier in gone for e in forms) \
+                    and any(e.tier == Tier.DROPPED for e in forms) \
+                    and not any(e.reason == PLACEHOLDER for e in forms):
                 for form, e in rec.forms.items():
                     self._by_tier[e.tier].discard((*key, form))
                 del self._chunks[key]
@@ -325,14 +334,15 @@ class KVIndex:
             return self._fit_disk(sim, nbytes, exclude)
         recs = self._chunks
         cands = [k for k in sim.in_tier(tier) if k not in exclude and not recs[k[:2]].pins]
-        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use))
+        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use, k))
         for ek in cands:
             if sim.free(tier) >= nbytes:
                 break
             if self._protected(ek) and not allow_protected:
                 break
-            if not self._push_down(sim, ek, tier, exclude | {ek}):
-                return False
+            # A victim with nowhere to go is skipped (sim unchanged): a smaller one, or one
+            # whose disk copy already exists, may still make the room.
+            self._push_down(sim, ek, tier, exclude | {ek})
         return sim.free(tier) >= nbytes
 
     def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
@@ -354,8 +364,9 @@ class KVIndex:
             | set(self._by_tier[Tier.HOST]) | set(sim.over)
             if k not in exclude and not recs[k[:2]].pins and sim.entry(k).durable
         ]
-        cands.sort(key=lambda k: disk_victim_rank(k[2], recs[k[:2]].important,
-                                                  recs[k[:2]].created))
+        # (seq, camera) break ties so that a plan never depends on set iteration order.
+        cands.sort(key=lambda k: (*disk_victim_rank(k[2], recs[k[:2]].important,
+                                                    recs[k[:2]].created), k[1], k[0]))
         for ek in cands:
             if sim.free(Tier.DISK) >= nbytes:
                 break
