@@ -359,16 +359,25 @@ class KVIndex:
 
     def _fit_disk(self, sim: _Sim, nbytes: int, exclude: set[EntryKey]) -> bool:
         recs = self._chunks
+        # Look at the simulated entry only where the plan touched it: copying every entry
+        # into the overlay would make each put O(chunks on disk).
+        def durable(k: EntryKey) -> bool:
+            e = sim.over.get(k) or recs[k[:2]].forms[k[2]]
+            return e.durable
+
         cands = [
-            k for k in set(self._by_tier[Tier.DISK]) | set(self._by_tier[Tier.GPU])
-            | set(self._by_tier[Tier.HOST]) | set(sim.over)
-            if k not in exclude and not recs[k[:2]].pins and sim.entry(k).durable
+            k for k in self._by_tier[Tier.DISK] | self._by_tier[Tier.GPU]
+            | self._by_tier[Tier.HOST] | set(sim.over)
+            if k not in exclude and not recs[k[:2]].pins and durable(k)
         ]
         # (seq, camera) break ties so that a plan never depends on set iteration order.
         cands.sort(key=lambda k: (*disk_victim_rank(k[2], recs[k[:2]].important,
                                                     recs[k[:2]].created), k[1], k[0]))
+        # Free a little more than asked (1/32 of the budget): the scan above is O(chunks on
+        # disk), so at a full disk it then runs once per many puts instead of every put.
+        target = nbytes + self._budget[Tier.DISK] // 32
         for ek in cands:
-            if sim.free(Tier.DISK) >= nbytes:
+            if sim.free(Tier.DISK) >= target:
                 break
             e = sim.entry(ek)
             if e.tier == Tier.DISK:

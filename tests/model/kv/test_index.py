@@ -144,15 +144,26 @@ def test_budget_cut_below_pinned_bytes_is_refused_with_the_numbers():
 
 
 def test_disk_pressure_drops_plain_fine_before_important_and_coarse():
-    index = make_index(gpu=0, host=0, disk=300, prefill=0, coarse_window=0)
-    apply_checked(index, index.plan_add(("cam-a", 0), COARSE, 100, created=0))
-    apply_checked(index, index.plan_add(("cam-a", 0), FINE, 100, created=1))
-    apply_checked(index, index.plan_add(("cam-a", 1), FINE, 100, created=2))
+    index = make_index(gpu=0, host=0, disk=3200, prefill=0, coarse_window=0)
+    apply_checked(index, index.plan_add(("cam-a", 0), COARSE, 1000, created=0))
+    apply_checked(index, index.plan_add(("cam-a", 0), FINE, 1000, created=1))
+    apply_checked(index, index.plan_add(("cam-a", 1), FINE, 1000, created=2))
     index.mark_important(("cam-a", 0))
-    apply_checked(index, index.plan_add(("cam-a", 2), FINE, 100, created=3))
+    apply_checked(index, index.plan_add(("cam-a", 2), FINE, 1000, created=3))
     assert index.entry(("cam-a", 1), FINE) is None  # dropped; its record left the index
     assert index.entry(("cam-a", 0), FINE).tier == Tier.DISK
     assert index.entry(("cam-a", 0), COARSE).tier == Tier.DISK
+
+
+def test_full_disk_frees_a_margin_so_the_next_puts_need_no_eviction():
+    index = make_index(gpu=0, host=0, disk=3200, prefill=0, coarse_window=0)
+    for seq in range(64):
+        apply_checked(index, index.plan_add(("cam-a", seq), FINE, 50, created=seq))
+    plan = index.plan_add(("cam-a", 64), FINE, 50, created=64)
+    assert [op.seq for op in plan.ops if op.kind == "drop"] == [0, 1, 2]  # 50 + 3200 // 32
+    apply_checked(index, plan)
+    plan = index.plan_add(("cam-a", 65), FINE, 50, created=65)
+    assert [op.kind for op in plan.ops] == ["place"]
 
 
 def test_sweep_drops_expired_fine_keeps_important_and_coarse_and_is_idempotent():

@@ -59,7 +59,10 @@ def test_disk_overflow_moves_chunks_to_cold_tier_and_reads_them_back(tmp_path):
     for seq in range(4):
         store.put(("cam-a", seq), "coarse", make_kv(seq), {})
     assert store.where(("cam-a", 0), "coarse") == Tier.COLD
-    assert cold.names() == ["cam-a/000000000000.coarse.safetensors"]
+    archived = [s for s in range(4) if store.where(("cam-a", s), "coarse") == Tier.COLD]
+    assert cold.names() == [f"cam-a/{s:012d}.coarse.safetensors" for s in archived]
+    assert [c.seq for c in store.disk.scan()] == [
+        s for s in range(4) if store.where(("cam-a", s), "coarse") == Tier.DISK]
     assert_same(store.get(("cam-a", 0), "coarse"), make_kv(0))
     store.check_integrity()
 
