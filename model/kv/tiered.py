@@ -166,7 +166,7 @@ class TieredChunkStore:
         """The index's invariants, and that pools and files hold exactly what it records."""
         with self._lock:
             self.index.check_integrity()
-            want = {Tier.GPU: set(), Tier.HOST: set()}
+            want = {Tier.GPU: set(), Tier.HOST: set(), Tier.COLD: set()}
             files = set()
             for key in self.index.chunk_keys():
                 for form, e in self.index.record(key).forms.items():
@@ -178,6 +178,9 @@ class TieredChunkStore:
             assert set(self.host.keys()) == want[Tier.HOST], "host pool disagrees with the index"
             on_disk = {(cf.camera, cf.seq, cf.form) for cf in self.disk.scan()}
             assert on_disk == files, f"disk files {on_disk ^ files} disagree with the index"
+            if self.cold is not None:
+                cold = {self._cold_name(ek) for ek in want[Tier.COLD]}
+                assert set(self.cold.names()) == cold, "cold objects disagree with the index"
 
     # ---- recovery -------------------------------------------------------------------------
     def recover(self) -> None:
