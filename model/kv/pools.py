@@ -99,6 +99,11 @@ class TensorPool:
             raise MemoryError(
                 f"{self.name} pool over its budget: {self.used} + {nbytes} > {self.capacity} B"
             )
+        if self._slab is None and all(self._adoptable(t) for t in tensors.values()):
+            # Same device, owning its whole storage: keep it, a copy would only cost time.
+            self._held[ek] = _Held(dict(tensors), [], nbytes)
+            self.used += nbytes
+            return
         dst, spans = self._allocate(tensors)
         ready = self._copy(dst, tensors)
         self._held[ek] = _Held(dst, spans, nbytes, ready)
@@ -147,6 +152,13 @@ class TensorPool:
 
     def keys(self) -> list[EntryKey]:
         return list(self._held)
+
+    def _adoptable(self, t: torch.Tensor) -> bool:
+        """A tensor on this pool's device that owns exactly its storage (not a view of a
+        larger buffer, which the pool would keep alive while counting only the view)."""
+        return (t.device == self.device and t.is_contiguous() and t.storage_offset() == 0
+                and t.untyped_storage().nbytes() == _nbytes(t)
+                and (not self._pin or t.is_pinned()))
 
     def _allocate(self, tensors: dict[str, torch.Tensor]):
         if self._slab is None:

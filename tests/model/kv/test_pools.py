@@ -54,3 +54,15 @@ def test_slab_coalesces_freed_neighbours_into_one_span():
         slab.release(off, ALIGN)
     assert slab.free == [(ALIGN, 3 * ALIGN)]
     assert slab.alloc(3 * ALIGN) == ALIGN
+
+
+def test_plain_pool_keeps_an_owning_tensor_but_copies_a_view_of_a_larger_buffer():
+    pool = HostPool(capacity=1 << 20, preallocate=False, pin_memory=False)
+    own = torch.arange(64, dtype=torch.float32)
+    big = torch.arange(1024, dtype=torch.float32)
+    pool.put(("cam", 0, "fine"), {"k": own})
+    pool.put(("cam", 1, "fine"), {"k": big[:64]})
+    assert pool.get(("cam", 0, "fine"))["k"].data_ptr() == own.data_ptr()
+    kept = pool.get(("cam", 1, "fine"))["k"]
+    assert kept.untyped_storage().nbytes() == 256 and torch.equal(kept, big[:64])
+    assert pool.used == 512
