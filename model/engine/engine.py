@@ -14,7 +14,6 @@ times to wall-clock time beyond keeping each chunk's `wall_origin`.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,7 +87,7 @@ class Engine:
                              f"{self.slots} vision slots per group")
         self.prefix = self._prefill_prefix()
         self.memories: dict[str, CameraMemory] = {}
-        self.headers: dict[str, OrderedDict[int, KVSegment]] = {}
+        self.headers: dict[str, dict[int, KVSegment]] = {}  # camera -> seq -> header KV
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
@@ -173,18 +172,23 @@ class Engine:
             meta_s = {**meta.to_meta(), "coarse_ratio": str(self.cfg.coarse_ratio)}
             self.store.put(key, "fine", fine, meta_s)
             self.store.put(key, "coarse", coarsen(meta, fine, self.cfg.coarse_ratio), meta_s)
-            cache = self.headers.setdefault(meta.camera, OrderedDict())
-            cache[meta.seq] = header_segment(meta, fine)
-            limit = self.scheduler.history_window()
-            while limit is not None and len(cache) > limit + 1:
-                cache.popitem(last=False)
+            self._cache_headers(meta, header_segment(meta, fine))
+
+    def _cache_headers(self, meta: ChunkMeta, seg: KVSegment) -> None:
+        """Keep the headers of the chunks a prefill can still need (bounded by p + H)."""
+        cache = self.headers.setdefault(meta.camera, {})
+        cache[meta.seq] = seg
+        limit = self.scheduler.history_window()
+        while limit is not None and len(cache) > limit + 1:
+            del cache[min(cache)]
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
         seg = self.headers.get(meta.camera, {}).get(meta.seq)
-        if seg is None:
+        if seg is None:  # after recover: the coarse form keeps headers verbatim
             coarse = self.store.get((meta.camera, meta.seq), "coarse")
-            return headers_from_coarse(meta, coarse, self.cfg.coarse_ratio, groups)
+            seg = headers_from_coarse(meta, coarse, self.cfg.coarse_ratio)
+            self._cache_headers(meta, seg)
         if len(groups) == meta.n_groups:
             return seg
         starts = np.cumsum((0, *meta.header_lens))
