@@ -18,6 +18,7 @@ import torch
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult
+from model.engine.runner import KVBuffer
 from model.intervals import parse_intervals
 
 if TYPE_CHECKING:
@@ -97,19 +98,16 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
            ) -> tuple[list[int], torch.Tensor]:
     """Greedy tokens after the question (stop token excluded) and the first logits [V]."""
     runner, dev = eng.runner, eng.runner.device
-    k, v = ctx.k[:, None], ctx.v[:, None]  # [L, 1, Hkv, T, D]
+    buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=len(question_ids) + max_new + 1)
     ids = list(question_ids)
     pos0 = ctx.next_position
     out_ids: list[int] = []
     first = None
     for _ in range(max_new + 1):
         pos = torch.arange(pos0, pos0 + len(ids), device=dev)
-        valid = torch.ones(1, k.shape[3], dtype=torch.bool, device=dev)
-        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], k, v,
-                             valid, logits_at=torch.tensor([len(ids) - 1]))
+        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], buf,
+                             logits_at=torch.tensor([len(ids) - 1]))
         first = out.logits[0] if first is None else first
-        k = torch.cat([k, runner.rope.rotate(out.k, pos)], dim=3)
-        v = torch.cat([v, out.v], dim=3)
         pos0 += len(ids)
         nxt = int(out.logits[0].argmax())
         if nxt == eng.prompt.im_end_id or len(out_ids) >= max_new:

@@ -39,7 +39,7 @@ from model.engine.records import (
     PrefillPlan,
     PrefillResult,
 )
-from model.engine.runner import Runner, pad_contexts
+from model.engine.runner import KVBuffer, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
 
@@ -156,13 +156,13 @@ class Engine:
         embs = self._chunk_embeddings(plan)
         ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
                                                                       strict=True)]
-        ctx_k, ctx_v, valid = pad_contexts([c.k for c in ctxs], [c.v for c in ctxs])
         tmax = max(e.shape[0] for e in embs)
+        buf = KVBuffer.from_contexts([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
         emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
                            for e in embs])
         ar = torch.arange(tmax, device=emb.device)
         pos = torch.stack([c.next_position + ar for c in ctxs])
-        out = self.runner.forward(emb, pos, ctx_k, ctx_v, valid)
+        out = self.runner.forward(emb, pos, buf)
         return [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
                  "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
 

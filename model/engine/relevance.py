@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from model.engine.context import KVSegment
-from model.engine.runner import Runner
+from model.engine.runner import KVBuffer, Runner
 
 
 def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int]) -> torch.Tensor:
@@ -22,11 +22,10 @@ def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int])
     dev = runner.device
     ids = torch.tensor(question_ids, device=dev)
     n = prefix.n_tokens
-    ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))[:, None]
+    ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))
+    buf = KVBuffer.from_contexts([ctx_k], [prefix.v], extra=len(question_ids))
     pos = torch.arange(n, n + len(question_ids), device=dev)[None]
-    valid = torch.ones(1, n, dtype=torch.bool, device=dev)
-    out = runner.forward(runner.embed(ids)[None], pos, ctx_k, prefix.v[:, None], valid,
-                         capture_queries=True)
+    out = runner.forward(runner.embed(ids)[None], pos, buf, capture_queries=True)
     q = out.queries[:, 0].mean(dim=2)  # [L, Hq, D]
     d = runner.dims
     return q.view(d.n_layers, d.n_kv_heads, d.n_heads // d.n_kv_heads, d.head_dim).mean(2)
