@@ -61,8 +61,11 @@ def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) ->
     lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
     if lo > hi:
         raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
-    stored = set(eng.store.seqs(camera))
-    return [m for s, m in mem.metas.items() if lo <= s <= hi and s in stored]
+    stored = eng.store.seqs(camera)
+    if stored:  # records older than anything stored were dropped by retention
+        mem.forget_before(stored[0])
+    present = set(stored)
+    return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
 
 def plan_question(eng: Engine, camera: str, question_ids: list[int],
@@ -103,6 +106,7 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
     pos0 = ctx.next_position
     out_ids: list[int] = []
     first = None
+    stop = {eng.prompt.im_end_id, getattr(eng.tokenizer, "eos_token_id", None)}
     for _ in range(max_new + 1):
         pos = torch.arange(pos0, pos0 + len(ids), device=dev)
         out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], buf,
@@ -110,7 +114,7 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
         first = out.logits[0] if first is None else first
         pos0 += len(ids)
         nxt = int(out.logits[0].argmax())
-        if nxt == eng.prompt.im_end_id or len(out_ids) >= max_new:
+        if nxt in stop or len(out_ids) >= max_new:
             break
         out_ids.append(nxt)
         ids = [nxt]

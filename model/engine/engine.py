@@ -245,11 +245,24 @@ class Engine:
         self.store.drop_camera(camera)
 
     def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:
-        """Chunk seq range whose groups overlap [t_start, t_end] (stream seconds)."""
+        """Chunk seq range overlapping [t_start, t_end] (stream seconds); a chunk spans
+        from its first group's time to the next chunk's (the last one: one group more)."""
+        if t_end < t_start:
+            raise ValueError(f"time window end {t_end} is before its start {t_start}")
         mem = self.memories.get(camera)
-        hits = [m.seq for m in (mem.metas.values() if mem else [])
-                if m.group_times[0] <= t_end and m.group_times[-1] + 4.0 >= t_start]
-        return (min(hits), max(hits)) if hits else None
+        metas = mem.history() if mem else []
+        hits = []
+        for i, m in enumerate(metas):
+            step = (m.group_times[-1] - m.group_times[0]) / max(1, m.n_groups - 1) or 4.0
+            end = metas[i + 1].t_start if i + 1 < len(metas) else m.group_times[-1] + step
+            if m.t_start <= t_end and end > t_start:
+                hits.append(m.seq)
+        return (hits[0], hits[-1]) if hits else None
+
+    def wall_origin(self, camera: str) -> float | None:
+        """Epoch seconds of stream time 0 for the camera's latest chunk."""
+        mem = self.memories.get(camera)
+        return mem.metas[mem.last_seq].wall_origin if mem and mem.metas else None
 
     def stats(self) -> dict[str, object]:
         return {**self.counters, "cameras": {
