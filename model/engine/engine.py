@@ -8,6 +8,11 @@ the previous p chunks; keys rotated at gather) and prefills all chunks in one pa
 batch; the update writes each chunk's fine and coarse KV to the store and records its
 metadata. `ask`, `standing` and `recover` sit on the same parts (decode.py, standing.py).
 
+Differences from the released code, on purpose: its dense mask lets header tokens attend
+to all earlier tokens (unbounded for a stream: ours see their chunk's context), and its
+decoder keeps keys rotated at their dense positions (ours rotate contiguously at gather,
+DESIGN.md); `positions="original"` reproduces the released prefill positions exactly.
+
 Does not: decide tiers or retention (the store does), parse questions, or map stream
 times to wall-clock time beyond keeping each chunk's `wall_origin`.
 """

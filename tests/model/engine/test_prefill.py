@@ -76,7 +76,10 @@ def test_unbounded_chunked_prefill_equals_one_dense_causal_forward(tiny_model, t
 def released_mask(model, chunks, question_len, p, h):
     """The released chunk mask: prefix, headers (the last h groups before the window, all
     if h is None), the previous p chunks and the own chunk visible, causally; the question
-    sees everything before it."""
+    sees everything before it. One deliberate difference: the released code
+    (llava_qwen.py, get_sparse_attention_mask) also lets each header token's ROW see every
+    earlier token; a stream cannot afford that (a header would attend to all history), so
+    header tokens see their chunk's bounded context like the chunk's vision tokens."""
     chunk_of, header, group, _ = layout(model, chunks)
     n = len(chunk_of) + question_len
     chunk_of = torch.tensor(chunk_of + [-2] * question_len)
