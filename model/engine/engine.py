@@ -98,6 +98,7 @@ class Engine:
                                           self.slots, self.prefix.n_tokens)
         self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0}
 
+    @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
         ids = torch.tensor(self.prompt.system_prefix_ids(), device=self.runner.device)
         pos = torch.arange(len(ids), device=self.runner.device)
@@ -122,6 +123,7 @@ class Engine:
             wall_origin=float(wall_origin),
             header_ids=tuple(tuple(self.prompt.header_ids(t)) for t in times)))
 
+    @torch.inference_mode()
     def step(self) -> list[PrefillResult]:
         """Prefill at most one pending chunk per camera, all cameras in one batch."""
         plan = self.scheduler.schedule(self.memories)
@@ -140,7 +142,8 @@ class Engine:
         return results
 
     def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
-        frames = [torch.as_tensor(np.asarray(it.frames)) for it in plan.items]
+        frames = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
+                  for f in (it.frames for it in plan.items)]
         feats = self.model.encode_video(torch.cat(frames))  # [sum groups, slots, hidden]
         feats = feats.to(self.runner.device, self.runner.dtype)
         embs, g0 = [], 0
@@ -224,11 +227,13 @@ class Engine:
                       next_position=meta.offset)
 
     # ---- questions --------------------------------------------------------------------
+    @torch.inference_mode()
     def ask(self, camera: str, question: str, seq_range: tuple[int, int] | None = None,
             boosts: dict[int, float] | None = None) -> DecodeResult:
         self.counters["questions"] += 1
         return decode.ask(self, camera, question, seq_range, boosts)
 
+    @torch.inference_mode()
     def standing(self, camera: str, seq: int, questions: list[str]) -> list[float]:
         self.counters["standing"] += 1
         return standing.yes_probabilities(self, camera, seq, questions)
