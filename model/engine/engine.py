@@ -248,6 +248,10 @@ class Engine:
         self.headers.pop(camera, None)
         return len(mem.metas)
 
+    def mark_important(self, camera: str, seq: int) -> None:
+        """A CV event or alert touched this chunk: ask the store to keep its fine KV."""
+        self.store.mark_important((camera, seq))
+
     def drop_camera(self, camera: str) -> None:
         self.scheduler.forget(camera)
         self.memories.pop(camera, None)

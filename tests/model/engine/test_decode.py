@@ -15,7 +15,7 @@ from transformers import DynamicCache
 from model.engine import decode, relevance
 from model.engine.engine import Engine, EngineConfig
 from model.engine.records import ChunkMeta
-from model.engine.store import InMemoryChunkStore
+from model.engine.store import ChunkUnavailable, InMemoryChunkStore
 from model.intervals import parse_intervals
 from model.qwen2 import apply_rope, rope_cos_sin
 from tests.model.engine.reference import chunk_frames, dense_reference, feed
@@ -189,3 +189,39 @@ def test_recovered_engine_continues_the_stream_like_the_original(tiny_model):
     got, want = store.get(("cam", 3), "fine"), reference.store.get(("cam", 3), "fine")
     assert_close(got["k"], want["k"], **TOL)
     assert_close(got["v"], want["v"], **TOL)
+
+
+class FineDroppedStore(InMemoryChunkStore):
+    """A store whose retention has dropped the fine KV of some chunks (coarse kept), as the
+    tiered store does after `fine_ttl`; everything else is the real in-memory store."""
+
+    def __init__(self, dropped: set[tuple[str, int]]) -> None:
+        super().__init__()
+        self.dropped = dropped
+
+    def get(self, key, form):
+        if form == "fine" and key in self.dropped:
+            raise ChunkUnavailable(key, form, "dropped by retention")
+        return super().get(key, form)
+
+    def has(self, key, form):
+        return not (form == "fine" and key in self.dropped) and super().has(key, form)
+
+
+def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on(tiny_model):
+    store = FineDroppedStore(set())
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=2, max_headers=4, top_k=2), store)
+    chunks = chunk_frames(4, seed=1)
+    feed(eng, "cam", chunks[:3])
+    store.dropped |= {("cam", 1)}
+    eng.mark_important("cam", 2)
+    assert ("cam", 2) in store.important
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.plan_question(eng, "cam", q_ids, None, {1: 100.0})
+    assert (1, "coarse") in plan.chunks  # best score, but only its coarse form exists
+    assert sum(h == "dense" for _s, h in plan.chunks) == 2
+    with pytest.raises(ChunkUnavailable):
+        eng.standing("cam", 1, ["Is anyone there?"])
+    feed(eng, "cam", chunks[3:], first_seq=3)  # chunk 1 is in chunk 3's window: coarse
+    assert eng.memories["cam"].last_seq == 3 and store.has(("cam", 3), "fine")
+    assert eng.scheduler.n_pending() == 0
