@@ -36,22 +36,23 @@ def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float],
     coarse = [s for s in ranked if s not in dense]  # best first
     dense_rank = [s for s in ranked if s in dense]
 
-    def cost() -> int:
-        return (fixed_tokens + sum(by_seq[s].n_tokens for s in dense)
-                + sum(by_seq[s].n_coarse_tokens(ratio) for s in coarse))
-
+    cost = (fixed_tokens + sum(by_seq[s].n_tokens for s in dense)
+            + sum(by_seq[s].n_coarse_tokens(ratio) for s in coarse))
     dropped = []
-    while cost() > budget and (coarse or dense):
+    while cost > budget and (coarse or dense):
         if coarse:
-            dropped.append(coarse.pop())
+            s = coarse.pop()
+            dropped.append(s)
+            cost -= by_seq[s].n_coarse_tokens(ratio)
         else:  # even the dense set is too big: demote the weakest dense chunk
             s = dense_rank.pop()
             dense.discard(s)
             coarse.append(s)
+            cost += by_seq[s].n_coarse_tokens(ratio) - by_seq[s].n_tokens
     chosen = sorted([(s, "dense") for s in dense] + [(s, "coarse") for s in coarse])
     return DecodePlan(camera=camera, chunks=tuple(chosen),
                       scores={s: float(scores.get(s, 0.0)) for s in by_seq},
-                      dropped=tuple(sorted(dropped)), n_tokens=cost() - fixed_tokens)
+                      dropped=tuple(sorted(dropped)), n_tokens=cost - fixed_tokens)
 
 
 def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) -> list[ChunkMeta]:
@@ -64,6 +65,7 @@ def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) ->
     stored = eng.store.seqs(camera)
     if stored:  # records older than anything stored were dropped by retention
         mem.forget_before(stored[0])
+        eng.summaries(camera).forget_before(stored[0])
     present = set(stored)
     return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
@@ -75,7 +77,7 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
     scores: dict[int, float] = {}
     if metas:
         qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
-        summ = torch.stack([eng.store.get((camera, m.seq), "coarse")["summary"] for m in metas])
+        summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}

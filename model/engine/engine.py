@@ -44,6 +44,7 @@ from model.engine.records import (
     PrefillPlan,
     PrefillResult,
 )
+from model.engine.relevance import SummaryBank
 from model.engine.runner import KVBuffer, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
@@ -93,6 +94,7 @@ class Engine:
         self.prefix = self._prefill_prefix()
         self.memories: dict[str, CameraMemory] = {}
         self.headers: dict[str, dict[int, KVSegment]] = {}  # camera -> seq -> header KV
+        self.banks: dict[str, SummaryBank] = {}
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
@@ -179,7 +181,9 @@ class Engine:
             key = (meta.camera, meta.seq)
             meta_s = {**meta.to_meta(), "coarse_ratio": str(self.cfg.coarse_ratio)}
             self.store.put(key, "fine", fine, meta_s)
-            self.store.put(key, "coarse", coarsen(meta, fine, self.cfg.coarse_ratio), meta_s)
+            coarse = coarsen(meta, fine, self.cfg.coarse_ratio)
+            self.store.put(key, "coarse", coarse, meta_s)
+            self.summaries(meta.camera).add(meta.seq, coarse["summary"])
             self._cache_headers(meta, header_segment(meta, fine))
 
     def _cache_headers(self, meta: ChunkMeta, seg: KVSegment) -> None:
@@ -189,6 +193,9 @@ class Engine:
         limit = self.scheduler.history_window()
         while limit is not None and len(cache) > limit + 1:
             del cache[min(cache)]
+
+    def summaries(self, camera: str) -> SummaryBank:
+        return self.banks.setdefault(camera, SummaryBank(camera))
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
@@ -246,6 +253,7 @@ class Engine:
             mem.add(ChunkMeta.from_meta(self.store.meta((camera, seq))))
         self.memories[camera] = mem
         self.headers.pop(camera, None)
+        self.banks.pop(camera, None)
         return len(mem.metas)
 
     def mark_important(self, camera: str, seq: int) -> None:
@@ -256,6 +264,7 @@ class Engine:
         self.scheduler.forget(camera)
         self.memories.pop(camera, None)
         self.headers.pop(camera, None)
+        self.banks.pop(camera, None)
         self.store.drop_camera(camera)
 
     def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:
