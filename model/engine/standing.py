@@ -15,6 +15,7 @@ import torch
 
 from model.engine.context import chunk_segment, gather
 from model.engine.records import plan_prefill_context
+from model.engine.runner import KVBuffer
 
 if TYPE_CHECKING:
     from model.engine.engine import Engine
@@ -44,11 +45,9 @@ def yes_probabilities(eng: Engine, camera: str, seq: int, questions: list[str]) 
     b, tmax = len(ids), max(len(x) for x in ids)
     padded = torch.tensor([x + [x[-1]] * (tmax - len(x)) for x in ids], device=dev)
     pos = ctx.next_position + torch.arange(tmax, device=dev)[None].expand(b, -1)
-    valid = torch.ones(b, ctx.n_tokens, dtype=torch.bool, device=dev)
-    ctx_k = ctx.k[:, None].expand(-1, b, -1, -1, -1)
-    ctx_v = ctx.v[:, None].expand(-1, b, -1, -1, -1)
+    buf = KVBuffer.from_contexts([ctx.k] * b, [ctx.v] * b, extra=tmax)
     last = torch.tensor([len(x) - 1 for x in ids], device=dev)
-    out = runner.forward(runner.embed(padded), pos, ctx_k, ctx_v, valid, logits_at=last)
+    out = runner.forward(runner.embed(padded), pos, buf, logits_at=last)
     probs = torch.softmax(out.logits.float(), dim=-1)  # [B, V]
     yes = torch.tensor(list(eng.prompt.yes_ids), device=dev)
     return probs[:, yes].sum(-1).tolist()
