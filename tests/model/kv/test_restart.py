@@ -38,10 +38,11 @@ def sample_frames(path, n: int, every: int = 10) -> np.ndarray:
 FRAMES = 8  # two groups per chunk keep the CPU prefill short; the engine takes 1..n groups
 
 
-def make_engine(model, data_dir, chunk_bytes=1 << 30):
+def make_engine(model, data_dir, chunk_bytes=1 << 30, clock=lambda: 1000.0):
     cfg = TierConfig(gpu_bytes=3 * chunk_bytes, host_bytes=chunk_bytes,
-                     disk_bytes=1000 * chunk_bytes, prefill_chunks=1, gpu_coarse_chunks=1)
-    store = TieredChunkStore(cfg, data_dir, clock=lambda: 1000.0)
+                     disk_bytes=1000 * chunk_bytes, prefill_chunks=1, gpu_coarse_chunks=1,
+                     fine_ttl_s=3600, coarse_ttl_s=7200)
+    store = TieredChunkStore(cfg, data_dir, clock=clock)
     return Engine(model, EngineConfig(prev_chunks=1, top_k=1, max_new_tokens=6), store), store
 
 
@@ -69,7 +70,8 @@ def test_new_engine_on_same_data_dir_answers_old_footage_identically(tmp_path, v
     store.check_integrity()
     del engine, store
 
-    engine2, store2 = make_engine(model, tmp_path / "kv", chunk_bytes)
+    now = [1000.0]
+    engine2, store2 = make_engine(model, tmp_path / "kv", chunk_bytes, clock=lambda: now[0])
     assert engine2.recover("cam-a") == 3
     after = engine2.ask("cam-a", QUESTION)
     assert after.text == before.text
@@ -79,4 +81,13 @@ def test_new_engine_on_same_data_dir_answers_old_footage_identically(tmp_path, v
 
     submit(engine2, frames, [3])  # and the camera keeps appending after the restart
     assert store2.seqs("cam-a") == [0, 1, 2, 3]
+    store2.check_integrity()
+
+    # A day later the fine KV is gone but questions still run on the coarse form.
+    now[0] += 3600
+    store2.mark_important(("cam-a", 3))
+    assert store2.sweep() == 3
+    late = engine2.ask("cam-a", QUESTION)
+    assert {seq for seq, kind in late.chunks_used if kind == "dense"} <= {3}
+    assert [s for s, _ in late.chunks_used] == [0, 1, 2, 3]
     store2.check_integrity()
