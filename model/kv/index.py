@@ -102,6 +102,10 @@ class KVIndex:
                 out.append(seq)
         return out
 
+    def all_seqs(self, camera: str) -> list[int]:
+        """Every chunk the index still has a record of (any form, lost included)."""
+        return list(self._seqs.get(camera, []))
+
     def chunk_keys(self) -> list[ChunkKey]:
         return list(self._chunks)
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +29,13 @@ from model.kv.index import KVIndex, Op, Plan, Tier
 from model.kv.policy import FORMS, TierConfig
 from model.kv.pools import GpuPool, HostPool
 from storage.kv_store import CorruptChunkFile, DiskKVStore, tensor_bytes
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    camera: str
+    missing: tuple[int, ...]  # chunk rows without KV (lost with an unwritten file)
+    orphans: tuple[int, ...]  # KV without a chunk row (kept: the row may follow)
 
 
 def _check_form(form: str) -> None:
@@ -202,6 +210,22 @@ class TieredChunkStore:
                 for seq in self.disk.important(camera):
                     self.index.mark_important((camera, seq))
             self._run(self.index.plan_rebalance())
+
+    def reconcile(self, camera: str, db_seqs: Iterable[int],
+                  important: Iterable[int] = ()) -> Reconciliation:
+        """Second half of recovery: the database's view of the camera (chunk rows, chunks
+        with events or alerts). Importance is reapplied; chunks the database has but the
+        disk lacks are reported lost; chunks only on disk are kept and reported."""
+        with self._lock:
+            for seq in important:
+                self.mark_important((camera, int(seq)))
+            db = {int(s) for s in db_seqs}
+            have = {seq for seq in self.index.all_seqs(camera)
+                    if self.has((camera, seq), "coarse") or self.has((camera, seq), "fine")}
+            missing = tuple(sorted(db - have))
+            for seq in missing:
+                self.lost.append(((camera, seq), "coarse", "in the database but not on disk"))
+            return Reconciliation(camera, missing, tuple(sorted(have - db)))
 
     def _recover_one(self, camera, seq, form, nbytes, tier, meta, created) -> None:
         key = (camera, seq)

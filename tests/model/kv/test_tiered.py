@@ -156,3 +156,15 @@ def test_put_with_every_tier_full_of_pinned_chunks_raises_and_changes_nothing(tm
         store.put(("cam-a", 1), "fine", make_kv(1), {})
     assert not store.has(("cam-a", 1), "fine") and store.seqs("cam-a") == []
     store.check_integrity()
+
+
+def test_reconcile_with_database_rows_reports_missing_and_orphans_and_marks_importance(tmp_path):
+    store = make_store(tmp_path)
+    for seq in (0, 1, 2):
+        store.put(("cam-a", seq), "coarse", make_kv(seq), {})
+    again = make_store(tmp_path)
+    report = again.reconcile("cam-a", db_seqs=[1, 2, 3], important=[2])
+    assert (report.missing, report.orphans) == ((3,), (0,))
+    assert again.lost == [(("cam-a", 3), "coarse", "in the database but not on disk")]
+    assert again.index.record(("cam-a", 2)).important
+    assert again.disk.important("cam-a") == {2}
