@@ -327,6 +327,9 @@ class TieredChunkStore:
     def _lose(self, key: ChunkKey, form: str, exc: CorruptChunkFile) -> ChunkUnavailable:
         """A corrupt file costs that chunk's form only: quarantine, record, report."""
         self.disk.quarantine(*key, form)
+        entry = self.index.entry(key, form)
+        if self.cold is not None and entry is not None and entry.tier == Tier.COLD:
+            self.cold.delete(self._cold_name((*key, form)))  # an object store keeps no corpse
         plan = self.index.plan_lost(key, form, exc.reason)
         for op in plan.ops:  # the file is already gone: only forget the other copies
             self._pool_discard((*key, form))

@@ -168,3 +168,17 @@ def test_reconcile_with_database_rows_reports_missing_and_orphans_and_marks_impo
     assert again.lost == [(("cam-a", 3), "coarse", "in the database but not on disk")]
     assert again.index.record(("cam-a", 2)).important
     assert again.disk.important("cam-a") == {2}
+
+
+def test_corrupt_cold_object_fails_that_chunk_only(tmp_path):
+    cold = LocalDirColdTier(tmp_path / "cold")
+    store = make_store(tmp_path, gpu=1, host=0, disk=2, cold=cold, write_through=False)
+    for seq in range(4):
+        store.put(("cam-a", seq), "coarse", make_kv(seq), {})
+    obj = tmp_path / "cold" / "cam-a" / "000000000000.coarse.safetensors"
+    obj.write_bytes(obj.read_bytes()[:-7])
+    with pytest.raises(ChunkUnavailable, match="lost: corrupt KV chunk file"):
+        store.get(("cam-a", 0), "coarse")
+    assert store.seqs("cam-a") == [1, 2, 3]
+    assert_same(store.get(("cam-a", 1), "coarse"), make_kv(1))
+    store.check_integrity()
