@@ -1,0 +1,135 @@
+"""Prefill benchmark: decoded frames already on the device -> a complete per-camera KV
+memory (fine + coarse + summary keys for every chunk), for several video lengths, beside
+the plain-transformers reference (dense SigLIP over every frame + one dense Qwen2 causal
+prefill over the whole sequence) measured in the same run on the same device.
+
+    python bench/prefill.py                       # H100: 512..10000 frames, bf16
+    python bench/prefill.py --quick               # CPU smoke run, tiny sizes (CI)
+
+Prints one JSON line per (size, variant). FLOP counts are the model's linear and
+attention work (SigLIP + Qwen2; DTS and the projector are left out of the count and so
+make the TFLOP/s figure conservative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import reference as ref  # noqa: E402
+from bench.common import emit, peak_gib, pick_device, reset_peak, sync, time_fn  # noqa: E402
+from model.engine.engine import Engine, EngineConfig  # noqa: E402
+
+QUICK_SIZES = (16, 32)
+FULL_SIZES = (512, 1024, 2048, 4096, 10000)
+
+
+def build_ours(device: torch.device, quick: bool, dtype: torch.dtype):
+    from model.checkpoint import build_random
+    from model.sizes import real_config
+    from model.tiny import tiny_config
+
+    cfg = tiny_config() if quick else real_config()
+    return build_random(cfg, device=device.type, dtype=dtype)
+
+
+def make_frames(n: int, device: torch.device) -> torch.Tensor:
+    g = torch.Generator(device=device).manual_seed(n)
+    return torch.randint(0, 256, (n, 384, 384, 3), dtype=torch.uint8, device=device, generator=g)
+
+
+def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
+    eng = Engine(model, cfg)
+    n_chunks = -(-frames.shape[0] // 16)
+    for seq in range(n_chunks):
+        clip = frames[seq * 16:(seq + 1) * 16]
+        pad = (-clip.shape[0]) % 4
+        if pad:
+            clip = torch.cat([clip, clip[-1:].expand(pad, -1, -1, -1)])
+        eng.submit("cam", seq, clip, [seq * 16.0 + 4 * g for g in range(clip.shape[0] // 4)], 0.0)
+    eng.run_until_idle()
+    return eng
+
+
+def our_flops(model, frames: int, quick: bool) -> float:
+    eng_tokens = ref.video_tokens(frames)
+    return ref.siglip_flops(frames, quick) + ref.qwen2_dense_flops(eng_tokens, quick) - (
+        # chunked attention sees a bounded window, not the whole prefix: count linear work
+        # and leave attention to the reference's dense count only
+        2 * eng_tokens * eng_tokens * ref.qwen2_config(quick).hidden_size
+        * ref.qwen2_config(quick).num_hidden_layers)
+
+
+def bench_ours(args, device, dtype) -> None:
+    model = build_ours(device, args.quick, dtype)
+    cfg = EngineConfig(max_batch=args.max_batch)
+    prefill_all(model, make_frames(16, device), cfg)  # warm-up (kernels, allocator)
+    for n in args.sizes:
+        frames = make_frames(n, device)
+        reset_peak(device)
+        t = time_fn(lambda f=frames: prefill_all(model, f, cfg), device, warmup=0,
+                    repeat=args.repeat if n <= 2048 else 1)
+        flops = our_flops(model, n, args.quick)
+        emit("prefill.ours", device, frames=n, seconds=t["median_s"], frames_per_s=n / t["median_s"],
+             tflops=flops / t["median_s"] / 1e12, peak_gib=peak_gib(device), repeats=t["repeats"],
+             dtype=str(dtype).removeprefix("torch."))
+        del frames
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    del model
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def bench_reference(args, device, dtype) -> None:
+    siglip = ref.build_siglip(device, dtype, args.quick)
+    qwen = ref.build_qwen2(device, dtype, args.quick)
+    for n in [s for s in args.sizes if s <= args.reference_max]:
+        pixels = torch.randn(n, 3, 384, 384, device=device, dtype=dtype)
+        tokens = ref.video_tokens(n)
+        ids = torch.randint(0, qwen.config.vocab_size, (1, tokens), device=device)
+        reset_peak(device)
+        tv = time_fn(lambda p=pixels: ref.siglip_encode(siglip, p, args.vision_batch), device,
+                     warmup=1, repeat=args.repeat)
+        tl = time_fn(lambda i=ids: ref.qwen2_dense_prefill(qwen, i), device, warmup=1,
+                     repeat=args.repeat)
+        total = tv["median_s"] + tl["median_s"]
+        flops = ref.siglip_flops(n, args.quick) + ref.qwen2_dense_flops(tokens, args.quick)
+        emit("prefill.reference", device, frames=n, tokens=tokens, seconds=total,
+             siglip_s=tv["median_s"], qwen2_dense_s=tl["median_s"], frames_per_s=n / total,
+             tflops=flops / total / 1e12, peak_gib=peak_gib(device),
+             dtype=str(dtype).removeprefix("torch."))
+        del pixels, ids
+        sync(device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="frames -> complete KV memory, ours vs transformers")
+    ap.add_argument("--quick", action="store_true", help="CPU smoke run with tiny sizes")
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    ap.add_argument("--reference-max", type=int, default=2048)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--vision-batch", type=int, default=64)
+    ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--skip-reference", action="store_true")
+    args = ap.parse_args()
+    device = pick_device(args.quick)
+    args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
+    if args.quick:
+        args.repeat = 1
+    dtype = torch.float32 if args.quick else torch.bfloat16
+    bench_ours(args, device, dtype)
+    if not args.skip_reference:
+        bench_reference(args, device, dtype)
+
+
+if __name__ == "__main__":
+    main()
