@@ -34,9 +34,10 @@ class CVConfig:
     motion_gap_s: float = 3.0  # a motion event ends after this long without motion
     hog_upscale: float = 2.0
     hog_min_score: float = 0.3
+    hog_region_pad: float = 0.3  # context around a motion region, share of its size
     nms_iou: float = 0.3
     track_iou: float = 0.2
-    track_max_center_dist: float = 0.8  # box heights, for low frame rates
+    track_max_center_dist: float = 1.0  # box heights, for low frame rates
     track_max_age_s: float = 4.0  # unseen this long: the person left
     track_min_hits: int = 2  # detections before a track counts as a person
     crowd_min_people: int = 6
@@ -66,7 +67,7 @@ class CVAnalyzer:
         self._motion = MotionDetector(cfg.motion_history, cfg.motion_var_threshold,
                                       cfg.motion_min_area)
         self._people = PeopleDetector(upscale=cfg.hog_upscale, min_score=cfg.hog_min_score,
-                                      nms_iou=cfg.nms_iou)
+                                      nms_iou=cfg.nms_iou, region_pad=cfg.hog_region_pad)
         self._tracker = IoUTracker(cfg.track_iou, cfg.track_max_center_dist,
                                    cfg.track_max_age_s, cfg.track_min_hits)
         self._tamper = TamperDetector(relearn_s=cfg.tamper_relearn_s)
@@ -117,7 +118,14 @@ class CVAnalyzer:
         out = self._tamper_events(tamper, t, render)
         tampered = tamper is not None and tamper.state is not None
         moving = not tampered and motion.fraction >= self.cfg.motion_min_fraction
-        dets = self._people.detect(frame, motion.regions) if moving else []
+        dets = []
+        if not tampered:
+            # Also look where known people should be: someone who stops walking fades into
+            # the background model but is still there.
+            expected = [tr.predict(t) for tr in self._tracker.tracks if tr.confirmed]
+            regions = list(motion.regions) if moving else []
+            if regions or expected:
+                dets = self._people.detect(frame, regions + expected)
         update = self._tracker.update([d.bbox for d in dets], t, [d.score for d in dets])
         out += self._track_events(update, t, render)
         out += self._motion_events(motion if moving else None, t, render)

@@ -49,7 +49,8 @@ class PeopleDetector:
         min_w = int(np.ceil(72 / self.upscale))
         min_h = int(np.ceil(144 / self.upscale))
         padded = [
-            pad_box(r, self.region_pad, min_w, min_h, width, height) for r in regions
+            p for r in regions
+            if (p := pad_box(r, self.region_pad, min_w, min_h, width, height))[2] > 0 and p[3] > 0
         ]
         boxes: list[Box] = []
         scores: list[float] = []

@@ -71,6 +71,7 @@ def test_person_entering_after_empty_scene_answers_twenty_seconds(vtest_path, tm
     assert not [e for e in events if e.t_start < 18.0 and e.kind != "motion"]
 
 
+@pytest.mark.slow
 def test_tracks_span_chunks_same_events_as_one_call(vtest_path):
     """Chunking is an ingest detail: 16-frame chunks and one big call give equal events."""
     frames, times = sample_video(str(vtest_path), 1.0, 640)
@@ -85,6 +86,7 @@ def test_tracks_span_chunks_same_events_as_one_call(vtest_path):
     assert spanning, "some person is tracked across the chunk boundary at t=16"
 
 
+@pytest.mark.slow
 def test_works_at_four_fps_with_same_time_based_settings(vtest_path):
     frames, times = sample_video(str(vtest_path), 4.0, 640)
     frames, times = frames[:48], times[:48]  # 12 s
@@ -94,16 +96,18 @@ def test_works_at_four_fps_with_same_time_based_settings(vtest_path):
     assert all(e.t_end - e.t_start >= 0.25 for e in enters)
 
 
+@pytest.mark.slow
 def test_loitering_and_crowd_thresholds_from_config(vtest_path):
     frames, times = sample_video(str(vtest_path), 1.0, 640)
+    frames, times = frames[:28], times[:28]
     cfg = CVConfig(loiter_s=8.0, crowd_min_people=3)
-    events = run_chunks(CVAnalyzer(cfg), frames[:40], times[:40], WALL0)
+    events = run_chunks(CVAnalyzer(cfg), frames, times, WALL0)
     loiter = [e for e in events if e.kind == "loitering" and e.t_end is not None]
     crowd = [e for e in events if e.kind == "crowd" and e.t_end is not None]
     assert loiter and all(e.t_end - e.t_start >= 8.0 for e in loiter)
     assert crowd and all(e.count >= 3 for e in crowd)
     strict = run_chunks(CVAnalyzer(CVConfig(loiter_s=1000, crowd_min_people=50)),
-                        frames[:40], times[:40], WALL0)
+                        frames, times, WALL0)
     assert not [e for e in strict if e.kind in ("loitering", "crowd")]
 
 
