@@ -149,8 +149,7 @@ class CVAnalyzer:
             ev.offer(key, t, track.last_score, track.bbox, 1, render)
             lkey = f"loitering:{track.track_id}"
             ev.offer(lkey, t, track.last_score, track.bbox, 1, render)
-        out = [ev.started(f"person_enter:{tr.track_id}") for tr in update.confirmed
-               if ev.is_open(f"person_enter:{tr.track_id}")]
+        out = [e for tr in update.confirmed for e in ev.started(f"person_enter:{tr.track_id}")]
         for track in update.ended:
             out.extend(self._end_track(track))
         for key in ev.open_keys():  # tracks dropped before confirmation leave no event
@@ -162,7 +161,7 @@ class CVAnalyzer:
                 ev.start("loitering", lkey, track.first_seen, t, track_id=track.track_id,
                          details={"threshold_s": self.cfg.loiter_s})
                 ev.offer(lkey, t, track.last_score, track.bbox, 1, render)
-                out.append(ev.started(lkey))
+                out += ev.started(lkey)
         return out
 
     def _end_track(self, track: Track) -> list[CVEvent]:
@@ -192,7 +191,7 @@ class CVAnalyzer:
         bbox = boxes[0] if boxes else None
         self._events.offer(key, t, score, bbox, count, render, boxes=boxes)
         if fresh:
-            out.append(self._events.started(key))
+            out += self._events.started(key)
         return out
 
     def _tamper_events(self, tamper: TamperResult | None, t: float, render) -> list[CVEvent]:

@@ -142,7 +142,12 @@ def _enter_leave(intent, ivs, window, fmt) -> str:
         return f"No person {verb}{window}."
     if len(ivs) == 1:
         return f"A person {verb}{window} at {_at(ivs[0], fmt)}."
-    return f"{len(ivs)} people {verb}{window}: at " + _listing([_at(iv, fmt) for iv in ivs]) + "."
+    # Several people entering together read as one moment with a head count.
+    moments: dict[str, int] = {}
+    for iv in ivs:
+        moments[_at(iv, fmt)] = moments.get(_at(iv, fmt), 0) + 1
+    items = [at if n == 1 else f"{at} ({n} people)" for at, n in moments.items()]
+    return f"{len(ivs)} people {verb}{window}: at " + _listing(items) + "."
 
 
 def _present(intent, ivs, window, fmt) -> str:

@@ -96,7 +96,7 @@ class _Open:
 class EventBuilder:
     """Open events by key; `emit_*` methods return CVEvents for starts and ends."""
 
-    def __init__(self, wall_origin: float = 0.0, max_open: int = 512) -> None:
+    def __init__(self, wall_origin: float = 0.0, max_open: int = 1024) -> None:
         self.wall_origin = wall_origin
         self.max_open = max_open
         self._open: dict[str, _Open] = {}
@@ -135,8 +135,10 @@ class EventBuilder:
         ev = self._open.get(key)
         return ev.thumb if ev is not None else None
 
-    def started(self, key: str) -> CVEvent:
-        return self._event(self._open[key], closed=False)
+    def started(self, key: str) -> list[CVEvent]:
+        """The start emission of an open event ([] if it could not be opened: full)."""
+        ev = self._open.get(key)
+        return [] if ev is None else [self._event(ev, closed=False)]
 
     def end(self, key: str, t_end: float | None = None) -> CVEvent | None:
         ev = self._open.pop(key, None)

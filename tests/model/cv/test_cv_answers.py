@@ -108,3 +108,12 @@ def test_cvevents_from_the_analyzer_are_accepted_directly():
 def test_default_formatter_uses_intent_time_zone(tz, expected):
     intent = parse_question("when did a person enter?", NOW, tz)
     assert expected in answer_from_events(intent, EVENTS[:1]).text
+
+
+def test_people_entering_together_are_one_moment_with_a_head_count():
+    rows = [row("person_enter", 20.0, 30.0, i) for i in (1, 2, 3)] + [
+        row("person_enter", 45.0, 50.0, 4)]
+    intent = parse_question("when did people enter?", NOW, "UTC")
+    ans = answer_from_events(intent, rows, fmt=hhmm)
+    assert ans.text == "4 people entered: at 21:00 (t=20.0s) (3 people); 21:00 (t=45.0s)."
+    assert len(ans.intervals) == 4, "every person keeps its own interval and thumbnail"
