@@ -43,6 +43,7 @@ class CVInterval:
     thumbnail: Any = None  # JPEG bytes or a stored path, as the source row had it
     event_id: Any = None  # the row's id (alerts: the alert's id)
     is_alert: bool = False
+    ongoing: bool = False  # the event was still open: its end is the last report, not final
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,16 @@ def _event_interval(e: Any) -> CVInterval | None:
     t0, w0 = _num(getattr(e, "t_start", None)), _num(getattr(e, "wall_start", None))
     if t0 is None or w0 is None:
         return None
-    # An open event (t_end None) lasts, as far as we know, until it was last reported.
-    t1 = _num(getattr(e, "t_end", None), t0)
+    # An open event (t_end None) is still going on: it overlaps every later window.
+    t1 = _num(getattr(e, "t_end", None))
+    ongoing = t1 is None
+    t1 = t0 if t1 is None else t1
     w1 = _num(getattr(e, "wall_end", None), w0 + (t1 - t0))
     thumb = getattr(e, "thumbnail", None)
     if thumb is None:
         thumb = getattr(e, "thumbnail_jpeg", None)
     return CVInterval(t0, t1, w0, w1, str(e.kind), float(getattr(e, "confidence", 0) or 0),
-                      thumb, getattr(e, "id", getattr(e, "key", None)))
+                      thumb, getattr(e, "id", getattr(e, "key", None)), ongoing=ongoing)
 
 
 def _alert_interval(a: Any) -> CVInterval | None:
@@ -116,7 +119,8 @@ def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:
     until = math.inf if intent.until is None else intent.until
     if point:
         return since <= iv.wall_start <= until
-    return iv.wall_end >= since and iv.wall_start <= until
+    end = math.inf if iv.ongoing else iv.wall_end
+    return end >= since and iv.wall_start <= until
 
 
 def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:
@@ -124,6 +128,8 @@ def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:
 
 
 def _span(iv: CVInterval, fmt: Callable[[float], str]) -> str:
+    if iv.ongoing:
+        return f"from {_at(iv, fmt)}, still going on"
     if iv.t_end - iv.t_start < 0.05:
         return _at(iv, fmt)
     return f"{fmt(iv.wall_start)} to {fmt(iv.wall_end)} (t={iv.t_start:.1f}-{iv.t_end:.1f}s)"

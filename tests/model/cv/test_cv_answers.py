@@ -73,6 +73,13 @@ def test_presence_overlaps_window_and_open_events_count():
     assert "22:15" in ans.text
 
 
+def test_person_still_in_view_is_present_right_now():
+    ans = ask("Is anyone there now?")
+    assert [iv.event_id for iv in ans.intervals] == [5]
+    assert ans.intervals[0].ongoing
+    assert "from 22:15 (t=4500.0s), still going on" in ans.text
+
+
 def test_count_counts_distinct_people():
     assert ask("How many people entered today?").text.startswith("3 people entered today")
     assert ask("How many people left today?").text.startswith("2 people left today")

@@ -47,6 +47,8 @@ def _ts(day: int, hour: int, minute: int = 0) -> float:
         ("Was there a crowd around 11pm?", "crowd", "list", _ts(23, 22, 45), _ts(23, 23, 15),
          "around 23:00"),
         ("What happened after 23:00?", "any", "list", _ts(23, 23), None, "after 23:00"),
+        ("Is someone there now?", "person", "present", NOW.timestamp() - 60, NOW.timestamp(),
+         "right now"),
     ],
 )
 def test_phrasing_maps_to_intent(question, label, action, since, until, window):
