@@ -35,6 +35,7 @@ class CVConfig:
     hog_upscale: float = 2.0
     hog_min_score: float = 0.3
     hog_region_pad: float = 0.3  # context around a motion region, share of its size
+    full_scan_every_s: float = 30.0  # whole-frame HOG for people standing still; 0: never
     nms_iou: float = 0.3
     track_iou: float = 0.2
     track_max_center_dist: float = 1.0  # box heights, for low frame rates
@@ -75,6 +76,7 @@ class CVAnalyzer:
         self._cond_keys: dict[str, str] = {}  # condition kind -> key of its open event
         self._serial = itertools.count(1)
         self._last_t: float | None = None
+        self._last_full_scan: float | None = None
         self.frames_processed = 0
 
     def process(
@@ -118,19 +120,24 @@ class CVAnalyzer:
         out = self._tamper_events(tamper, t, render)
         tampered = tamper is not None and tamper.state is not None
         moving = not tampered and motion.fraction >= self.cfg.motion_min_fraction
-        dets = []
-        if not tampered:
-            # Also look where known people should be: someone who stops walking fades into
-            # the background model but is still there.
-            expected = [tr.predict(t) for tr in self._tracker.tracks if tr.confirmed]
-            regions = list(motion.regions) if moving else []
-            if regions or expected:
-                dets = self._people.detect(frame, regions + expected)
+        dets = self._detect_people(frame, t, motion if moving else None) if not tampered else []
         update = self._tracker.update([d.bbox for d in dets], t, [d.score for d in dets])
         out += self._track_events(update, t, render)
         out += self._motion_events(motion if moving else None, t, render)
         out += self._crowd_events(update, t, render)
         return out
+
+    def _detect_people(self, frame: np.ndarray, t: float, motion: MotionResult | None) -> list:
+        every = self.cfg.full_scan_every_s
+        if every > 0 and (self._last_full_scan is None or t - self._last_full_scan >= every):
+            # Nobody moves in the first frame of a stream, and people standing still fade
+            # into the background model: a periodic whole-frame scan finds them.
+            self._last_full_scan = t
+            return self._people.detect_full(frame)
+        # Also look where known people should be, in case they stopped walking.
+        expected = [tr.predict(t) for tr in self._tracker.tracks if tr.confirmed]
+        regions = list(motion.regions) if motion is not None else []
+        return self._people.detect(frame, regions + expected) if regions or expected else []
 
     def _render(self, frame: np.ndarray, boxes: list, label: str, t: float) -> bytes:
         alarm = not label.startswith(("person_enter", "person_leave", "motion"))

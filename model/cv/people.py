@@ -65,6 +65,24 @@ class PeopleDetector:
         keep = nms(boxes, scores, self.nms_iou)
         return [Detection(boxes[i], scores[i]) for i in keep if scores[i] >= self.min_score]
 
+    def detect_full(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Scan the whole frame in overlapping tiles: finds people who are not moving.
+
+        Costs about as much as 20 motion-region scans, so callers run it rarely (at the
+        start of a stream and every so often), not on every frame.
+        """
+        height, width = frame_bgr.shape[:2]
+        tw, th = int(width * 0.6), int(height * 0.6)
+        tiles = [(x, y, tw, th) for x in (0, width - tw) for y in (0, height - th)]
+        boxes: list[Box] = []
+        scores: list[float] = []
+        for tile in tiles:
+            for box, score in self._scan(frame_bgr, tile):
+                boxes.append(box)
+                scores.append(score)
+        keep = nms(boxes, scores, self.nms_iou)
+        return [Detection(boxes[i], scores[i]) for i in keep if scores[i] >= self.min_score]
+
     def _scan(self, frame_bgr: np.ndarray, region: Box) -> list[tuple[Box, float]]:
         x, y, w, h = region
         crop = frame_bgr[y : y + h, x : x + w]

@@ -116,3 +116,13 @@ def test_condition_event_closes_after_gap():
     assert b.end_stale(("motion",), 3.0, gap_s=3.0) == []
     (ended,) = b.end_stale(("motion",), 4.5, gap_s=3.0)
     assert (ended.t_start, ended.t_end, ended.count) == (0.0, 1.0, 2)
+
+
+def test_full_scan_finds_people_without_motion(vtest_path):
+    """The first frame of a stream has no motion; the whole-frame scan still sees people."""
+    frames, _ = sample_video(str(vtest_path), 1.0, 640)
+    people = PeopleDetector()
+    found = people.detect_full(frames[30])
+    assert len(found) >= 3
+    empty = np.median(frames[::8], axis=0).astype(np.uint8)
+    assert len(people.detect_full(empty)) <= 1, "an empty scene gives (almost) nothing"
