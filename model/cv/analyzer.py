@@ -63,6 +63,11 @@ class CVConfig:
 
 
 class CVAnalyzer:
+    """One camera's CV state; feed it frames in time order, persist what it returns.
+
+    Not thread-safe: one caller (the camera's ingest or CV worker) owns an instance.
+    """
+
     def __init__(self, cfg: CVConfig | None = None) -> None:
         self.cfg = cfg = cfg or CVConfig()
         self._motion = MotionDetector(cfg.motion_history, cfg.motion_var_threshold,
@@ -99,6 +104,15 @@ class CVAnalyzer:
             self._last_t = t
             out.extend(self._frame(frame, t))
         return out
+
+    def stats(self) -> dict[str, int]:
+        """Counters for health and metrics."""
+        return {
+            "frames_processed": self.frames_processed,
+            "tracks": len(self._tracker.tracks),
+            "people_in_view": sum(1 for tr in self._tracker.tracks if tr.confirmed),
+            "open_events": len(self._events.open_keys()),
+        }
 
     def flush(self) -> list[CVEvent]:
         """End of stream: close every open event (tracks end where they were last seen)."""

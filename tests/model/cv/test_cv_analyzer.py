@@ -116,7 +116,10 @@ def test_every_open_event_is_closed_by_flush(vtest_path):
     an = CVAnalyzer()
     events = an.process(frames[:20], times[:20], WALL0)
     opened = {e.key for e in events if e.t_end is None}
+    stats = an.stats()
+    assert stats["frames_processed"] == 20 and stats["open_events"] >= 1
     closed_later = {e.key for e in an.flush() if e.t_end is not None}
+    assert an.stats()["open_events"] == 0 and an.stats()["tracks"] == 0
     closed_early = {e.key for e in events if e.t_end is not None}
     assert opened and opened <= closed_later | closed_early
 
