@@ -41,8 +41,9 @@ class CVInterval:
     label: str  # event kind, or "alert:<rule>"
     confidence: float
     thumbnail: Any = None  # JPEG bytes or a stored path, as the source row had it
-    event_id: Any = None  # the row's id (alerts: the alert's id)
+    event_id: Any = None  # the event row's id (None for alerts)
     is_alert: bool = False
+    alert_id: Any = None  # the alert's id, for alerts
     ongoing: bool = False  # the event was still open: its end is the last report, not final
 
 
@@ -109,8 +110,8 @@ def _alert_interval(a: Any) -> CVInterval | None:
     name = getattr(a, "rule", None) or getattr(a, "kind", None) or "alert"
     aid = getattr(a, "alert_id", None)
     return CVInterval(t, t, wall, wall, f"alert:{name}", float(getattr(a, "score", 1) or 0),
-                      getattr(a, "thumbnail", None),
-                      aid if aid is not None else getattr(a, "id", None), is_alert=True)
+                      getattr(a, "thumbnail", None), None, is_alert=True,
+                      alert_id=aid if aid is not None else getattr(a, "id", None))
 
 
 def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:

@@ -90,7 +90,8 @@ def test_anomaly_question_lists_anomaly_events_and_alerts_of_window():
     labels = [iv.label for iv in ans.intervals]
     assert labels == ["alert:fight", "loitering", "tamper_blocked"]
     alert = ans.intervals[0]
-    assert alert.is_alert and alert.event_id == 9 and alert.thumbnail == "thumbs/a9.jpg"
+    assert alert.is_alert and alert.alert_id == 9 and alert.thumbnail == "thumbs/a9.jpg"
+    assert alert.event_id is None, "alert ids never pose as event ids in evidence lists"
     assert "camera view blocked 22:23 to 22:23" in ans.text
     assert "person" not in ans.text.split(":")[0]
 
