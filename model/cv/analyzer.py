@@ -96,6 +96,7 @@ class CVAnalyzer:
         if len(times) != frames.shape[0]:
             raise ValueError(f"times: expected {frames.shape[0]} values, got {len(times)}")
         self._events.wall_origin = float(wall_origin)
+        self._events.frame_size = (int(frames.shape[2]), int(frames.shape[1]))
         out: list[CVEvent] = []
         for frame, t in zip(frames, times, strict=True):
             t = float(t)

@@ -99,6 +99,9 @@ class EventBuilder:
     def __init__(self, wall_origin: float = 0.0, max_open: int = 1024) -> None:
         self.wall_origin = wall_origin
         self.max_open = max_open
+        # (width, height) of the analysis frames, so boxes can be normalised by readers
+        # (zone rules) without knowing the ingest settings.
+        self.frame_size: tuple[int, int] | None = None
         self._open: dict[str, _Open] = {}
 
     def open_keys(self) -> list[str]:
@@ -173,7 +176,8 @@ class EventBuilder:
             bbox=ev.bbox,
             count=ev.count or None,
             thumbnail_jpeg=ev.thumb,
-            details=dict(ev.details),
+            details={**ev.details, **({"frame_size": list(self.frame_size)}
+                                       if self.frame_size else {})},
             key=ev.key,
             wall_start=self.wall_origin + ev.t_start,
             wall_end=None if t_end is None else self.wall_origin + t_end,

@@ -44,6 +44,7 @@ def test_vtest_people_found_and_tracked_at_one_fps(vtest_path):
         assert 1.5 <= h / w <= 3.0, "HOG boxes are person-shaped"
         assert 0.5 <= e.confidence <= 1.0
         assert e.t_start < e.t_end and e.wall_start == WALL0 + e.t_start
+        assert e.details["frame_size"] == [640, 480]
         assert cv2.imdecode(np.frombuffer(e.thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
     assert any(e.kind == "motion" for e in events)
     assert elapsed < 20, f"{len(frames)} frames took {elapsed:.1f}s of CPU"
