@@ -96,7 +96,14 @@ class CVAnalyzer:
         if len(times) != frames.shape[0]:
             raise ValueError(f"times: expected {frames.shape[0]} values, got {len(times)}")
         self._events.wall_origin = float(wall_origin)
-        self._events.frame_size = (int(frames.shape[2]), int(frames.shape[1]))
+        size = (int(frames.shape[2]), int(frames.shape[1]))
+        if self._events.frame_size not in (None, size):
+            # The stream changed resolution (camera reconfigured): the background and the
+            # reference view no longer apply; old tracks expire by themselves.
+            self._motion = MotionDetector(self.cfg.motion_history, self.cfg.motion_var_threshold,
+                                          self.cfg.motion_min_area)
+            self._tamper = TamperDetector(relearn_s=self.cfg.tamper_relearn_s)
+        self._events.frame_size = size
         out: list[CVEvent] = []
         for frame, t in zip(frames, times, strict=True):
             t = float(t)

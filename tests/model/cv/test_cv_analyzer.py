@@ -125,6 +125,16 @@ def test_every_open_event_is_closed_by_flush(vtest_path):
     assert opened and opened <= closed_later | closed_early
 
 
+def test_resolution_change_mid_stream_restarts_models_without_error(vtest_path):
+    frames, times = sample_video(str(vtest_path), 1.0, 640)
+    an = CVAnalyzer()
+    an.process(frames[:10], times[:10], WALL0)
+    small = np.stack([cv2.resize(f, (320, 240)) for f in frames[10:14]])
+    events = an.process(small, times[10:14], WALL0)
+    assert not [e for e in events if e.kind.startswith("tamper")]
+    assert all(e.details["frame_size"] == [320, 240] for e in events)
+
+
 @pytest.mark.parametrize(
     ("frames", "times", "field"),
     [
