@@ -73,7 +73,7 @@ def bench_ours(args, device, dtype) -> None:
     for n in args.sizes:
         frames = make_frames(n, device)
         reset_peak(device)
-        t = time_fn(lambda f=frames: prefill_all(model, f, cfg), device, warmup=0,
+        t = time_fn(lambda f=frames, m=model: prefill_all(m, f, cfg), device, warmup=0,
                     repeat=args.repeat if n <= 2048 else 1)
         flops = our_flops(model, n, args.quick)
         emit("prefill.ours", device, frames=n, seconds=t["median_s"], frames_per_s=n / t["median_s"],
