@@ -18,25 +18,42 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Command groups, in the order `xlwatch --help` lists them. A module that is not there yet
-# is skipped, so partial checkouts still run.
-_COMMAND_MODULES = (
-    "pipeline.cli.config_cmd",
-    "pipeline.cli.camera",
-    "pipeline.cli.probe",
-    "pipeline.cli.model_cmd",
-    "pipeline.cli.service",
-)
+# Command groups, in the order `xlwatch --help` lists them, with the commands each adds.
+_COMMAND_MODULES = {
+    "pipeline.cli.config_cmd": ("config",),
+    "pipeline.cli.camera": ("camera",),
+    "pipeline.cli.probe": ("probe",),
+    "pipeline.cli.model_cmd": ("model",),
+    "pipeline.cli.service": ("serve", "ask", "events", "alerts", "analyze", "demo"),
+}
+_OWN_PACKAGES = ("pipeline", "model", "storage", "actors")
+
+
+def _unavailable(command: str, missing: str) -> None:
+    """Stand in for a command whose third-party dependency is not installed (for example
+    `xlwatch model info` on a GPU image that carries torch but not the service's stack)."""
+
+    @app.command(command, help=f"(unavailable here: needs the Python package {missing!r})",
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def _stub() -> None:
+        typer.echo(f"error: `xlwatch {command}` needs the Python package {missing!r}, which is "
+                   "not installed; install xlwatch with its dependencies", err=True)
+        raise typer.Exit(2)
 
 
 def _register_all() -> None:
-    for name in _COMMAND_MODULES:
+    for name, commands in _COMMAND_MODULES.items():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
             if exc.name == name:
                 continue
-            raise
+            if top in _OWN_PACKAGES:
+                raise
+            for command in commands:
+                _unavailable(command, top)
+            continue
         module.register(app)
 
 
