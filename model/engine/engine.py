@@ -115,6 +115,9 @@ class Engine:
         if len(shape) != 4 or shape[3] != 3 or shape[0] != 4 * len(group_times) or not shape[0]:
             raise ValueError(f"frames of camera {camera!r} seq {seq} must be "
                              f"[4 * {len(group_times)}, H, W, 3], got shape {shape}")
+        if str(frames.dtype) not in ("uint8", "torch.uint8"):
+            raise ValueError(f"frames of camera {camera!r} seq {seq} must be uint8, "
+                             f"got dtype {frames.dtype}")
         mem = self.memories.get(camera)
         if mem is not None and seq <= mem.last_seq:
             raise ValueError(f"seq {seq} of camera {camera!r} is not after the last "
@@ -143,23 +146,36 @@ class Engine:
             results += self.step()
         return results
 
-    def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
+    def _encode(self, plan: PrefillPlan) -> list[torch.Tensor]:
+        """Vision features [n_groups, slots, hidden] per item: one encoder call per frame
+        size (normally one for the whole step, ingest resizes to 384 x 384)."""
         frames = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
                   for f in (it.frames for it in plan.items)]
-        feats = self.model.encode_video(torch.cat(frames))  # [sum groups, slots, hidden]
-        feats = feats.to(self.runner.device, self.runner.dtype)
-        embs, g0 = [], 0
-        for item in plan.items:
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, f in enumerate(frames):
+            by_shape.setdefault(tuple(f.shape[1:]), []).append(i)
+        out: list[torch.Tensor | None] = [None] * len(frames)
+        for idx in by_shape.values():
+            feats = self.model.encode_video(torch.cat([frames[i] for i in idx]))
+            feats = feats.to(self.runner.device, self.runner.dtype)
+            g0 = 0
+            for i in idx:
+                n = frames[i].shape[0] // 4
+                out[i] = feats[g0:g0 + n]
+                g0 += n
+        return out
+
+    def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
+        embs = []
+        for item, feats in zip(plan.items, self._encode(plan), strict=True):
             ids, vis = [], []
             for h in item.header_ids:
                 ids += h
                 vis += range(len(ids), len(ids) + self.slots)
                 ids += [self.prompt.vision_pad_id] * self.slots
             emb = self.runner.embed(torch.tensor(ids, device=self.runner.device))
-            n = len(item.header_ids)
-            emb[torch.tensor(vis, device=emb.device)] = feats[g0:g0 + n].reshape(-1, emb.shape[1])
+            emb[torch.tensor(vis, device=emb.device)] = feats.reshape(-1, emb.shape[1])
             embs.append(emb)
-            g0 += n
         return embs
 
     def _run_prefill(self, plan: PrefillPlan) -> list[dict[str, torch.Tensor]]:
