@@ -261,6 +261,12 @@ class Engine:
         self.counters["standing"] += 1
         return standing.yes_probabilities(self, camera, seq, questions)
 
+    @torch.inference_mode()
+    def standing_batch(self, requests: list[tuple[str, int, list[str]]]) -> list[list[float]]:
+        """Standing questions of several chunks (e.g. every camera's newest) in one batch."""
+        self.counters["standing"] += len(requests)
+        return standing.yes_probabilities_batch(self, requests)
+
     # ---- lifecycle --------------------------------------------------------------------
     def recover(self, camera: str) -> int:
         """Rebuild a camera's records from the store (after a restart); returns chunk count."""

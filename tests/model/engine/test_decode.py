@@ -225,3 +225,16 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     feed(eng, "cam", chunks[3:], first_seq=3)  # chunk 1 is in chunk 3's window: coarse
     assert eng.memories["cam"].last_seq == 3 and store.has(("cam", 3), "fine")
     assert eng.scheduler.n_pending() == 0
+
+
+def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(tiny_model):
+    """Different context lengths (p = None vs a short stream) are padded in one forward."""
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=None, max_headers=None))
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks)
+    feed(eng, "b", chunks[:1])
+    qs_a, qs_b = ["Is anyone there?", "Is a car parked? Answer yes or no."], ["Any fire?"]
+    batch = eng.standing_batch([("a", 2, qs_a), ("b", 0, qs_b), ("a", 1, [])])
+    assert batch[0] == pytest.approx(eng.standing("a", 2, qs_a), rel=1e-5)
+    assert batch[1] == pytest.approx(eng.standing("b", 0, qs_b), rel=1e-5)
+    assert batch[2] == []
