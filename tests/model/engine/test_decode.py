@@ -49,6 +49,7 @@ def twin_greedy(twin, emb, n_new, stop_id):
     return ids
 
 
+@pytest.mark.slow
 def test_decoding_with_every_chunk_dense_equals_greedy_over_the_full_context(
         streamed, tiny_model, twin):
     eng, chunks = streamed
@@ -147,6 +148,7 @@ def test_budget_drops_lowest_scoring_coarse_chunks_and_keeps_temporal_order():
     assert tight.n_tokens + 100 <= 700 and tight.chunks == ((9, "dense"),)
 
 
+@pytest.mark.slow
 def test_standing_questions_in_one_batch_equal_each_alone_and_the_dense_reference(
         streamed, tiny_model, twin):
     eng, chunks = streamed
