@@ -134,11 +134,11 @@ class Engine:
         plan = self.scheduler.schedule(self.memories)
         if not plan.items:
             return []
-        fines = self._run_prefill(plan)
+        fines, n_ctx = self._run_prefill(plan)
         self._store_chunks(plan, fines)
         self.counters["steps"] += 1
         self.counters["chunks_prefilled"] += len(plan.items)
-        return self.scheduler.update(plan, self.memories)
+        return self.scheduler.update(plan, self.memories, n_ctx)
 
     def run_until_idle(self) -> list[PrefillResult]:
         results = []
@@ -178,7 +178,10 @@ class Engine:
             embs.append(emb)
         return embs
 
-    def _run_prefill(self, plan: PrefillPlan) -> list[dict[str, torch.Tensor]]:
+    def _run_prefill(self, plan: PrefillPlan
+                     ) -> tuple[list[dict[str, torch.Tensor]], list[int]]:
+        """Encode, assemble and prefill every chunk of the plan in one batch; returns each
+        chunk's fine KV and the number of context tokens it attended to."""
         embs = self._chunk_embeddings(plan)
         ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
                                                                       strict=True)]
@@ -189,8 +192,9 @@ class Engine:
         ar = torch.arange(tmax, device=emb.device)
         pos = torch.stack([c.next_position + ar for c in ctxs])
         out = self.runner.forward(emb, pos, buf)
-        return [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
-                 "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+        fines = [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
+                  "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+        return fines, [c.n_tokens for c in ctxs]
 
     def _store_chunks(self, plan: PrefillPlan, fines: list[dict[str, torch.Tensor]]) -> None:
         for meta, fine in zip(plan.metas, fines, strict=True):

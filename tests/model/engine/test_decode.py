@@ -14,7 +14,7 @@ from transformers import DynamicCache
 
 from model.engine import decode, relevance
 from model.engine.engine import Engine, EngineConfig
-from model.engine.records import ChunkMeta
+from model.engine.records import ChunkMeta, plan_prefill_context
 from model.engine.store import ChunkUnavailable, InMemoryChunkStore
 from model.intervals import parse_intervals
 from model.qwen2 import apply_rope, rope_cos_sin
@@ -224,9 +224,14 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     assert sum(h == "dense" for _s, h in plan.chunks) == 2
     with pytest.raises(ChunkUnavailable):
         eng.standing("cam", 1, ["Is anyone there?"])
-    feed(eng, "cam", chunks[3:], first_seq=3)  # chunk 1 is in chunk 3's window: coarse
-    assert eng.memories["cam"].last_seq == 3 and store.has(("cam", 3), "fine")
-    assert eng.scheduler.n_pending() == 0
+    eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
+    (result,) = eng.step()
+    metas = eng.memories["cam"].metas
+    planned = plan_prefill_context([metas[s] for s in range(3)], eng.prefix.n_tokens, 2, 4)
+    assert planned.dense_seqs == (1, 2)
+    assert result.context_tokens == planned.n_tokens - metas[1].n_tokens + \
+        metas[1].n_coarse_tokens(4)  # chunk 1 attended to in its coarse form
+    assert store.has(("cam", 3), "fine")
 
 
 def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(tiny_model):
