@@ -276,7 +276,12 @@ class Engine:
         """Rebuild a camera's records from the store (after a restart); returns chunk count."""
         mem = CameraMemory(camera, self.prefix.n_tokens)
         for seq in self.store.seqs(camera):
-            mem.add(ChunkMeta.from_meta(self.store.meta((camera, seq))))
+            raw = self.store.meta((camera, seq))
+            ratio = raw.get("coarse_ratio", str(self.cfg.coarse_ratio))
+            if ratio != str(self.cfg.coarse_ratio):  # the coarse layout depends on r
+                raise ValueError(f"chunk {seq} of camera {camera!r} was stored with "
+                                 f"coarse_ratio {ratio}, engine has {self.cfg.coarse_ratio}")
+            mem.add(ChunkMeta.from_meta(raw))
         self.memories[camera] = mem
         self.headers.pop(camera, None)
         self.banks.pop(camera, None)

@@ -185,6 +185,8 @@ def test_recovered_engine_continues_the_stream_like_the_original(tiny_model):
     assert restarted.recover("cam") == 3
     with pytest.raises(ValueError, match="seq 2"):
         restarted.submit("cam", 2, *chunks[2], wall_origin=0.0)
+    with pytest.raises(ValueError, match="coarse_ratio 4"):
+        Engine(tiny_model, EngineConfig(coarse_ratio=8), store).recover("cam")
     reference = Engine(tiny_model, cfg)
     feed(reference, "cam", chunks)
     feed(restarted, "cam", chunks[3:], first_seq=3)
