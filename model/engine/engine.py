@@ -19,6 +19,7 @@ times to wall-clock time beyond keeping each chunk's `wall_origin`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,6 +49,8 @@ from model.engine.relevance import SummaryBank
 from model.engine.runner import KVBuffer, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ class Engine:
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
-        self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0}
+        self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0,
+                         "context_chunks_missing": 0}
 
     @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
@@ -243,8 +247,15 @@ class Engine:
         by_seq: dict[int, list[int]] = {}
         for seq, g in plan.header_groups:
             by_seq.setdefault(seq, []).append(g)
-        segs += [self._headers(mem.metas[s], gs) for s, gs in by_seq.items()]
-        segs += [self._dense(mem.metas[s]) for s in plan.dense_seqs]
+        parts = [(s, gs) for s, gs in by_seq.items()] + [(s, None) for s in plan.dense_seqs]
+        for seq, groups in parts:
+            meta = mem.metas[seq]
+            try:
+                segs.append(self._dense(meta) if groups is None else self._headers(meta, groups))
+            except ChunkUnavailable as err:  # lost (corrupt file): its context goes without it,
+                # rather than one camera's loss failing every camera's chunk in the step
+                self.counters["context_chunks_missing"] += 1
+                log.warning("camera %s: context of a new chunk skips %s", camera, err)
         return segs
 
     def prefill_context(self, camera: str, plan: PrefillContextPlan,

@@ -247,3 +247,31 @@ def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(
     assert batch[0] == pytest.approx(eng.standing("a", 2, qs_a), rel=1e-5)
     assert batch[1] == pytest.approx(eng.standing("b", 0, qs_b), rel=1e-5)
     assert batch[2] == []
+
+
+class LostChunkStore(InMemoryChunkStore):
+    """A store that lost every form of some chunks (a corrupt file), as a disk store can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: set[tuple[str, int]] = set()
+
+    def get(self, key, form):
+        if key in self.lost:
+            raise ChunkUnavailable(key, form, "lost: corrupt file")
+        return super().get(key, form)
+
+
+def test_a_lost_window_chunk_is_skipped_without_failing_other_cameras_in_the_step(tiny_model):
+    store = LostChunkStore()
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=1, max_headers=4), store)
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks[:2])
+    feed(eng, "b", chunks[:2])
+    store.lost.add(("a", 1))
+    eng.submit("a", 2, *chunks[2], wall_origin=0.0)
+    eng.submit("b", 2, *chunks[2], wall_origin=0.0)
+    results = {r.camera: r for r in eng.step()}
+    assert set(results) == {"a", "b"}
+    assert results["a"].context_tokens < results["b"].context_tokens
+    assert eng.stats()["context_chunks_missing"] == 1
