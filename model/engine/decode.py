@@ -75,9 +75,11 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
                   ) -> DecodePlan:
     metas = _chunk_metas(eng, camera, seq_range)
     scores: dict[int, float] = {}
+    found, summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
+    keep = set(found)
+    metas = [m for m in metas if m.seq in keep]  # lost chunks cannot be used
     if metas:
         qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
-        summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}

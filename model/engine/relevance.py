@@ -18,7 +18,7 @@ import torch
 
 from model.engine.context import KVSegment
 from model.engine.runner import KVBuffer, Runner
-from model.engine.store import ChunkTensorStore
+from model.engine.store import ChunkTensorStore, ChunkUnavailable
 
 
 def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int]) -> torch.Tensor:
@@ -66,13 +66,21 @@ class SummaryBank:
         self.data[n] = summary
         self.rows[seq] = n
 
-    def gather(self, seqs: list[int], store: ChunkTensorStore) -> torch.Tensor:
-        """[len(seqs), L, Hkv, D]; summaries not held yet are read from the store."""
+    def gather(self, seqs: list[int], store: ChunkTensorStore
+               ) -> tuple[list[int], torch.Tensor | None]:
+        """(seqs found, [n, L, Hkv, D]); summaries not held yet are read from the store,
+        chunks the store cannot serve are left out."""
         for seq in seqs:
             if seq not in self.rows:
-                self.add(seq, store.get((self.camera, seq), "coarse")["summary"])
-        idx = torch.tensor([self.rows[s] for s in seqs], device=self.data.device)
-        return self.data.index_select(0, idx)
+                try:
+                    self.add(seq, store.get((self.camera, seq), "coarse")["summary"])
+                except ChunkUnavailable:
+                    continue
+        found = [s for s in seqs if s in self.rows]
+        if not found:
+            return [], None
+        idx = torch.tensor([self.rows[s] for s in found], device=self.data.device)
+        return found, self.data.index_select(0, idx)
 
     def forget_before(self, seq: int) -> None:
         keep = sorted(s for s in self.rows if s >= seq)

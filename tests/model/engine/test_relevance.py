@@ -16,11 +16,13 @@ def test_summary_bank_grows_reads_missing_rows_from_the_store_and_forgets_old_on
         bank.add(s, rows[s])
     for s in range(20, 40):  # only in the store, as after a restart
         store.put(("cam", s), "coarse", {"summary": rows[s]}, {})
-    got = bank.gather([3, 25, 39, 0], store)
+    found, got = bank.gather([3, 25, 39, 0, 77], store)  # 77: nowhere
+    assert found == [3, 25, 39, 0]
     assert torch.equal(got, torch.stack([rows[3], rows[25], rows[39], rows[0]]))
     bank.forget_before(30)
     assert sorted(bank.rows) == [39]  # 0..19, 25 forgotten; 30..38 never read
-    assert torch.equal(bank.gather([31], store)[0], rows[31])
+    assert torch.equal(bank.gather([31], store)[1][0], rows[31])
+    assert bank.gather([500], store) == ([], None)
 
 
 def test_score_is_highest_for_the_summary_aligned_with_the_question():
