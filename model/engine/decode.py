@@ -17,8 +17,9 @@ import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
-from model.engine.records import ChunkMeta, DecodePlan, DecodeResult
+from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
+from model.engine.store import ChunkUnavailable
 from model.intervals import parse_intervals
 
 if TYPE_CHECKING:
@@ -89,15 +90,25 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
                          eng.cfg.coarse_ratio, fine)
 
 
-def assemble(eng: Engine, plan: DecodePlan) -> Context:
+def assemble(eng: Engine, plan: DecodePlan,
+             used: list[tuple[int, Granularity]] | None = None) -> Context:
+    """Prefix + chosen chunks in temporal order, rotated contiguously. A dense chunk whose
+    fine KV vanished since planning falls back to coarse; a lost chunk is left out.
+    `used`, if given, receives what was really assembled."""
     mem = eng.memories[plan.camera]
     segs = [eng.prefix]
     for seq, how in plan.chunks:
         key, meta = (plan.camera, seq), mem.metas[seq]
-        if how == "dense":
-            segs.append(chunk_segment(meta, eng.store.get(key, "fine")))
-        else:
-            segs.append(coarse_segment(meta, eng.store.get(key, "coarse"), eng.cfg.coarse_ratio))
+        for form in (("fine", "coarse") if how == "dense" else ("coarse",)):
+            try:
+                kv = eng.store.get(key, form)
+            except ChunkUnavailable:
+                continue
+            segs.append(chunk_segment(meta, kv) if form == "fine"
+                        else coarse_segment(meta, kv, eng.cfg.coarse_ratio))
+            if used is not None:
+                used.append((seq, "dense" if form == "fine" else "coarse"))
+            break
     return gather(segs, eng.runner.rope, "contiguous")
 
 
@@ -132,12 +143,13 @@ def ask(eng: Engine, camera: str, question: str, seq_range: tuple[int, int] | No
     q_ids = list(eng.prompt.question_ids(question))
     plan = plan_question(eng, camera, q_ids, seq_range, boosts)
     keys = [(camera, s) for s, _ in plan.chunks]
-    eng.store.pin(keys)
+    used: list[tuple[int, Granularity]] = []
+    eng.store.pin(keys)  # keep them from being spilled while they are gathered
     try:
-        ctx = assemble(eng, plan)
+        ctx = assemble(eng, plan, used)
     finally:
         eng.store.unpin(keys)
     ids, _ = greedy(eng, ctx, q_ids, eng.cfg.max_new_tokens)
     text = eng.tokenizer.decode(ids, skip_special_tokens=True).strip()
-    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=list(plan.chunks),
+    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=used,
                         scores=plan.scores, token_ids=ids)

@@ -226,6 +226,10 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     assert sum(h == "dense" for _s, h in plan.chunks) == 2
     with pytest.raises(ChunkUnavailable):
         eng.standing("cam", 1, ["Is anyone there?"])
+    store.dropped |= {("cam", 0)}  # dropped after planning: the answer uses it coarse
+    used: list = []
+    decode.assemble(eng, plan, used)
+    assert dict(used)[0] == "coarse" and dict(used)[1] == "coarse"
     eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
     (result,) = eng.step()
     metas = eng.memories["cam"].metas
