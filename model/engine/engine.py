@@ -96,7 +96,9 @@ class Engine:
                              f"{self.slots} vision slots per group")
         self.prefix = self._prefill_prefix()
         self.memories: dict[str, CameraMemory] = {}
-        self.headers: dict[str, dict[int, KVSegment]] = {}  # camera -> seq -> header KV
+        # camera -> seq -> (n_groups, header KV of the chunk): a cache of what the coarse
+        # form also holds, so that prefill never reads old chunks from the store
+        self.headers: dict[str, dict[int, tuple[int, KVSegment]]] = {}
         self.banks: dict[str, SummaryBank] = {}
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
@@ -211,20 +213,31 @@ class Engine:
             self._cache_headers(meta, header_segment(meta, fine))
 
     def _cache_headers(self, meta: ChunkMeta, seg: KVSegment) -> None:
-        """Keep the headers of the chunks a prefill can still need (bounded by p + H)."""
+        """Keep the headers a prefill can still need: the newest p + 1 chunks (they leave
+        the dense window next) and, before them, chunks holding the last H groups."""
         cache = self.headers.setdefault(meta.camera, {})
-        cache[meta.seq] = seg
-        limit = self.scheduler.history_window()
-        while limit is not None and len(cache) > limit + 1:
-            del cache[min(cache)]
+        cache[meta.seq] = (meta.n_groups, seg)
+        p, h = self.cfg.prev_chunks, self.cfg.max_headers
+        if p is None or h is None:
+            return
+        newest = sorted(cache, reverse=True)
+        groups = 0
+        for i, seq in enumerate(newest):
+            if i <= p:
+                continue
+            if groups >= h:
+                del cache[seq]
+            groups += cache.get(seq, (0, None))[0]
 
     def summaries(self, camera: str) -> SummaryBank:
         return self.banks.setdefault(camera, SummaryBank(camera))
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
-        seg = self.headers.get(meta.camera, {}).get(meta.seq)
-        if seg is None:  # after recover: the coarse form keeps headers verbatim
+        cached = self.headers.get(meta.camera, {}).get(meta.seq)
+        if cached is not None:
+            seg = cached[1]
+        else:  # after recover: the coarse form keeps headers verbatim
             coarse = self.store.get((meta.camera, meta.seq), "coarse")
             seg = headers_from_coarse(meta, coarse, self.cfg.coarse_ratio)
             self._cache_headers(meta, seg)
