@@ -63,11 +63,8 @@ def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) ->
     lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
     if lo > hi:
         raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
-    stored = eng.store.seqs(camera)
-    if stored:  # records older than anything stored were dropped by retention
-        mem.forget_before(stored[0])
-        eng.summaries(camera).forget_before(stored[0])
-    present = set(stored)
+    eng.prune(camera)  # records older than anything stored were dropped by retention
+    present = set(eng.store.seqs(camera))
     return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
 

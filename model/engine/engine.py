@@ -51,6 +51,7 @@ from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY = 256  # chunks (about 68 min at 1 fps) between checks for retention drops
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,21 @@ class Engine:
         self._store_chunks(plan, fines)
         self.counters["steps"] += 1
         self.counters["chunks_prefilled"] += len(plan.items)
-        return self.scheduler.update(plan, self.memories, n_ctx)
+        results = self.scheduler.update(plan, self.memories, n_ctx)
+        for r in results:
+            if r.seq % PRUNE_EVERY == 0:
+                self.prune(r.camera)
+        return results
+
+    def prune(self, camera: str) -> int:
+        """Forget records of chunks older than anything the store still holds (dropped by
+        retention); run every PRUNE_EVERY chunks so a camera's bookkeeping stays bounded."""
+        stored = self.store.seqs(camera)
+        mem = self.memories.get(camera)
+        if not stored or mem is None:
+            return 0
+        self.summaries(camera).forget_before(stored[0])
+        return mem.forget_before(stored[0])
 
     def run_until_idle(self) -> list[PrefillResult]:
         results = []

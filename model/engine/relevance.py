@@ -45,11 +45,13 @@ class SummaryBank:
     """Summary keys [L, Hkv, D] of one camera's chunks, rows in a growing tensor.
 
     Filled as chunks are prefilled and, after a restart, lazily from the store's coarse
-    form. About L * Hkv * D * 2 bytes per chunk (28 KiB at the real sizes in bf16).
+    form. About L * Hkv * D * 2 bytes per chunk (28 KiB at the real sizes in bf16); at
+    `capacity` rows the oldest quarter is forgotten (re-read from the store if asked for).
     """
 
-    def __init__(self, camera: str) -> None:
+    def __init__(self, camera: str, capacity: int = 1024) -> None:
         self.camera = camera
+        self.capacity = capacity
         self.rows: dict[int, int] = {}  # seq -> row
         self.data: torch.Tensor | None = None
 
@@ -57,9 +59,12 @@ class SummaryBank:
         if seq in self.rows:
             self.data[self.rows[seq]] = summary
             return
+        if len(self.rows) >= self.capacity:
+            oldest = sorted(self.rows)
+            self.forget_before(oldest[len(oldest) // 4])
         n = len(self.rows)
         if self.data is None or n == self.data.shape[0]:
-            grown = summary.new_empty((max(16, 2 * n), *summary.shape))
+            grown = summary.new_empty((min(self.capacity, max(16, 2 * n)), *summary.shape))
             if self.data is not None:
                 grown[:n] = self.data
             self.data = grown

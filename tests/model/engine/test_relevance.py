@@ -31,3 +31,13 @@ def test_score_is_highest_for_the_summary_aligned_with_the_question():
     summaries = torch.randn(5, 2, 2, 8) * 0.1
     summaries[3] = q
     assert int(score_chunks(q, summaries).argmax()) == 3
+
+
+def test_summary_bank_at_capacity_forgets_its_oldest_quarter():
+    bank = SummaryBank("cam", capacity=8)
+    for s in range(9):
+        bank.add(s, torch.full((1, 1, 2), float(s)))
+    assert sorted(bank.rows) == [2, 3, 4, 5, 6, 7, 8]
+    assert bank.data.shape[0] <= 8
+    found, got = bank.gather([8, 2], InMemoryChunkStore())
+    assert found == [8, 2] and got[:, 0, 0, 0].tolist() == [8.0, 2.0]
