@@ -65,6 +65,9 @@ class EngineConfig:
     positions: Literal["contiguous", "original"] = "contiguous"  # prefill rotation
     max_batch: int = 16  # chunks (cameras) per step
     max_pending: int = 8  # per camera; beyond, the oldest chunk is dropped and counted
+    # summary keys held per camera for one-product relevance (28 KiB each at real sizes in
+    # bf16: 4096 = 112 MiB, 18 h at 1 fps); older ones are re-read from the store if asked
+    summary_capacity: int = 4096
 
     def __post_init__(self) -> None:
         for name in ("prev_chunks", "max_headers"):
@@ -72,7 +75,7 @@ class EngineConfig:
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0 or None, got {v!r}")
         for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
-                     "max_pending"):
+                     "max_pending", "summary_capacity"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -245,7 +248,9 @@ class Engine:
             groups += cache.get(seq, (0, None))[0]
 
     def summaries(self, camera: str) -> SummaryBank:
-        return self.banks.setdefault(camera, SummaryBank(camera))
+        if camera not in self.banks:
+            self.banks[camera] = SummaryBank(camera, self.cfg.summary_capacity)
+        return self.banks[camera]
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
