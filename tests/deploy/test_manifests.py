@@ -160,3 +160,21 @@ def test_dockerfile_passes_dockerfilelint(name):
         missing("dockerfilelint not installed (scripts/install-lint-tools.sh)")
     out = subprocess.run([str(LINTER), str(DEPLOY / name)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_example_config_loads_and_its_alert_rules_parse(monkeypatch):
+    from pipeline.alerts.evaluator import load_rules
+    from pipeline.config import load_config
+
+    monkeypatch.setenv("XLWATCH_API_TOKEN", "test-token")  # 0.0.0.0 bind requires one
+    cfg = load_config(DEPLOY / "config.example.yaml", env={"XLWATCH_API_TOKEN": "test-token"})
+    rules, errors = load_rules(cfg.alerts, [])
+    assert not errors
+    assert {"person-after-hours", "loitering-entrance", "crowd", "tamper"} <= {r.name for r in rules}
+
+
+def test_example_config_without_token_on_public_bind_is_refused():
+    from pipeline.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="api"):
+        load_config(DEPLOY / "config.example.yaml", env={})
