@@ -48,6 +48,14 @@ class VideoXL2ForCausalLM(nn.Module):
         self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
         self.tokenizer: Any = None  # attached by load_model / make_tiny
         self.prompt: Any = None  # PromptBuilder, attached with the tokenizer
+        self.vision_batch = VISION_BATCH_FRAMES
+        self._vision_fn: Any = None  # compiled tower (compile_vision); None: eager
+
+    def compile_vision(self, mode: str | None = None) -> None:
+        """Run the SigLIP tower through torch.compile from now on (GPU speed; the module
+        and its checkpoint keys are unchanged). Each distinct frame-batch size compiles
+        once, so callers keep batch sizes few (vision_batch and the remainders)."""
+        self._vision_fn = torch.compile(self.model.vision_tower, mode=mode, dynamic=False)
 
     @property
     def device(self) -> torch.device:
@@ -71,8 +79,9 @@ class VideoXL2ForCausalLM(nn.Module):
         grid = self.config.feature_grid
         side = self.config.vision.patches_per_side
         out = []
-        for batch in pixels.split(VISION_BATCH_FRAMES):
-            feats = self.model.vision_tower(batch)  # [f, side*side, C]
+        tower = self._vision_fn or self.model.vision_tower
+        for batch in pixels.split(self.vision_batch):
+            feats = tower(batch)  # [f, side*side, C]
             f, _, c = feats.shape
             maps = feats.view(f, side, side, c).permute(0, 3, 1, 2)  # [f, C, side, side]
             maps = F.interpolate(
