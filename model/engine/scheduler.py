@@ -108,13 +108,15 @@ class PrefillScheduler:
                                                  self.max_headers))
         return PrefillPlan(items=tuple(items), metas=tuple(metas), contexts=tuple(contexts))
 
-    def update(self, plan: PrefillPlan, memories: dict[str, CameraMemory]
-               ) -> list[PrefillResult]:
+    def update(self, plan: PrefillPlan, memories: dict[str, CameraMemory],
+               context_tokens: list[int]) -> list[PrefillResult]:
+        """Record the prefilled chunks; `context_tokens` is what each really attended to
+        (less than planned where a window chunk was only available coarse)."""
         results = []
-        for meta, ctx in zip(plan.metas, plan.contexts, strict=True):
+        for meta, n_ctx in zip(plan.metas, context_tokens, strict=True):
             memories[meta.camera].add(meta)
             results.append(PrefillResult(camera=meta.camera, seq=meta.seq,
-                                         n_tokens=meta.n_tokens, context_tokens=ctx.n_tokens))
+                                         n_tokens=meta.n_tokens, context_tokens=n_ctx))
         return results
 
     def forget(self, camera: str) -> None:

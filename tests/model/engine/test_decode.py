@@ -14,7 +14,7 @@ from transformers import DynamicCache
 
 from model.engine import decode, relevance
 from model.engine.engine import Engine, EngineConfig
-from model.engine.records import ChunkMeta
+from model.engine.records import ChunkMeta, plan_prefill_context
 from model.engine.store import ChunkUnavailable, InMemoryChunkStore
 from model.intervals import parse_intervals
 from model.qwen2 import apply_rope, rope_cos_sin
@@ -49,6 +49,7 @@ def twin_greedy(twin, emb, n_new, stop_id):
     return ids
 
 
+@pytest.mark.slow
 def test_decoding_with_every_chunk_dense_equals_greedy_over_the_full_context(
         streamed, tiny_model, twin):
     eng, chunks = streamed
@@ -147,6 +148,7 @@ def test_budget_drops_lowest_scoring_coarse_chunks_and_keeps_temporal_order():
     assert tight.n_tokens + 100 <= 700 and tight.chunks == ((9, "dense"),)
 
 
+@pytest.mark.slow
 def test_standing_questions_in_one_batch_equal_each_alone_and_the_dense_reference(
         streamed, tiny_model, twin):
     eng, chunks = streamed
@@ -183,6 +185,8 @@ def test_recovered_engine_continues_the_stream_like_the_original(tiny_model):
     assert restarted.recover("cam") == 3
     with pytest.raises(ValueError, match="seq 2"):
         restarted.submit("cam", 2, *chunks[2], wall_origin=0.0)
+    with pytest.raises(ValueError, match="coarse_ratio 4"):
+        Engine(tiny_model, EngineConfig(coarse_ratio=8), store).recover("cam")
     reference = Engine(tiny_model, cfg)
     feed(reference, "cam", chunks)
     feed(restarted, "cam", chunks[3:], first_seq=3)
@@ -222,6 +226,56 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     assert sum(h == "dense" for _s, h in plan.chunks) == 2
     with pytest.raises(ChunkUnavailable):
         eng.standing("cam", 1, ["Is anyone there?"])
-    feed(eng, "cam", chunks[3:], first_seq=3)  # chunk 1 is in chunk 3's window: coarse
-    assert eng.memories["cam"].last_seq == 3 and store.has(("cam", 3), "fine")
-    assert eng.scheduler.n_pending() == 0
+    store.dropped |= {("cam", 0)}  # dropped after planning: the answer uses it coarse
+    used: list = []
+    decode.assemble(eng, plan, used)
+    assert dict(used)[0] == "coarse" and dict(used)[1] == "coarse"
+    eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
+    (result,) = eng.step()
+    metas = eng.memories["cam"].metas
+    planned = plan_prefill_context([metas[s] for s in range(3)], eng.prefix.n_tokens, 2, 4)
+    assert planned.dense_seqs == (1, 2)
+    assert result.context_tokens == planned.n_tokens - metas[1].n_tokens + \
+        metas[1].n_coarse_tokens(4)  # chunk 1 attended to in its coarse form
+    assert store.has(("cam", 3), "fine")
+
+
+def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(tiny_model):
+    """Different context lengths (p = None vs a short stream) are padded in one forward."""
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=None, max_headers=None))
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks)
+    feed(eng, "b", chunks[:1])
+    qs_a, qs_b = ["Is anyone there?", "Is a car parked? Answer yes or no."], ["Any fire?"]
+    batch = eng.standing_batch([("a", 2, qs_a), ("b", 0, qs_b), ("a", 1, [])])
+    assert batch[0] == pytest.approx(eng.standing("a", 2, qs_a), rel=1e-5)
+    assert batch[1] == pytest.approx(eng.standing("b", 0, qs_b), rel=1e-5)
+    assert batch[2] == []
+
+
+class LostChunkStore(InMemoryChunkStore):
+    """A store that lost every form of some chunks (a corrupt file), as a disk store can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: set[tuple[str, int]] = set()
+
+    def get(self, key, form):
+        if key in self.lost:
+            raise ChunkUnavailable(key, form, "lost: corrupt file")
+        return super().get(key, form)
+
+
+def test_a_lost_window_chunk_is_skipped_without_failing_other_cameras_in_the_step(tiny_model):
+    store = LostChunkStore()
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=1, max_headers=4), store)
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks[:2])
+    feed(eng, "b", chunks[:2])
+    store.lost.add(("a", 1))
+    eng.submit("a", 2, *chunks[2], wall_origin=0.0)
+    eng.submit("b", 2, *chunks[2], wall_origin=0.0)
+    results = {r.camera: r for r in eng.step()}
+    assert set(results) == {"a", "b"}
+    assert results["a"].context_tokens < results["b"].context_tokens
+    assert eng.stats()["context_chunks_missing"] == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from model.engine.engine import Engine, EngineConfig
 from model.intervals import parse_intervals
@@ -28,6 +29,7 @@ def sample_1fps(path, n_frames: int) -> tuple[np.ndarray, list[float]]:
     return np.stack(frames), times
 
 
+@pytest.mark.slow
 def test_vtest_chunks_become_fine_and_coarse_memory_that_answers(tiny_model, vtest_path):
     frames, times = sample_1fps(vtest_path, 32)
     eng = Engine(tiny_model, EngineConfig(max_new_tokens=4))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from model.engine.engine import Engine, EngineConfig
 from model.engine.records import ChunkMeta
@@ -56,3 +57,28 @@ def test_seqs_in_window_maps_stream_seconds_to_overlapping_chunks(tiny_model):
     assert mem.forget_before(1) == 1 and [m.seq for m in mem.history()] == [1, 2]
     with pytest.raises(ValueError, match="before its start"):
         eng.seqs_in_window("cam", 5.0, 1.0)
+
+
+def test_cameras_with_different_frame_sizes_share_a_step(tiny_model):
+    eng = Engine(tiny_model, EngineConfig())
+    rng = np.random.default_rng(0)
+    eng.submit("a", 0, rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), [0.0], 0.0)
+    eng.submit("b", 0, rng.integers(0, 256, (8, 48, 64, 3), dtype=np.uint8), [0.0, 4.0], 0.0)
+    with pytest.raises(ValueError, match="uint8"):
+        eng.submit("c", 0, np.zeros((4, 8, 8, 3), dtype=np.float32), [0.0], 0.0)
+    results = eng.step()
+    assert sorted((r.camera, r.n_tokens > 144) for r in results) == [("a", True), ("b", True)]
+    assert eng.store.get(("b", 0), "fine")["k"].shape[2] == eng.memories["b"].metas[0].n_tokens
+
+
+def test_prune_forgets_records_of_chunks_the_store_dropped(tiny_model):
+    eng = Engine(tiny_model, EngineConfig())
+    mem = CameraMemory("cam", 0)
+    for seq in range(4):
+        meta = ChunkMeta("cam", seq, (4.0 * seq,), (5,), 144, 0.0, mem.next_offset)
+        mem.add(meta)
+        if seq >= 2:  # retention dropped chunks 0 and 1 from the store
+            eng.store.put(("cam", seq), "coarse", {"summary": torch.zeros(1)}, meta.to_meta())
+    eng.memories["cam"] = mem
+    assert eng.prune("cam") == 2
+    assert [m.seq for m in mem.history()] == [2, 3]
