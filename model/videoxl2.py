@@ -50,12 +50,14 @@ class VideoXL2ForCausalLM(nn.Module):
         self.prompt: Any = None  # PromptBuilder, attached with the tokenizer
         self.vision_batch = VISION_BATCH_FRAMES
         self._vision_fn: Any = None  # compiled tower (compile_vision); None: eager
+        self._sae_fn: Any = None  # compiled DTS (compile_vision); None: eager
 
     def compile_vision(self, mode: str | None = None) -> None:
-        """Run the SigLIP tower through torch.compile from now on (GPU speed; the module
+        """Run the SigLIP tower and DTS through torch.compile from now on (GPU speed; the module
         and its checkpoint keys are unchanged). Each distinct frame-batch size compiles
         once, so callers keep batch sizes few (vision_batch and the remainders)."""
         self._vision_fn = torch.compile(self.model.vision_tower, mode=mode, dynamic=False)
+        self._sae_fn = torch.compile(self.model.sae, mode=mode, dynamic=False)
 
     @property
     def device(self) -> torch.device:
@@ -79,7 +81,7 @@ class VideoXL2ForCausalLM(nn.Module):
         grid = self.config.feature_grid
         side = self.config.vision.patches_per_side
         out = []
-        tower = self._vision_fn or self.model.vision_tower
+        tower = self.model.vision_tower if self._vision_fn is None else self._vision_fn
         for batch in pixels.split(self.vision_batch):
             feats = tower(batch)  # [f, side*side, C]
             f, _, c = feats.shape
@@ -95,8 +97,9 @@ class VideoXL2ForCausalLM(nn.Module):
         grid = self.config.feature_grid
         blocks = groups_from_frames(feats, self.config.dts.group_frames)  # [G, C, 4, h, w]
         outs = []
+        sae = self.model.sae if self._sae_fn is None else self._sae_fn
         for chunk in blocks.split(DTS_BATCH_GROUPS):
-            y = self.model.sae(chunk).squeeze(2)  # [g, C, h, w]
+            y = sae(chunk).squeeze(2)  # [g, C, h, w]
             y = y.permute(0, 2, 3, 1).reshape(y.shape[0], grid * grid, -1)  # [g, 576, C]
             y = self.model.mm_projector(y)  # [g, 576, hidden]
             outs.append(pool_grid(y, grid, self.config.pool_stride))  # [g, 144, hidden]

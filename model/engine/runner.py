@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
 
 from model.engine.context import Rope
 
@@ -95,6 +96,11 @@ class Runner:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.rope = Rope(self.dims.head_dim, self.dims.rope_theta, self.device)
+        # On CUDA, SDPA with a boolean mask and enable_gqa falls back to the math kernel
+        # (scores materialised): attend with a lower-right causal bias (flash/efficient
+        # kernels) when every context slot is valid, and with KV heads expanded otherwise.
+        # Off on the CPU, where the plain masked call is the tested reference path.
+        self.fast_attention = self.device.type == "cuda"
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.model.embed_tokens(ids.to(self.device))
@@ -117,6 +123,7 @@ class Runner:
         causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
         mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
                           causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
+        dense = not s or bool(buf.valid[:, :s].all())  # no padding inside the contexts
         ks, vs, qs = [], [], []
         h = emb
         for i, layer in enumerate(self.model.model.layers):
@@ -131,9 +138,8 @@ class Runner:
                 qs.append(q)
             buf.k[i, :, :, s:e] = Rope.apply(k, cos, sin)
             buf.v[i, :, :, s:e] = v
-            o = F.scaled_dot_product_attention(Rope.apply(q, cos, sin), buf.k[i, :, :, :e],
-                                               buf.v[i, :, :, :e], attn_mask=mask,
-                                               enable_gqa=d.n_heads != d.n_kv_heads)
+            o = self._attend(Rope.apply(q, cos, sin), buf.k[i, :, :, :e], buf.v[i, :, :, :e],
+                             mask, dense)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim))
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         buf.valid[:, s:e] = True
@@ -146,3 +152,18 @@ class Runner:
             logits = self.model.lm_head(self.model.model.norm(last))
         return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=logits,
                          queries=torch.stack(qs) if capture_queries else None)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                dense: bool) -> torch.Tensor:
+        """q [B, H, T, D] over k, v [B, Hkv, S + T, D]: context fully, new tokens causally."""
+        gqa = self.dims.n_heads != self.dims.n_kv_heads
+        if not self.fast_attention:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        t, e = q.shape[2], k.shape[2]
+        if dense and t == 1:  # one new token sees everything: no mask, GQA kernels
+            return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+        if gqa:  # HF's repeat_kv layout: query head j reads KV head j // groups
+            groups = self.dims.n_heads // self.dims.n_kv_heads
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=causal_lower_right(t, e) if dense else mask)
