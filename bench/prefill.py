@@ -108,12 +108,16 @@ def bench_ours(args, device, dtype) -> None:
         for n in args.sizes:
             frames = make_frames(n, device)
             cfg = engine_config(args, n)
-            eng = prefill_all(model, frames, cfg)
-            check_complete(eng, n)
-            del eng
+            last: list[Engine] = []  # the newest run's engine, checked after timing
+
+            def run(f=frames, m=model, c=cfg, keep=last):
+                keep.clear()  # free the previous run's memory first
+                keep.append(prefill_all(m, f, c))
+
             reset_peak(device)
-            t = time_fn(lambda f=frames, m=model, c=cfg: prefill_all(m, f, c), device,
-                        warmup=0, repeat=args.repeat if n <= 2048 else 1)
+            t = time_fn(run, device, warmup=0, repeat=args.repeat if n <= 2048 else 1)
+            check_complete(last[0], n)
+            last.clear()
             flops = our_flops(n, args.quick)
             emit("prefill.ours", device, variant=variant, frames=n, seconds=t["median_s"],
                  min_s=t["min_s"], frames_per_s=n / t["median_s"],
