@@ -126,7 +126,13 @@ def main() -> None:
     pool = make_frames(16 * 8, device).view(8, 16, 384, 384, 3)
     done = set()
     for n in cameras:
-        res = measure(model, n, args, qeng, pool, device)
+        try:
+            res = measure(model, n, args, qeng, pool, device)
+        except torch.OutOfMemoryError:
+            gc.collect()
+            torch.cuda.empty_cache()
+            emit("live", device, cameras=n, error="out of GPU memory", real_time=False)
+            continue
         done.add(n)
         emit("live", device, memory_hours_per_question=1, qps=args.qps,
              max_batch=args.max_batch, max_new_tokens=args.max_new_tokens,
