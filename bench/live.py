@@ -70,7 +70,7 @@ def run_round(eng: Engine, qeng: Engine, n: int, seq: int, pool: torch.Tensor, q
 
 def measure(model, n: int, args, qeng: Engine, pool: torch.Tensor, device) -> dict:
     cfg = EngineConfig(max_batch=args.max_batch, vision_ahead=n, max_pending=2,
-                       max_new_tokens=args.max_new_tokens)
+                       max_new_tokens=args.max_new_tokens, fused_blocks=args.fused)
     eng = Engine(model, cfg, WindowStore(device, keep_fine=(cfg.prev_chunks or 0) + 1))
     reset_peak(device)
     walls, lats = [], []
@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--compile", action="store_true", help="torch.compile SigLIP + DTS")
     ap.add_argument("--search", action="store_true", help="extrapolate from the first N")
+    ap.add_argument("--fused", action="store_true", help="EngineConfig.fused_blocks")
     args = ap.parse_args()
     device = pick_device(args.quick)
     if args.quick:
@@ -120,7 +121,8 @@ def main() -> None:
     if args.compile:
         model.compile_vision()
     src = prefill_all(model, make_frames(64, device), EngineConfig(vision_ahead=4))
-    qeng = Engine(model, EngineConfig(max_new_tokens=args.max_new_tokens),
+    qeng = Engine(model, EngineConfig(max_new_tokens=args.max_new_tokens,
+                                      fused_blocks=args.fused),
                   AliasStore(src.store, "cam", "cam", 225))
     qeng.recover("cam")
     pool = make_frames(16 * 8, device).view(8, 16, 384, 384, 3)
@@ -136,7 +138,7 @@ def main() -> None:
         done.add(n)
         emit("live", device, memory_hours_per_question=1, qps=args.qps,
              max_batch=args.max_batch, max_new_tokens=args.max_new_tokens,
-             compiled=args.compile, **res)
+             compiled=args.compile, fused=args.fused, **res)
         if args.search and len(cameras) == 1:
             guess = int(n / res["load"]) // 16 * 16
             cameras += [c for c in (guess, guess + 16) if c not in done and c > 0]

@@ -44,10 +44,11 @@ def make_frames(n: int, device: torch.device) -> torch.Tensor:
     return torch.randint(0, 256, (n, 384, 384, 3), dtype=torch.uint8, device=device, generator=g)
 
 
-def engine_config(args, n_frames: int) -> EngineConfig:
+def engine_config(args, n_frames: int, variant: str = "bf16") -> EngineConfig:
     # The whole recorded video is queued at once, so the queue must hold every chunk
     # (the default bound of 8 is for live cameras, where dropping the oldest is right).
     return EngineConfig(max_batch=args.max_batch, max_pending=max(8, -(-n_frames // 16)),
+                        fused_blocks="blocks" in variant,
                         **({"vision_ahead": args.vision_ahead} if args.vision_ahead else {}))
 
 
@@ -104,10 +105,11 @@ def bench_ours(args, device, dtype) -> None:
     for variant in args.variants:
         setup_variant(model, variant)
         warm = 16 if args.quick else 512
-        prefill_all(model, make_frames(min(warm, 512), device), engine_config(args, warm))
+        prefill_all(model, make_frames(min(warm, 512), device), engine_config(args, warm,
+                                                                             variant))
         for n in args.sizes:
             frames = make_frames(n, device)
-            cfg = engine_config(args, n)
+            cfg = engine_config(args, n, variant)
             last: list[Engine] = []  # the newest run's engine, checked after timing
 
             def run(f=frames, m=model, c=cfg, keep=last):
@@ -140,7 +142,7 @@ def profile(model, args, device, variant: str) -> None:
 
     n = args.profile
     frames = make_frames(n, device)
-    cfg = engine_config(args, n)
+    cfg = engine_config(args, n, variant)
     eng = Engine(model, cfg)
     timer = PhaseTimer(device)
     timer.instrument(eng)
@@ -185,7 +187,9 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--variants", type=lambda s: s.split(","), default=["bf16"],
-                    help="comma list of bf16, compile (vision torch.compile), fp8+compile")
+                    help="comma list of bf16, compile (SigLIP + DTS torch.compile), "
+                    "blocks (fused LLM layer blocks, compiled), fp8 (FP8 linear layers); "
+                    "combine with +, e.g. compile+blocks")
     ap.add_argument("--vision-ahead", type=int, default=0,
                     help="EngineConfig.vision_ahead (chunks encoded ahead in one batch)")
     ap.add_argument("--profile", type=int, default=0, help="frames for a per-phase profile")

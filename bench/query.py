@@ -60,10 +60,12 @@ def modes(n_chunks: int, base: EngineConfig) -> list[tuple[str, EngineConfig, bo
     fits = n_chunks * chunk_tokens * 56 * 1024 * 4 < 50 * 2**30  # context + copies
     out = [("mixed", base, True), ("coarse", base, False),
            ("dense", EngineConfig(top_k=base.top_k, token_budget=base.top_k * chunk_tokens
-                                  + 1024, max_new_tokens=base.max_new_tokens), True)]
+                                  + 1024, max_new_tokens=base.max_new_tokens,
+                                  fused_blocks=base.fused_blocks), True)]
     if fits:
         out.append(("reference", EngineConfig(top_k=n_chunks, token_budget=1 << 30,
                                               max_new_tokens=base.max_new_tokens), True))
+        # the reference keeps the plain layer path: it stands for the released decoder
     return out
 
 
@@ -74,6 +76,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--src-chunks", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--fused", action="store_true", help="EngineConfig.fused_blocks")
     args = ap.parse_args()
     device = pick_device(args.quick)
     if args.quick:
@@ -81,7 +84,7 @@ def main() -> None:
     model = build_ours(device, args.quick, torch.float32 if args.quick else torch.bfloat16)
     src = prefill_all(model, make_frames(16 * args.src_chunks, device),
                       EngineConfig(max_pending=args.src_chunks, vision_ahead=args.src_chunks))
-    base = EngineConfig(max_new_tokens=args.max_new_tokens)
+    base = EngineConfig(max_new_tokens=args.max_new_tokens, fused_blocks=args.fused)
     for hours in args.hours:
         n = max(2, round(hours * CHUNKS_PER_HOUR))
         for mode, cfg, fine in modes(n, base):
@@ -93,7 +96,7 @@ def main() -> None:
                 res = latency(eng, args.repeat, device)
             except torch.OutOfMemoryError:
                 res = {"error": "out of GPU memory"}
-            emit("query", device, hours=hours, chunks=n, mode=mode, top_k=cfg.top_k,
+            emit("query", device, fused=cfg.fused_blocks, hours=hours, chunks=n, mode=mode, top_k=cfg.top_k,
                  token_budget=cfg.token_budget, max_new_tokens=cfg.max_new_tokens,
                  peak_gib=peak_gib(device), **res)
             del eng, store

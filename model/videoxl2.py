@@ -75,6 +75,14 @@ class VideoXL2ForCausalLM(nn.Module):
 
     # ---- vision path -------------------------------------------------------------------
 
+    def _padded(self, fn: Any, x: torch.Tensor, size: int) -> torch.Tensor:
+        """fn(x); when compiled, a short last batch is padded to `size` (repeating its
+        last item, dropped from the output) so that no new shape triggers a recompile."""
+        n = x.shape[0]
+        if self._vision_fn is None or n == size:
+            return fn(x)
+        return fn(torch.cat([x, x[-1:].expand(size - n, *x.shape[1:])]))[:n]
+
     def frame_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [F, 3, S, S] -> SigLIP features resized to [F, C, 24, 24] (fp32 resize,
         bilinear, as released), in the model dtype."""
@@ -83,7 +91,7 @@ class VideoXL2ForCausalLM(nn.Module):
         out = []
         tower = self.model.vision_tower if self._vision_fn is None else self._vision_fn
         for batch in pixels.split(self.vision_batch):
-            feats = tower(batch)  # [f, side*side, C]
+            feats = self._padded(tower, batch, self.vision_batch)  # [f, side*side, C]
             f, _, c = feats.shape
             maps = feats.view(f, side, side, c).permute(0, 3, 1, 2)  # [f, C, side, side]
             maps = F.interpolate(
@@ -99,7 +107,7 @@ class VideoXL2ForCausalLM(nn.Module):
         outs = []
         sae = self.model.sae if self._sae_fn is None else self._sae_fn
         for chunk in blocks.split(DTS_BATCH_GROUPS):
-            y = sae(chunk).squeeze(2)  # [g, C, h, w]
+            y = self._padded(sae, chunk, DTS_BATCH_GROUPS).squeeze(2)  # [g, C, h, w]
             y = y.permute(0, 2, 3, 1).reshape(y.shape[0], grid * grid, -1)  # [g, 576, C]
             y = self.model.mm_projector(y)  # [g, 576, hidden]
             outs.append(pool_grid(y, grid, self.config.pool_stride))  # [g, 144, hidden]

@@ -38,3 +38,27 @@ def test_fast_attention_equals_masked_reference(tiny_model, lens, t):
         assert_close(got.k[:, i], ref.k[:, i], rtol=1e-5, atol=1e-5)
         assert_close(got_buf.k[:, i, :, :n], ref_buf.k[:, i, :, :n])
     assert not torch.isnan(got.logits).any()
+
+
+@pytest.mark.parametrize(("lens", "t"), [([7, 19], 5), ([23], 1)])
+def test_fused_blocks_equal_the_module_by_module_layers(tiny_model, lens, t):
+    """The block functions (eager here; torch.compile'd on CUDA) compute what the
+    model's own modules compute, for prefill and for one decode step."""
+    ref, ref_buf = _run(Runner(tiny_model), lens, t, fast=False, seed=7 + t)
+    runner = Runner(tiny_model)
+    assert runner.use_blocks(compile=False)
+    got, got_buf = _run(runner, lens, t, fast=False, seed=7 + t)
+    assert_close(got.logits, ref.logits, rtol=1e-5, atol=1e-5)
+    assert_close(got.k, ref.k, rtol=1e-5, atol=1e-5)
+    assert_close(got_buf.k, ref_buf.k, rtol=1e-5, atol=1e-5)
+    assert got_buf.length == ref_buf.length and bool((got_buf.valid == ref_buf.valid).all())
+
+
+def test_fused_blocks_decline_fp8_layers(tiny_model):
+    import copy
+
+    from model.fp8 import apply_fp8
+
+    model = copy.deepcopy(tiny_model)
+    apply_fp8(model, ("llm",))
+    assert not Runner(model).use_blocks(compile=False)
