@@ -90,6 +90,16 @@ def our_flops(frames: int, quick: bool) -> float:
     return ref.siglip_flops(frames, quick) + linear + attn
 
 
+def alloc_stats(device: torch.device) -> dict:
+    """Allocator pressure: reserved peak and cudaMalloc retries (each frees the cache and
+    synchronises: a slowdown that grows with the memory held)."""
+    if device.type != "cuda":
+        return {}
+    st = torch.cuda.memory_stats(device)
+    return {"reserved_peak_gib": st.get("reserved_bytes.all.peak", 0) / 2**30,
+            "alloc_retries": st.get("num_alloc_retries", 0)}
+
+
 def setup_variant(model, variant: str) -> None:
     if "compile" in variant:
         model.compile_vision()
@@ -124,7 +134,8 @@ def bench_ours(args, device, dtype) -> None:
             emit("prefill.ours", device, variant=variant, frames=n, seconds=t["median_s"],
                  min_s=t["min_s"], frames_per_s=n / t["median_s"],
                  tflops=flops / t["median_s"] / 1e12, peak_gib=peak_gib(device),
-                 repeats=t["repeats"], dtype=str(dtype).removeprefix("torch."), complete=True)
+                 repeats=t["repeats"], dtype=str(dtype).removeprefix("torch."), complete=True,
+                 **alloc_stats(device))
             del frames
             gc.collect()
             if device.type == "cuda":
