@@ -3,12 +3,17 @@ memory (fine + coarse + summary keys for every chunk), for several video lengths
 the plain-transformers reference (dense SigLIP over every frame + one dense Qwen2 causal
 prefill over the whole sequence) measured in the same run on the same device.
 
-    python bench/prefill.py                       # H100: 512..10000 frames, bf16
-    python bench/prefill.py --quick               # CPU smoke run, tiny sizes (CI)
+    python bench/prefill.py --vision-ahead 32 --vision-batch 128   # H100, 512..10000 frames
+    python bench/prefill.py --variants compile+blocks ...          # compiled variants
+    python bench/prefill.py --quick                                # CPU smoke run (CI)
 
+The whole video is queued at once (the queue is sized to it) and every timed run's memory
+is checked complete: every chunk stored fine and coarse, nothing dropped. Variants apply
+cumulatively in the order given (FP8 swaps layers in place). `--profile N` adds a
+per-phase wall-time table and the top kernels for N frames.
 Prints one JSON line per (size, variant). FLOP counts are the model's linear and
-attention work (SigLIP + Qwen2; DTS and the projector are left out of the count and so
-make the TFLOP/s figure conservative).
+attention work (SigLIP + Qwen2 with each chunk's bounded context; DTS and the projector
+are left out of the count and so make the TFLOP/s figure conservative).
 """
 
 from __future__ import annotations
