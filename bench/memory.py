@@ -64,6 +64,20 @@ def per_camera_hour(header_tokens: int, groups: int = 900, prefill_chunks: int =
     }
 
 
+def answerable_on_one_gpu(real: dict, gpu_gib: float, weights_gib: float, working_gib: float
+                          ) -> dict:
+    """Frames of one camera whose KV fits in the GPU memory left after the weights and the
+    working memory of prefill and one question (measured on the H100: see BENCHMARKS.md),
+    per form. A frame at 1 fps is 1/3600 of a camera-hour."""
+    free = gpu_gib - weights_gib - working_gib
+    out = {"gpu_gib": gpu_gib, "weights_gib": weights_gib, "working_gib": working_gib,
+           "kv_gib_free": round(free, 2)}
+    for form in ("fine", "coarse_r4", "coarse_r16"):
+        per_frame = real[f"{form}_gib"] / 3600
+        out[f"frames_{form}"] = int(free / per_frame)
+    return out
+
+
 def sample_frames(clip: Path | None, n: int) -> np.ndarray:
     if clip is None or not clip.exists():
         rng = np.random.default_rng(0)
@@ -129,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", type=Path, default=Path(__file__).resolve().parents[2]
                     / "shared" / "data" / "vtest.avi")
     ap.add_argument("--chunks", type=int, default=2)
+    ap.add_argument("--gpu-gib", type=float, default=79.1, help="H100 80GB: 79.1 GiB usable")
+    ap.add_argument("--weights-gib", type=float, default=15.13, help="bf16 weights, real size")
+    ap.add_argument("--working-gib", type=float, default=3.2,
+                    help="prefill window + one question's buffers (H100 run: peak 18.3 GiB "
+                         "with 15.1 GiB of weights)")
     ap.add_argument("--header-tokens", type=int, default=8,
                     help="tokens of one 'Time {t:.1f}s:' header (DESIGN: 608-token chunks)")
     args = ap.parse_args(argv)
@@ -140,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "memory", "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "host": f"{platform.machine()} {platform.processor() or platform.system()}",
         "per_camera_hour_real": real, "design_reference_gib": DESIGN_GIB,
+        "answerable_on_one_gpu": answerable_on_one_gpu(real, args.gpu_gib, args.weights_gib,
+                                                       args.working_gib),
         "tiny_files_check": tiny, "formula_matches_files": ok,
         "seconds": round(time.perf_counter() - t0, 1),
     }

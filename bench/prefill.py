@@ -3,12 +3,17 @@ memory (fine + coarse + summary keys for every chunk), for several video lengths
 the plain-transformers reference (dense SigLIP over every frame + one dense Qwen2 causal
 prefill over the whole sequence) measured in the same run on the same device.
 
-    python bench/prefill.py                       # H100: 512..10000 frames, bf16
-    python bench/prefill.py --quick               # CPU smoke run, tiny sizes (CI)
+    python bench/prefill.py --vision-ahead 32 --vision-batch 128   # H100, 512..10000 frames
+    python bench/prefill.py --variants compile+blocks ...          # compiled variants
+    python bench/prefill.py --quick                                # CPU smoke run (CI)
 
+The whole video is queued at once (the queue is sized to it) and every timed run's memory
+is checked complete: every chunk stored fine and coarse, nothing dropped. Variants apply
+cumulatively in the order given (FP8 swaps layers in place). `--profile N` adds a
+per-phase wall-time table and the top kernels for N frames.
 Prints one JSON line per (size, variant). FLOP counts are the model's linear and
-attention work (SigLIP + Qwen2; DTS and the projector are left out of the count and so
-make the TFLOP/s figure conservative).
+attention work (SigLIP + Qwen2 with each chunk's bounded context; DTS and the projector
+are left out of the count and so make the TFLOP/s figure conservative).
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ def make_frames(n: int, device: torch.device) -> torch.Tensor:
     return torch.randint(0, 256, (n, 384, 384, 3), dtype=torch.uint8, device=device, generator=g)
 
 
+def engine_config(args, n_frames: int, variant: str = "bf16") -> EngineConfig:
+    # The whole recorded video is queued at once, so the queue must hold every chunk
+    # (the default bound of 8 is for live cameras, where dropping the oldest is right).
+    return EngineConfig(max_batch=args.max_batch, max_pending=max(8, -(-n_frames // 16)),
+                        fused_blocks="blocks" in variant,
+                        **({"vision_ahead": args.vision_ahead} if args.vision_ahead else {}))
+
+
 def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
     eng = Engine(model, cfg)
     n_chunks = -(-frames.shape[0] // 16)
@@ -57,36 +70,105 @@ def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
     return eng
 
 
-def our_flops(model, frames: int, quick: bool) -> float:
-    eng_tokens = ref.video_tokens(frames)
-    return ref.siglip_flops(frames, quick) + ref.qwen2_dense_flops(eng_tokens, quick) - (
-        # chunked attention sees a bounded window, not the whole prefix: count linear work
-        # and leave attention to the reference's dense count only
-        2 * eng_tokens * eng_tokens * ref.qwen2_config(quick).hidden_size
-        * ref.qwen2_config(quick).num_hidden_layers)
+def check_complete(eng: Engine, n_frames: int) -> None:
+    """The memory is complete: every chunk stored fine and coarse, nothing dropped."""
+    n_chunks = -(-n_frames // 16)
+    seqs = eng.store.seqs("cam")
+    dropped = eng.scheduler.dropped.get("cam", 0)
+    missing = [s for s in range(n_chunks) if not (eng.store.has(("cam", s), "fine")
+                                                  and eng.store.has(("cam", s), "coarse"))]
+    if seqs != list(range(n_chunks)) or dropped or missing:
+        raise SystemExit(f"incomplete memory for {n_frames} frames: {len(seqs)} of {n_chunks} "
+                         f"chunks stored, {dropped} dropped, missing {missing[:5]}")
+
+
+def our_flops(frames: int, quick: bool) -> float:
+    """SigLIP + the chunked LLM work (linear layers over every token; attention of each
+    608-token chunk over its bounded context of about 2,500 tokens)."""
+    tokens = ref.video_tokens(frames)
+    c = ref.qwen2_config(quick)
+    chunk = 4 * (ref.TOKENS_PER_GROUP + 8)
+    ctx = 20 + 3 * chunk + 256 * 8
+    attn = c.num_hidden_layers * 4 * tokens * (ctx + chunk / 2) * c.hidden_size
+    linear = ref.qwen2_dense_flops(tokens, quick) - c.num_hidden_layers * 2 * tokens * tokens \
+        * c.hidden_size
+    return ref.siglip_flops(frames, quick) + linear + attn
+
+
+def alloc_stats(device: torch.device) -> dict:
+    """Allocator pressure: reserved peak and cudaMalloc retries (each frees the cache and
+    synchronises: a slowdown that grows with the memory held)."""
+    if device.type != "cuda":
+        return {}
+    st = torch.cuda.memory_stats(device)
+    return {"reserved_peak_gib": st.get("reserved_bytes.all.peak", 0) / 2**30,
+            "alloc_retries": st.get("num_alloc_retries", 0)}
+
+
+def setup_variant(model, variant: str) -> None:
+    if "compile" in variant:
+        model.compile_vision()
+    if "fp8" in variant:
+        from model.fp8 import apply_fp8
+
+        apply_fp8(model, ("vision", "llm"))
 
 
 def bench_ours(args, device, dtype) -> None:
     model = build_ours(device, args.quick, dtype)
-    cfg = EngineConfig(max_batch=args.max_batch)
-    prefill_all(model, make_frames(16, device), cfg)  # warm-up (kernels, allocator)
-    for n in args.sizes:
-        frames = make_frames(n, device)
-        reset_peak(device)
-        t = time_fn(lambda f=frames, m=model: prefill_all(m, f, cfg), device, warmup=0,
-                    repeat=args.repeat if n <= 2048 else 1)
-        flops = our_flops(model, n, args.quick)
-        emit("prefill.ours", device, frames=n, seconds=t["median_s"], frames_per_s=n / t["median_s"],
-             tflops=flops / t["median_s"] / 1e12, peak_gib=peak_gib(device), repeats=t["repeats"],
-             dtype=str(dtype).removeprefix("torch."))
-        del frames
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    model.vision_batch = args.vision_batch
+    for variant in args.variants:
+        setup_variant(model, variant)
+        warm = 16 if args.quick else 512
+        prefill_all(model, make_frames(min(warm, 512), device), engine_config(args, warm,
+                                                                             variant))
+        for n in args.sizes:
+            frames = make_frames(n, device)
+            cfg = engine_config(args, n, variant)
+            last: list[Engine] = []  # the newest run's engine, checked after timing
+
+            def run(f=frames, m=model, c=cfg, keep=last):
+                keep.clear()  # free the previous run's memory first
+                keep.append(prefill_all(m, f, c))
+
+            reset_peak(device)
+            t = time_fn(run, device, warmup=0, repeat=args.repeat if n <= 2048 else 1)
+            check_complete(last[0], n)
+            last.clear()
+            flops = our_flops(n, args.quick)
+            emit("prefill.ours", device, variant=variant, frames=n, seconds=t["median_s"],
+                 min_s=t["min_s"], frames_per_s=n / t["median_s"],
+                 tflops=flops / t["median_s"] / 1e12, peak_gib=peak_gib(device),
+                 repeats=t["repeats"], dtype=str(dtype).removeprefix("torch."), complete=True,
+                 **alloc_stats(device))
+            del frames
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        if args.profile:
+            profile(model, args, device, variant)
     del model
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def profile(model, args, device, variant: str) -> None:
+    from bench.phases import PhaseTimer, top_kernels
+
+    n = args.profile
+    frames = make_frames(n, device)
+    cfg = engine_config(args, n, variant)
+    eng = Engine(model, cfg)
+    timer = PhaseTimer(device)
+    timer.instrument(eng)
+    for seq in range(n // 16):
+        eng.submit("cam", seq, frames[seq * 16:(seq + 1) * 16],
+                   [seq * 16.0 + 4 * g for g in range(4)], 0.0)
+    eng.run_until_idle()
+    emit("prefill.phases", device, variant=variant, frames=n, phases_s=timer.table())
+    kernels = top_kernels(lambda: prefill_all(model, frames, cfg), device)
+    emit("prefill.kernels", device, variant=variant, frames=n, top=kernels)
 
 
 def bench_reference(args, device, dtype) -> None:
@@ -120,11 +202,19 @@ def main() -> None:
     ap.add_argument("--vision-batch", type=int, default=64)
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--variants", type=lambda s: s.split(","), default=["bf16"],
+                    help="comma list of bf16, compile (SigLIP + DTS torch.compile), "
+                    "blocks (fused LLM layer blocks, compiled), fp8 (FP8 linear layers); "
+                    "combine with +, e.g. compile+blocks")
+    ap.add_argument("--vision-ahead", type=int, default=0,
+                    help="EngineConfig.vision_ahead (chunks encoded ahead in one batch)")
+    ap.add_argument("--profile", type=int, default=0, help="frames for a per-phase profile")
     args = ap.parse_args()
     device = pick_device(args.quick)
-    args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
+    args.sizes = list(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES))
     if args.quick:
         args.repeat = 1
+        args.vision_batch = min(args.vision_batch, 16)
     dtype = torch.float32 if args.quick else torch.bfloat16
     bench_ours(args, device, dtype)
     if not args.skip_reference:

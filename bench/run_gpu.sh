@@ -5,10 +5,13 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=".:/tmp/site" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-fi
+for whl in .whl ../.whl; do  # wheels beside the code, or at the repository root
+  if ls "$whl"/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site "$whl"/*.whl || exit 1
+    break
+  fi
+done
 for step in "$@"; do
   echo "=== $step $(date -u +%H:%M:%S)"
   case "$step" in

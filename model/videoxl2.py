@@ -48,6 +48,16 @@ class VideoXL2ForCausalLM(nn.Module):
         self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
         self.tokenizer: Any = None  # attached by load_model / make_tiny
         self.prompt: Any = None  # PromptBuilder, attached with the tokenizer
+        self.vision_batch = VISION_BATCH_FRAMES
+        self._vision_fn: Any = None  # compiled tower (compile_vision); None: eager
+        self._sae_fn: Any = None  # compiled DTS (compile_vision); None: eager
+
+    def compile_vision(self, mode: str | None = None) -> None:
+        """Run the SigLIP tower and DTS through torch.compile from now on (GPU speed; the module
+        and its checkpoint keys are unchanged). Each distinct frame-batch size compiles
+        once, so callers keep batch sizes few (vision_batch and the remainders)."""
+        self._vision_fn = torch.compile(self.model.vision_tower, mode=mode, dynamic=False)
+        self._sae_fn = torch.compile(self.model.sae, mode=mode, dynamic=False)
 
     @property
     def device(self) -> torch.device:
@@ -65,14 +75,23 @@ class VideoXL2ForCausalLM(nn.Module):
 
     # ---- vision path -------------------------------------------------------------------
 
+    def _padded(self, fn: Any, x: torch.Tensor, size: int) -> torch.Tensor:
+        """fn(x); when compiled, a short last batch is padded to `size` (repeating its
+        last item, dropped from the output) so that no new shape triggers a recompile."""
+        n = x.shape[0]
+        if self._vision_fn is None or n == size:
+            return fn(x)
+        return fn(torch.cat([x, x[-1:].expand(size - n, *x.shape[1:])]))[:n]
+
     def frame_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [F, 3, S, S] -> SigLIP features resized to [F, C, 24, 24] (fp32 resize,
         bilinear, as released), in the model dtype."""
         grid = self.config.feature_grid
         side = self.config.vision.patches_per_side
         out = []
-        for batch in pixels.split(VISION_BATCH_FRAMES):
-            feats = self.model.vision_tower(batch)  # [f, side*side, C]
+        tower = self.model.vision_tower if self._vision_fn is None else self._vision_fn
+        for batch in pixels.split(self.vision_batch):
+            feats = self._padded(tower, batch, self.vision_batch)  # [f, side*side, C]
             f, _, c = feats.shape
             maps = feats.view(f, side, side, c).permute(0, 3, 1, 2)  # [f, C, side, side]
             maps = F.interpolate(
@@ -86,8 +105,9 @@ class VideoXL2ForCausalLM(nn.Module):
         grid = self.config.feature_grid
         blocks = groups_from_frames(feats, self.config.dts.group_frames)  # [G, C, 4, h, w]
         outs = []
+        sae = self.model.sae if self._sae_fn is None else self._sae_fn
         for chunk in blocks.split(DTS_BATCH_GROUPS):
-            y = self.model.sae(chunk).squeeze(2)  # [g, C, h, w]
+            y = self._padded(sae, chunk, DTS_BATCH_GROUPS).squeeze(2)  # [g, C, h, w]
             y = y.permute(0, 2, 3, 1).reshape(y.shape[0], grid * grid, -1)  # [g, 576, C]
             y = self.model.mm_projector(y)  # [g, 576, hidden]
             outs.append(pool_grid(y, grid, self.config.pool_stride))  # [g, 144, hidden]

@@ -68,12 +68,22 @@ class EngineConfig:
     # summary keys held per camera for one-product relevance (28 KiB each at real sizes in
     # bf16: 4096 = 112 MiB, 18 h at 1 fps); older ones are re-read from the store if asked
     summary_capacity: int = 4096
+    # chunks whose vision features are encoded ahead in one large batch when a step finds
+    # its chunks not yet encoded (pending chunks of any camera, oldest first). 0: encode
+    # only the step's own chunks (one chunk per camera per step). A long recorded video or
+    # many cameras then feed SigLIP hundreds of frames per call instead of 16 per camera.
+    vision_ahead: int = 0
+    # run each decoder layer as two fused blocks (model.engine.blocks), torch.compile'd on
+    # CUDA: far fewer kernel launches per chunk and per decoded token. Off: module by module.
+    fused_blocks: bool = False
 
     def __post_init__(self) -> None:
         for name in ("prev_chunks", "max_headers"):
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0 or None, got {v!r}")
+        if not isinstance(self.vision_ahead, int) or self.vision_ahead < 0:
+            raise ValueError(f"vision_ahead must be an integer >= 0, got {self.vision_ahead!r}")
         for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
                      "max_pending", "summary_capacity"):
             v = getattr(self, name)
@@ -90,6 +100,8 @@ class Engine:
         self.model = model
         self.cfg = cfg or EngineConfig()
         self.runner = Runner(model)
+        if self.cfg.fused_blocks:
+            self.runner.use_blocks(compile=self.runner.device.type == "cuda")
         self.store: ChunkTensorStore = store if store is not None else InMemoryChunkStore(
             self.runner.device)
         self.prompt = model.prompt
@@ -104,6 +116,9 @@ class Engine:
         # form also holds, so that prefill never reads old chunks from the store
         self.headers: dict[str, dict[int, tuple[int, KVSegment]]] = {}
         self.banks: dict[str, SummaryBank] = {}
+        # (camera, seq) -> vision features encoded ahead (vision_ahead > 0); bounded by the
+        # pending queues: entries of chunks no longer pending are dropped at each encode
+        self.features: dict[tuple[str, int], torch.Tensor] = {}
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
@@ -141,6 +156,10 @@ class Engine:
     @torch.inference_mode()
     def step(self) -> list[PrefillResult]:
         """Prefill at most one pending chunk per camera, all cameras in one batch."""
+        if self.cfg.vision_ahead and any(
+                (q[0].camera, q[0].seq) not in self.features
+                for q in self.scheduler.pending.values() if q):
+            self._encode_ahead()
         plan = self.scheduler.schedule(self.memories)
         if not plan.items:
             return []
@@ -170,11 +189,11 @@ class Engine:
             results += self.step()
         return results
 
-    def _encode(self, plan: PrefillPlan) -> list[torch.Tensor]:
+    def _encode_items(self, items: list[PrefillItem]) -> list[torch.Tensor]:
         """Vision features [n_groups, slots, hidden] per item: one encoder call per frame
-        size (normally one for the whole step, ingest resizes to 384 x 384)."""
+        size (normally one for the whole batch, ingest resizes to 384 x 384)."""
         frames = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
-                  for f in (it.frames for it in plan.items)]
+                  for f in (it.frames for it in items)]
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, f in enumerate(frames):
             by_shape.setdefault(tuple(f.shape[1:]), []).append(i)
@@ -188,6 +207,25 @@ class Engine:
                 out[i] = feats[g0:g0 + n]
                 g0 += n
         return out
+
+    def _encode_ahead(self) -> None:
+        """Encode up to `vision_ahead` pending chunks (the step's own first) in one call."""
+        ranked = {(it.camera, it.seq): (i, it.seq, it) for q in self.scheduler.pending.values()
+                  for i, it in enumerate(q)}  # every camera's head first, then the next...
+        self.features = {k: f for k, f in self.features.items() if k in ranked}
+        todo = [r[2] for k, r in sorted(ranked.items(), key=lambda kr: kr[1][:2])
+                if k not in self.features][:self.cfg.vision_ahead]
+        for it, feats in zip(todo, self._encode_items(todo), strict=True):
+            self.features[(it.camera, it.seq)] = feats
+
+    def _encode(self, plan: PrefillPlan) -> list[torch.Tensor]:
+        if self.cfg.vision_ahead:
+            missing = [it for it in plan.items if (it.camera, it.seq) not in self.features]
+            if missing:
+                for it, f in zip(missing, self._encode_items(missing), strict=True):
+                    self.features[(it.camera, it.seq)] = f
+            return [self.features.pop((it.camera, it.seq)) for it in plan.items]
+        return self._encode_items(list(plan.items))
 
     def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
         embs = []
@@ -340,6 +378,7 @@ class Engine:
         self.memories.pop(camera, None)
         self.headers.pop(camera, None)
         self.banks.pop(camera, None)
+        self.features = {k: f for k, f in self.features.items() if k[0] != camera}
         self.store.drop_camera(camera)
 
     def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:

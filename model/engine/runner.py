@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
 
+from model.engine import blocks
 from model.engine.context import Rope
 
 
@@ -95,6 +97,24 @@ class Runner:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.rope = Rope(self.dims.head_dim, self.dims.rope_theta, self.device)
+        # On CUDA, SDPA with a boolean mask and enable_gqa falls back to the math kernel
+        # (scores materialised): attend with a lower-right causal bias (flash/efficient
+        # kernels) when every context slot is valid, and with KV heads expanded otherwise.
+        # Off on the CPU, where the plain masked call is the tested reference path.
+        self.fast_attention = self.device.type == "cuda"
+        self._blocks: tuple | None = None  # (pre, post, per-layer weights): use_blocks()
+
+    def use_blocks(self, compile: bool = True) -> bool:
+        """Run each layer as two fused blocks (model.engine.blocks), through torch.compile
+        unless compile=False (tests). False, and nothing changes, when some projection is
+        not a plain nn.Linear (FP8 layers)."""
+        weights = [blocks.layer_weights(layer) for layer in self.model.model.layers]
+        if any(w is None for w in weights):
+            return False
+        pre, post = blocks.compiled() if compile else (blocks.pre_attention,
+                                                        blocks.post_attention)
+        self._blocks = (pre, post, weights)
+        return True
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.model.embed_tokens(ids.to(self.device))
@@ -117,8 +137,12 @@ class Runner:
         causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
         mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
                           causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
+        dense = not s or bool(buf.valid[:, :s].all())  # no padding inside the contexts
         ks, vs, qs = [], [], []
         h = emb
+        if self._blocks is not None:
+            return self._forward_blocks(emb, positions, buf, cos, sin, mask, dense, logits_at,
+                                        all_logits, capture_queries)
         for i, layer in enumerate(self.model.model.layers):
             attn = layer.self_attn
             x = layer.input_layernorm(h)
@@ -131,12 +155,15 @@ class Runner:
                 qs.append(q)
             buf.k[i, :, :, s:e] = Rope.apply(k, cos, sin)
             buf.v[i, :, :, s:e] = v
-            o = F.scaled_dot_product_attention(Rope.apply(q, cos, sin), buf.k[i, :, :, :e],
-                                               buf.v[i, :, :, :e], attn_mask=mask,
-                                               enable_gqa=d.n_heads != d.n_kv_heads)
+            o = self._attend(Rope.apply(q, cos, sin), buf.k[i, :, :, :e], buf.v[i, :, :, :e],
+                             mask, dense)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim))
             h = h + layer.mlp(layer.post_attention_layernorm(h))
-        buf.valid[:, s:e] = True
+        return self._finish(h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries)
+
+    def _finish(self, h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries):
+        b = h.shape[0]
+        buf.valid[:, buf.length:e] = True
         buf.length = e
         logits = None
         if all_logits:
@@ -146,3 +173,41 @@ class Runner:
             logits = self.model.lm_head(self.model.model.norm(last))
         return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=logits,
                          queries=torch.stack(qs) if capture_queries else None)
+
+    def _forward_blocks(self, emb, positions, buf, cos, sin, mask, dense, logits_at,
+                        all_logits, capture_queries) -> RunOutput:
+        b, t, _ = emb.shape
+        d = self.dims
+        s, e = buf.length, buf.length + t
+        pre, post, weights = self._blocks
+        ks, vs, qs = [], [], []
+        h = emb
+        for i, w in enumerate(weights):
+            q, k, v, qr, kr = pre(h, w["ln1"], w["eps1"], w["wq"], w["bq"], w["wk"], w["bk"],
+                                  w["wv"], w["bv"], cos, sin, d.n_heads, d.n_kv_heads,
+                                  d.head_dim)
+            ks.append(k)
+            vs.append(v)
+            if capture_queries:
+                qs.append(q)
+            buf.k[i, :, :, s:e] = kr
+            buf.v[i, :, :, s:e] = v
+            o = self._attend(qr, buf.k[i, :, :, :e], buf.v[i, :, :, :e], mask, dense)
+            h = post(h, o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim), w["wo"],
+                     w["ln2"], w["eps2"], w["wg"], w["wu"], w["wd"])
+        return self._finish(h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                dense: bool) -> torch.Tensor:
+        """q [B, H, T, D] over k, v [B, Hkv, S + T, D]: context fully, new tokens causally."""
+        gqa = self.dims.n_heads != self.dims.n_kv_heads
+        if not self.fast_attention:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        t, e = q.shape[2], k.shape[2]
+        if dense and t == 1:  # one new token sees everything: no mask, GQA kernels
+            return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+        if gqa:  # HF's repeat_kv layout: query head j reads KV head j // groups
+            groups = self.dims.n_heads // self.dims.n_kv_heads
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=causal_lower_right(t, e) if dense else mask)

@@ -1,0 +1,67 @@
+"""CPU smoke runs of the GPU benchmarks (`--quick`: tiny model, CPU): each script runs end
+to end and prints valid JSON lines with the fields BENCHMARKS.md reads. No timing is
+asserted (timings are measured on an H100 and recorded in docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_quick(capsys, monkeypatch, script: str, *args: str) -> list[dict]:
+    monkeypatch.setattr(sys, "argv", [str(BENCH / script), "--quick", *args])
+    runpy.run_path(str(BENCH / script), run_name="__main__")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert lines, f"{script} printed no JSON line"
+    return [json.loads(ln) for ln in lines]
+
+
+@pytest.mark.slow
+def test_prefill_quick_builds_complete_memories_for_ours_and_reference(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "prefill.py", "--sizes", "16,32", "--variants",
+                     "bf16,blocks", "--vision-ahead", "2", "--reference-max", "16")
+    ours = [r for r in rows if r["bench"] == "prefill.ours"]
+    assert {(r["variant"], r["frames"]) for r in ours} == {
+        ("bf16", 16), ("bf16", 32), ("blocks", 16), ("blocks", 32)}
+    assert all(r["complete"] and r["seconds"] > 0 and "command" in r for r in ours)
+    refs = [r for r in rows if r["bench"] == "prefill.reference"]
+    assert [r["frames"] for r in refs] == [16]
+    assert refs[0]["seconds"] == pytest.approx(refs[0]["siglip_s"] + refs[0]["qwen2_dense_s"])
+
+
+@pytest.mark.slow
+def test_query_quick_reports_every_mode_with_the_chunks_it_used(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "query.py")
+    modes = {(r["chunks"], r["mode"]) for r in rows}
+    assert modes == {(c, m) for c in (4, 22) for m in ("mixed", "coarse", "dense", "reference")}
+    for r in rows:
+        assert r["p50_s"] <= r["p95_s"]
+        if r["mode"] == "coarse":
+            assert r["chunks_dense"] == 0 and r["chunks_coarse"] > 0
+        if r["mode"] == "reference":
+            assert r["chunks_dense"] == r["chunks"]
+
+
+@pytest.mark.slow
+def test_live_quick_holds_its_cameras_and_answers_questions(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "live.py", "--fused")
+    assert [r["cameras"] for r in rows] == [2, 3]
+    for r in rows:
+        assert r["questions"] == 2 and r["question_p50_s"] > 0
+        assert r["load"] == pytest.approx(r["round_s_mean"] / 16.0)
+
+
+@pytest.mark.slow
+def test_fp8_accuracy_quick_reports_zero_for_the_rerun_and_error_for_fp8(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "fp8_accuracy.py")
+    by = {r["variant"]: r for r in rows}
+    assert by["bf16 rerun (noise floor)"]["kv_k_rel_err"] == 0.0
+    assert 0.0 < by["fp8 llm"]["kv_k_rel_err"] < 0.5
+    assert 0.0 < by["fp8 llm+vision"]["logits_rel_err"] < 1.0

@@ -1,0 +1,64 @@
+"""The CUDA attention path of the Runner (lower-right causal bias when the contexts have
+no padding, expanded KV heads otherwise) computes what the masked reference path does.
+
+Real tiny model, fp32, on the CPU with the fast path forced on (its speed needs a GPU;
+its values do not): a batch of two contexts of different lengths (padding inside the
+buffer), a single context (no padding) and a one-token decode step.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from model.engine.runner import KVBuffer, Runner
+
+
+def _run(runner: Runner, lens: list[int], t: int, fast: bool, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    d = runner.dims
+    ks = [torch.randn(d.n_layers, d.n_kv_heads, n, d.head_dim, generator=g) for n in lens]
+    vs = [torch.randn(d.n_layers, d.n_kv_heads, n, d.head_dim, generator=g) for n in lens]
+    emb = torch.randn(len(lens), t, d.hidden, generator=g)
+    pos = torch.stack([n + torch.arange(t) for n in lens])
+    runner.fast_attention = fast
+    buf = KVBuffer.from_contexts(ks, vs, extra=t)
+    out = runner.forward(emb, pos, buf, all_logits=True)
+    return out, buf
+
+
+@pytest.mark.parametrize(("lens", "t"), [([7, 19], 5), ([23], 9), ([23], 1), ([4, 30], 1)])
+def test_fast_attention_equals_masked_reference(tiny_model, lens, t):
+    runner = Runner(tiny_model)
+    ref, ref_buf = _run(runner, lens, t, fast=False, seed=len(lens) * 100 + t)
+    got, got_buf = _run(runner, lens, t, fast=True, seed=len(lens) * 100 + t)
+    for i, n in enumerate(lens):  # logits of padded new tokens are not compared
+        assert_close(got.logits[i], ref.logits[i], rtol=1e-4, atol=1e-4)
+        assert_close(got.k[:, i], ref.k[:, i], rtol=1e-5, atol=1e-5)
+        assert_close(got_buf.k[:, i, :, :n], ref_buf.k[:, i, :, :n])
+    assert not torch.isnan(got.logits).any()
+
+
+@pytest.mark.parametrize(("lens", "t"), [([7, 19], 5), ([23], 1)])
+def test_fused_blocks_equal_the_module_by_module_layers(tiny_model, lens, t):
+    """The block functions (eager here; torch.compile'd on CUDA) compute what the
+    model's own modules compute, for prefill and for one decode step."""
+    ref, ref_buf = _run(Runner(tiny_model), lens, t, fast=False, seed=7 + t)
+    runner = Runner(tiny_model)
+    assert runner.use_blocks(compile=False)
+    got, got_buf = _run(runner, lens, t, fast=False, seed=7 + t)
+    assert_close(got.logits, ref.logits, rtol=1e-5, atol=1e-5)
+    assert_close(got.k, ref.k, rtol=1e-5, atol=1e-5)
+    assert_close(got_buf.k, ref_buf.k, rtol=1e-5, atol=1e-5)
+    assert got_buf.length == ref_buf.length and bool((got_buf.valid == ref_buf.valid).all())
+
+
+def test_fused_blocks_decline_fp8_layers(tiny_model):
+    import copy
+
+    from model.fp8 import apply_fp8
+
+    model = copy.deepcopy(tiny_model)
+    apply_fp8(model, ("llm",))
+    assert not Runner(model).use_blocks(compile=False)
