@@ -1,0 +1,120 @@
+"""IngestActor: the Ray shell around one camera's ingest and CV analysis.
+
+Holds a `CameraIngest` (pipeline/ingest: reader, sampler, reconnect, drop-oldest queue)
+and a `CameraAnalysis` (pipeline/backends/cv_backend: CV events -> rows + thumbnails).
+Adds only what an actor needs: a worker thread that drains the ingest queue, bounded
+in-flight chunks to the memory actor (drop-and-count), fire-and-forget events to the
+alert actor, health and stats. It starts in `__init__` because Ray re-runs `__init__`
+(and nothing else) when it restarts the actor; `stop()` is explicit and idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from pipeline.backends.cv_backend import CameraAnalysis
+from pipeline.backends.wiring import camera_ingest, open_camera
+from pipeline.messages import CameraState, FrameChunk
+
+log = logging.getLogger(__name__)
+
+
+class IngestActor:
+    def __init__(self, camera: str, cfg: Any, memory: Any | None, alerts: Any | None,
+                 send_to_memory: bool = False) -> None:
+        self.camera = camera
+        self._cfg = cfg
+        self._memory = memory if send_to_memory else None
+        self._alerts = alerts
+        self._db, cam_cfg, url = open_camera(cfg, camera)
+        self._max_inflight = max(1, int(cam_cfg.max_inflight_chunks))
+        self._analysis = CameraAnalysis(self._db, cfg, camera)
+        self._inflight: list[Any] = []
+        self._dropped_to_memory = 0
+        self._chunks = 0
+        self._events = 0
+        self._error: str | None = None
+        self._stop = threading.Event()
+        self._ingest = camera_ingest(cfg, camera, cam_cfg, url)
+        self._ingest.start()
+        self._worker = threading.Thread(target=self._drain, name=f"ingest-{camera}",
+                                        daemon=True)
+        self._worker.start()
+
+    # The worker: one chunk at a time from the ingest's bounded queue.
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            queue = self._ingest.queue
+            chunk = queue.get(timeout=0.5)
+            if chunk is None:
+                if queue.closed and len(queue) == 0:
+                    self._finish()
+                    return
+                continue
+            try:
+                self._handle(chunk)
+            except Exception as exc:  # noqa: BLE001 - report, keep the camera running
+                self._error = f"{type(exc).__name__}: {exc}"
+                log.exception("camera %s: chunk %d failed", self.camera, chunk.seq)
+
+    def _handle(self, chunk: FrameChunk) -> None:
+        if self._analysis.already_stored(chunk.seq):
+            return  # a restarted actor re-reading a file: these chunks are in the DB
+        events = self._analysis.process(chunk)
+        self._chunks += 1
+        self._events += len(events)
+        if events and self._alerts is not None:
+            self._alerts.on_events.remote(self.camera, events)
+        if self._memory is not None:
+            self._forward(chunk)
+
+    def _forward(self, chunk: FrameChunk) -> None:
+        import ray  # the shell's one Ray call; the core objects never see Ray
+
+        if self._inflight:
+            _, self._inflight = ray.wait(self._inflight, num_returns=len(self._inflight),
+                                         timeout=0)
+        if len(self._inflight) >= self._max_inflight:
+            self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
+            return
+        self._inflight.append(self._memory.on_chunk.remote(chunk))
+
+    def _finish(self) -> None:
+        events = self._analysis.flush()
+        if events and self._alerts is not None:
+            self._alerts.on_events.remote(self.camera, events)
+        self._analysis.set_state(self._ingest.status())
+
+    # Public surface.
+    def status(self) -> dict:
+        st = self._ingest.status()
+        return {
+            "camera": self.camera, "state": str(st.state), "last_error": st.last_error or
+            self._error, "frames_sampled": st.frames_sampled, "frames_dropped":
+            st.frames_dropped, "chunks_processed": self._chunks, "events": self._events,
+            "dropped_to_memory": self._dropped_to_memory, "reconnects": st.reconnects,
+            "inflight": len(self._inflight),
+        }
+
+    def health(self) -> bool:
+        return self._worker.is_alive() or self._ingest.status().state in (
+            CameraState.FINISHED, CameraState.FAILED, CameraState.STOPPED)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once the camera finished (files) and its last chunk is processed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._worker.is_alive():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._ingest.queue.close()  # frees a producer waiting for room (files)
+        self._ingest.stop()
+        self._worker.join(timeout=10)
+        self._analysis.set_state(self._ingest.status())
