@@ -33,6 +33,7 @@ class IngestActor:
         self._max_inflight = max(1, int(cam_cfg.max_inflight_chunks))
         self._analysis = CameraAnalysis(self._db, cfg, camera)
         self._inflight: list[Any] = []
+        self._alert_refs: list[Any] = []
         self._dropped_to_memory = 0
         self._chunks = 0
         self._events = 0
@@ -66,8 +67,7 @@ class IngestActor:
         events = self._analysis.process(chunk)
         self._chunks += 1
         self._events += len(events)
-        if events and self._alerts is not None:
-            self._alerts.on_events.remote(self.camera, events)
+        self._notify(events)
         if self._memory is not None:
             self._forward(chunk)
 
@@ -83,10 +83,19 @@ class IngestActor:
         self._inflight.append(self._memory.on_chunk.remote(chunk))
 
     def _finish(self) -> None:
-        events = self._analysis.flush()
-        if events and self._alerts is not None:
-            self._alerts.on_events.remote(self.camera, events)
+        self._notify(self._analysis.flush())
         self._analysis.set_state(self._ingest.status())
+        import ray
+
+        # Idle means "everything it saw has reached the alert and memory actors".
+        pending = self._alert_refs + self._inflight
+        if pending:
+            ray.wait(pending, num_returns=len(pending), timeout=60)
+
+    def _notify(self, events: list) -> None:
+        if events and self._alerts is not None:
+            self._alert_refs.append(self._alerts.on_events.remote(self.camera, events))
+            self._alert_refs = self._alert_refs[-64:]  # bounded: old ones are long done
 
     # Public surface.
     def status(self) -> dict:

@@ -29,12 +29,11 @@ def load_rules(cfg: Any, db: Any) -> list[Any]:
     names = {r.name for r in rules}
     with db.session() as s:
         rows = repo.list_alert_rules(s)
-        cams = {c.id: c.name for c in repo.list_cameras(s)}
         for row in rows:
             if row.name in names:
                 continue
             data = {"name": row.name, "kind": row.kind, "params": dict(row.params or {}),
-                    "camera": cams.get(row.camera_id), "enabled": row.enabled}
+                    "camera": row.camera, "enabled": row.enabled}
             try:
                 rules.append(parse_rule(data, f"alert_rules.{row.name}"))
             except RuleError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.backends.evidence import save_thumbnail
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
 from storage import repo
+from storage.records import NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,6 @@ class CameraAnalysis:
                 self.last_stored_seq = chunk.seq
             for ev in events:
                 out.append(self._store_one(s, ev, chunk))
-            s.commit()
         return out
 
     def _store_one(self, s: Any, ev: Any, chunk: FrameChunk | None) -> StoredEvent:
@@ -131,16 +131,15 @@ class CameraAnalysis:
         row_id = self._open.pop(ev.key, None) if ev.t_end is not None else None
         seq = chunk.seq if chunk is not None else None
         if row_id is not None:
-            repo.update_event_end(s, row_id, t_end=ev.t_end, wall_end=wall_end,
-                                  thumbnail=thumb, confidence=ev.confidence,
-                                  count=ev.count)
+            # The end emission carries the best frame seen over the whole event.
+            repo.update_event_end(s, row_id, ev.t_end, wall_end,
+                                  details={"confidence": ev.confidence, "count": ev.count})
         else:
-            row_id = repo.add_event(
-                s, self.camera, kind=ev.kind, t_start=ev.t_start, t_end=ev.t_end,
-                wall_start=wall_start, wall_end=wall_end, track_id=ev.track_id,
-                confidence=ev.confidence, bbox=list(ev.bbox) if ev.bbox else None,
-                count=ev.count, thumbnail=thumb, chunk_seq=seq,
-                details={**ev.details, "key": ev.key})
+            row_id = repo.add_events(s, self.camera, [NewEvent(
+                kind=ev.kind, t_start=ev.t_start, wall_start=wall_start, t_end=ev.t_end,
+                wall_end=wall_end, track_id=ev.track_id, confidence=ev.confidence,
+                bbox=tuple(ev.bbox) if ev.bbox else None, count=ev.count, thumbnail=thumb,
+                chunk_seq=seq, details={**ev.details, "key": ev.key})])[0]
             if ev.t_end is None and ev.key:
                 self._open[ev.key] = row_id
         return StoredEvent(row_id, self.camera, ev.kind, ev.t_start, ev.t_end, wall_start,
@@ -156,7 +155,6 @@ class CameraAnalysis:
                                and status.state == CameraState.STOPPED):
                 return
             repo.set_camera_status(s, self.camera, status.state.value, status.last_error)
-            s.commit()
 
 
 class CVMemory:

@@ -82,18 +82,19 @@ class QueryCore:
 
     def _alerts(self, q: Question) -> list[Any]:
         with self.db.session() as s:
-            rows = repo.list_alerts(s, camera=q.camera, limit=10_000)
+            rows = repo.list_alerts(s, after_id=0, camera=q.camera, limit=10_000)
             return [r for r in rows if (q.since is None or r.wall_time >= q.since)
                     and (q.until is None or r.wall_time <= q.until)]
 
     def _persist(self, q: Question, a: Answer) -> int:
         with self.db.session() as s:
-            return repo.add_query(
+            rec = repo.add_query(
                 s, q.camera, question=q.text, since=q.since, until=q.until,
                 backend=a.backend, answer=a.text,
                 intervals=[interval_json(i) for i in a.intervals],
                 evidence=list(a.evidence_event_ids),
                 chunks_used=[list(c) for c in a.chunks_used], latency_ms=a.latency_ms)
+            return rec.id
 
 
 def interval_json(i: AnswerInterval) -> dict:

@@ -55,6 +55,13 @@ def database(cfg: Any) -> Database:
     return _open(db_url(cfg))
 
 
+def cipher(cfg: Any) -> Any:
+    from storage.secrets import load_cipher
+
+    key = cfg.secret_key.get_secret_value() if cfg.secret_key is not None else None
+    return load_cipher(Path(cfg.data_dir), key)
+
+
 def backend_of(cfg: Any, camera: str) -> str:
     return cfg.camera(camera).backend or cfg.model.backend
 
@@ -81,7 +88,7 @@ def open_camera(cfg: Any, camera: str) -> tuple[Database, Any, str]:
         row = repo.get_camera(s, camera)
         if row is None:
             raise KeyError(f"camera: unknown camera; got {camera!r}")
-        url = repo.camera_url(s, row)
+        url = repo.camera_url(s, camera, cipher(cfg))
     return db, cfg.camera(camera), url
 
 
