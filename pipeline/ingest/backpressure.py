@@ -1,0 +1,61 @@
+"""BoundedChunkQueue: the hand-off between a camera's ingest thread and its consumer.
+
+Owns the in-flight bound: `put` never blocks; when the queue is full the OLDEST pending
+chunk is dropped and counted (chunks and the real frames they held), because for a live
+camera the newest footage is worth more than a backlog. It does not know what the
+consumer does with chunks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from pipeline.messages import FrameChunk
+
+
+class BoundedChunkQueue:
+    def __init__(self, maxsize: int = 4) -> None:
+        if maxsize < 1:
+            raise ValueError(f"queue maxsize={maxsize!r} must be >= 1")
+        self.maxsize = maxsize
+        self._items: deque[FrameChunk] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.chunks_put = 0
+        self.chunks_dropped = 0
+        self.frames_dropped = 0
+
+    def put(self, chunk: FrameChunk) -> FrameChunk | None:
+        """Enqueue without blocking; return the chunk dropped to make room, if any."""
+        with self._cond:
+            dropped = None
+            if len(self._items) >= self.maxsize:
+                dropped = self._items.popleft()
+                self.chunks_dropped += 1
+                self.frames_dropped += dropped.n_real
+            self._items.append(chunk)
+            self.chunks_put += 1
+            self._cond.notify()
+            return dropped
+
+    def get(self, timeout: float | None = None) -> FrameChunk | None:
+        """The oldest pending chunk; None on timeout or when closed and empty."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items or self._closed, timeout):
+                return None
+            return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        """Wake waiting consumers; pending chunks can still be taken."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
