@@ -1,0 +1,147 @@
+"""Context assembly: stored pre-RoPE KV segments -> one rotated context per forward.
+
+Owns: RoPE (cos/sin as Qwen2 computes them, rotate-half convention), `KVSegment` (K/V of
+some tokens of some chunk, [L, Hkv, T, D], with their original stream positions), the
+slicing of a chunk's fine KV into its headers, its coarse form (headers verbatim, visual
+tokens average-pooled by r per group) and its summary key, and `gather`, which
+concatenates segments and rotates the keys with contiguous positions 0..n-1 (or, for the
+released-mask reproduction, the segments' original positions).
+
+Does not: decide which segments a forward sees (records.plan_prefill_context,
+decode.select) nor run any layer (runner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from model.engine.records import ChunkMeta
+
+PositionMode = Literal["contiguous", "original"]
+
+
+class Rope:
+    """Rotary embedding with Qwen2's numerics: fp32 angles, cast to the tensor's dtype."""
+
+    def __init__(self, head_dim: int, theta: float, device: torch.device) -> None:
+        exponent = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
+        self.inv_freq = (1.0 / (theta ** exponent)).to(device)  # [D/2]
+
+    def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        freqs = positions.to(self.inv_freq.device).float()[..., None] * self.inv_freq  # [..., D/2]
+        emb = torch.cat((freqs, freqs), dim=-1)  # [..., D]
+        return emb.cos().to(dtype), emb.sin().to(dtype)
+
+    @staticmethod
+    def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos + rotated * sin
+
+    def rotate(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """x [..., T, D] rotated at positions [T] (or broadcastable [..., T])."""
+        cos, sin = self.cos_sin(positions, x.dtype)
+        return self.apply(x, cos, sin)
+
+
+@dataclass(frozen=True, eq=False)
+class KVSegment:
+    k: torch.Tensor  # [L, Hkv, T, D] pre-RoPE
+    v: torch.Tensor  # [L, Hkv, T, D]
+    positions: torch.Tensor  # [T] original stream positions (long)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.k.shape[2]
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    """An assembled context: rotated keys, values, and the next free position."""
+
+    k: torch.Tensor  # [L, Hkv, T, D] rotated
+    v: torch.Tensor  # [L, Hkv, T, D]
+    next_position: int
+
+    @property
+    def n_tokens(self) -> int:
+        return self.k.shape[2]
+
+
+def gather(segments: list[KVSegment], rope: Rope, mode: PositionMode = "contiguous",
+           next_position: int | None = None) -> Context:
+    """Concatenate segments in order and rotate their keys (RoPE at gather)."""
+    k = torch.cat([s.k for s in segments], dim=2)
+    v = torch.cat([s.v for s in segments], dim=2)
+    if mode == "contiguous":
+        positions = torch.arange(k.shape[2], device=k.device)
+        nxt = k.shape[2]
+    else:
+        positions = torch.cat([s.positions for s in segments]).to(k.device)
+        nxt = int(positions.max()) + 1 if next_position is None else next_position
+    return Context(k=rope.rotate(k, positions), v=v, next_position=nxt)
+
+
+def token_index(spans: list[tuple[int, int]], device: torch.device) -> torch.Tensor:
+    return torch.cat([torch.arange(s, e, device=device) for s, e in spans])
+
+
+def chunk_segment(meta: ChunkMeta, fine: dict[str, torch.Tensor]) -> KVSegment:
+    pos = torch.arange(meta.offset, meta.offset + meta.n_tokens, device=fine["k"].device)
+    return KVSegment(fine["k"], fine["v"], pos)
+
+
+def header_segment(meta: ChunkMeta, fine: dict[str, torch.Tensor],
+                   groups: list[int] | None = None) -> KVSegment:
+    """The headers of `groups` (default all) of a chunk, cut from its fine KV."""
+    spans = meta.header_spans()
+    spans = spans if groups is None else [spans[g] for g in groups]
+    idx = token_index(spans, fine["k"].device)
+    return KVSegment(fine["k"][:, :, idx], fine["v"][:, :, idx], idx + meta.offset)
+
+
+def coarsen(meta: ChunkMeta, fine: dict[str, torch.Tensor], ratio: int) -> dict[str, torch.Tensor]:
+    """Coarse form: per group, header verbatim then the visual K/V mean-pooled by `ratio`."""
+    if meta.slots % ratio:
+        raise ValueError(f"coarse_ratio {ratio} must divide the {meta.slots} slots per group")
+    ks, vs = [], []
+    for (hs, he), (vs_, ve) in zip(meta.header_spans(), meta.vision_spans(), strict=True):
+        for src, out in ((fine["k"], ks), (fine["v"], vs)):
+            vis = src[:, :, vs_:ve]  # [L, Hkv, slots, D]
+            pooled = vis.unflatten(2, (meta.slots // ratio, ratio)).mean(dim=3)
+            out.extend((src[:, :, hs:he], pooled))
+    vis_idx = token_index(meta.vision_spans(), fine["k"].device)
+    summary = fine["k"][:, :, vis_idx].mean(dim=2)  # [L, Hkv, D]
+    return {"k": torch.cat(ks, dim=2), "v": torch.cat(vs, dim=2), "summary": summary}
+
+
+def coarse_header_spans(meta: ChunkMeta, ratio: int) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for h in meta.header_lens:
+        spans.append((pos, pos + h))
+        pos += h + meta.slots // ratio
+    return spans
+
+
+def coarse_segment(meta: ChunkMeta, coarse: dict[str, torch.Tensor], ratio: int) -> KVSegment:
+    """Coarse KV as a segment; a pooled token's original position is its window's first."""
+    pos = []
+    for (hs, he), (vs_, _ve) in zip(meta.header_spans(), meta.vision_spans(), strict=True):
+        pos.append(torch.arange(hs, he))
+        pos.append(torch.arange(vs_, vs_ + meta.slots, ratio))
+    positions = (torch.cat(pos) + meta.offset).to(coarse["k"].device)
+    return KVSegment(coarse["k"], coarse["v"], positions)
+
+
+def headers_from_coarse(meta: ChunkMeta, coarse: dict[str, torch.Tensor], ratio: int,
+                        groups: list[int] | None = None) -> KVSegment:
+    """Headers of a chunk cut from its coarse form (kept verbatim there): used by recover."""
+    spans = coarse_header_spans(meta, ratio)
+    spans = spans if groups is None else [spans[g] for g in groups]
+    idx = token_index(spans, coarse["k"].device)
+    fine_idx = token_index(meta.header_spans() if groups is None
+                           else [meta.header_spans()[g] for g in groups], coarse["k"].device)
+    return KVSegment(coarse["k"][:, :, idx], coarse["v"][:, :, idx], fine_idx + meta.offset)

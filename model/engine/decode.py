@@ -1,0 +1,137 @@
+"""Bi-granularity decoding: choose dense and coarse chunks, assemble, decode greedily.
+
+Owns: `select_chunks` (pure: the top-k scored chunks dense, the rest coarse, the
+lowest-scoring coarse chunks dropped until the token budget holds, temporal order) and
+`ask` (score the chunks of a range by relevance plus boosts, pin them while in use,
+assemble prefix + chunks with contiguous RoPE, run the question and decode greedily until
+`<|im_end|>` or `max_new_tokens`, parse the answer's time intervals).
+
+Does not: map intervals to wall-clock time, store answers, or compute CV boosts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from model.engine import relevance
+from model.engine.context import Context, chunk_segment, coarse_segment, gather
+from model.engine.records import ChunkMeta, DecodePlan, DecodeResult
+from model.intervals import parse_intervals
+
+if TYPE_CHECKING:
+    from model.engine.engine import Engine
+
+
+def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float], top_k: int,
+                  budget: int, fixed_tokens: int, ratio: int,
+                  fine_available: set[int] | None = None) -> DecodePlan:
+    """Top-k by score dense (if their fine KV exists), the others coarse, within budget."""
+    by_seq = {m.seq: m for m in metas}
+    ranked = sorted(by_seq, key=lambda s: (-scores.get(s, 0.0), s))
+    can_dense = [s for s in ranked if fine_available is None or s in fine_available]
+    dense = set(can_dense[:top_k])
+    coarse = [s for s in ranked if s not in dense]  # best first
+    dense_rank = [s for s in ranked if s in dense]
+
+    def cost() -> int:
+        return (fixed_tokens + sum(by_seq[s].n_tokens for s in dense)
+                + sum(by_seq[s].n_coarse_tokens(ratio) for s in coarse))
+
+    dropped = []
+    while cost() > budget and (coarse or dense):
+        if coarse:
+            dropped.append(coarse.pop())
+        else:  # even the dense set is too big: demote the weakest dense chunk
+            s = dense_rank.pop()
+            dense.discard(s)
+            coarse.append(s)
+    chosen = sorted([(s, "dense") for s in dense] + [(s, "coarse") for s in coarse])
+    return DecodePlan(camera=camera, chunks=tuple(chosen),
+                      scores={s: float(scores.get(s, 0.0)) for s in by_seq},
+                      dropped=tuple(sorted(dropped)), n_tokens=cost() - fixed_tokens)
+
+
+def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) -> list[ChunkMeta]:
+    mem = eng.memories.get(camera)
+    if mem is None:
+        raise KeyError(f"camera {camera!r} has no memory in this engine")
+    lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
+    if lo > hi:
+        raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
+    stored = set(eng.store.seqs(camera))
+    return [m for s, m in mem.metas.items() if lo <= s <= hi and s in stored]
+
+
+def plan_question(eng: Engine, camera: str, question_ids: list[int],
+                  seq_range: tuple[int, int] | None, boosts: dict[int, float] | None
+                  ) -> DecodePlan:
+    metas = _chunk_metas(eng, camera, seq_range)
+    scores: dict[int, float] = {}
+    if metas:
+        qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
+        summ = torch.stack([eng.store.get((camera, m.seq), "coarse")["summary"] for m in metas])
+        raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
+        scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
+                                                                             strict=True)}
+    fine = {m.seq for m in metas if eng.store.has((camera, m.seq), "fine")}
+    fixed = eng.prefix.n_tokens + len(question_ids) + eng.cfg.max_new_tokens
+    return select_chunks(camera, metas, scores, eng.cfg.top_k, eng.cfg.token_budget, fixed,
+                         eng.cfg.coarse_ratio, fine)
+
+
+def assemble(eng: Engine, plan: DecodePlan) -> Context:
+    mem = eng.memories[plan.camera]
+    segs = [eng.prefix]
+    for seq, how in plan.chunks:
+        key, meta = (plan.camera, seq), mem.metas[seq]
+        if how == "dense":
+            segs.append(chunk_segment(meta, eng.store.get(key, "fine")))
+        else:
+            segs.append(coarse_segment(meta, eng.store.get(key, "coarse"), eng.cfg.coarse_ratio))
+    return gather(segs, eng.runner.rope, "contiguous")
+
+
+def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
+           ) -> tuple[list[int], torch.Tensor]:
+    """Greedy tokens after the question (stop token excluded) and the first logits [V]."""
+    runner, dev = eng.runner, eng.runner.device
+    k, v = ctx.k[:, None], ctx.v[:, None]  # [L, 1, Hkv, T, D]
+    ids = list(question_ids)
+    pos0 = ctx.next_position
+    out_ids: list[int] = []
+    first = None
+    for _ in range(max_new + 1):
+        pos = torch.arange(pos0, pos0 + len(ids), device=dev)
+        valid = torch.ones(1, k.shape[3], dtype=torch.bool, device=dev)
+        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], k, v,
+                             valid, logits_at=torch.tensor([len(ids) - 1]))
+        first = out.logits[0] if first is None else first
+        k = torch.cat([k, runner.rope.rotate(out.k, pos)], dim=3)
+        v = torch.cat([v, out.v], dim=3)
+        pos0 += len(ids)
+        nxt = int(out.logits[0].argmax())
+        if nxt == eng.prompt.im_end_id or len(out_ids) >= max_new:
+            break
+        out_ids.append(nxt)
+        ids = [nxt]
+    return out_ids, first
+
+
+def ask(eng: Engine, camera: str, question: str, seq_range: tuple[int, int] | None,
+        boosts: dict[int, float] | None) -> DecodeResult:
+    if not question or not question.strip():
+        raise ValueError(f"question must not be empty, got {question!r}")
+    q_ids = list(eng.prompt.question_ids(question))
+    plan = plan_question(eng, camera, q_ids, seq_range, boosts)
+    keys = [(camera, s) for s, _ in plan.chunks]
+    eng.store.pin(keys)
+    try:
+        ctx = assemble(eng, plan)
+    finally:
+        eng.store.unpin(keys)
+    ids, _ = greedy(eng, ctx, q_ids, eng.cfg.max_new_tokens)
+    text = eng.tokenizer.decode(ids, skip_special_tokens=True).strip()
+    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=list(plan.chunks),
+                        scores=plan.scores, token_ids=ids)

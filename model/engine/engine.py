@@ -1,0 +1,255 @@
+"""The engine: streaming chunked prefill and per-camera KV memory over one model.
+
+Owns: `EngineConfig` and `Engine`, the facade the MemoryActor holds. `submit` queues a
+chunk of frames; `step` is schedule -> run -> update: the scheduler picks at most one
+chunk per camera, the run encodes all their frames in one vision call, assembles each
+chunk's bounded context (system prefix, headers of the last H older groups, dense KV of
+the previous p chunks; keys rotated at gather) and prefills all chunks in one padded
+batch; the update writes each chunk's fine and coarse KV to the store and records its
+metadata. `ask`, `standing` and `recover` sit on the same parts (decode.py, standing.py).
+
+Does not: decide tiers or retention (the store does), parse questions, or map stream
+times to wall-clock time beyond keeping each chunk's `wall_origin`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from model.engine import decode, standing
+from model.engine.context import (
+    Context,
+    KVSegment,
+    chunk_segment,
+    coarse_segment,
+    coarsen,
+    gather,
+    header_segment,
+    headers_from_coarse,
+)
+from model.engine.records import (
+    ChunkMeta,
+    DecodeResult,
+    PrefillContextPlan,
+    PrefillItem,
+    PrefillPlan,
+    PrefillResult,
+)
+from model.engine.runner import Runner, pad_contexts
+from model.engine.scheduler import CameraMemory, PrefillScheduler
+from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    prev_chunks: int | None = 3  # p; None: every previous chunk dense (tests)
+    max_headers: int | None = 256  # H; None: every older header
+    coarse_ratio: int = 4
+    top_k: int = 8
+    token_budget: int = 16384
+    max_new_tokens: int = 64
+    positions: Literal["contiguous", "original"] = "contiguous"  # prefill rotation
+    max_batch: int = 16  # chunks (cameras) per step
+    max_pending: int = 8  # per camera; beyond, the oldest chunk is dropped and counted
+
+    def __post_init__(self) -> None:
+        for name in ("prev_chunks", "max_headers"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {v!r}")
+        for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
+                     "max_pending"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.positions not in ("contiguous", "original"):
+            raise ValueError(f"positions must be 'contiguous' or 'original', "
+                             f"got {self.positions!r}")
+
+
+class Engine:
+    def __init__(self, model: torch.nn.Module, cfg: EngineConfig | None = None,
+                 store: ChunkTensorStore | None = None) -> None:
+        self.model = model
+        self.cfg = cfg or EngineConfig()
+        self.runner = Runner(model)
+        self.store: ChunkTensorStore = store if store is not None else InMemoryChunkStore(
+            self.runner.device)
+        self.prompt = model.prompt
+        self.tokenizer = model.tokenizer
+        self.slots = int(self.prompt.slots_per_group)
+        if self.slots % self.cfg.coarse_ratio:
+            raise ValueError(f"coarse_ratio {self.cfg.coarse_ratio} must divide the "
+                             f"{self.slots} vision slots per group")
+        self.prefix = self._prefill_prefix()
+        self.memories: dict[str, CameraMemory] = {}
+        self.headers: dict[str, OrderedDict[int, KVSegment]] = {}
+        self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
+                                          self.cfg.max_batch, self.cfg.max_pending,
+                                          self.slots, self.prefix.n_tokens)
+        self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0}
+
+    def _prefill_prefix(self) -> KVSegment:
+        ids = torch.tensor(self.prompt.system_prefix_ids(), device=self.runner.device)
+        pos = torch.arange(len(ids), device=self.runner.device)
+        out = self.runner.forward(self.runner.embed(ids)[None], pos[None])
+        return KVSegment(out.k[:, 0].contiguous(), out.v[:, 0].contiguous(), pos)
+
+    # ---- ingest side -------------------------------------------------------------------
+    def submit(self, camera: str, seq: int, frames: np.ndarray | torch.Tensor,
+               group_times: list[float] | tuple[float, ...], wall_origin: float) -> None:
+        """Queue one chunk (uint8 [4 * n_groups, H, W, 3] RGB, 1..n groups) for prefill."""
+        shape = tuple(frames.shape)
+        if len(shape) != 4 or shape[3] != 3 or shape[0] != 4 * len(group_times) or not shape[0]:
+            raise ValueError(f"frames of camera {camera!r} seq {seq} must be "
+                             f"[4 * {len(group_times)}, H, W, 3], got shape {shape}")
+        mem = self.memories.get(camera)
+        if mem is not None and seq <= mem.last_seq:
+            raise ValueError(f"seq {seq} of camera {camera!r} is not after the last "
+                             f"prefilled seq {mem.last_seq}")
+        times = tuple(float(t) for t in group_times)
+        self.scheduler.add(PrefillItem(
+            camera=camera, seq=int(seq), frames=frames, group_times=times,
+            wall_origin=float(wall_origin),
+            header_ids=tuple(tuple(self.prompt.header_ids(t)) for t in times)))
+
+    def step(self) -> list[PrefillResult]:
+        """Prefill at most one pending chunk per camera, all cameras in one batch."""
+        plan = self.scheduler.schedule(self.memories)
+        if not plan.items:
+            return []
+        fines = self._run_prefill(plan)
+        self._store_chunks(plan, fines)
+        self.counters["steps"] += 1
+        self.counters["chunks_prefilled"] += len(plan.items)
+        return self.scheduler.update(plan, self.memories)
+
+    def run_until_idle(self) -> list[PrefillResult]:
+        results = []
+        while self.scheduler.n_pending():
+            results += self.step()
+        return results
+
+    def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
+        frames = [torch.as_tensor(np.asarray(it.frames)) for it in plan.items]
+        feats = self.model.encode_video(torch.cat(frames))  # [sum groups, slots, hidden]
+        feats = feats.to(self.runner.device, self.runner.dtype)
+        embs, g0 = [], 0
+        for item in plan.items:
+            ids, vis = [], []
+            for h in item.header_ids:
+                ids += h
+                vis += range(len(ids), len(ids) + self.slots)
+                ids += [self.prompt.vision_pad_id] * self.slots
+            emb = self.runner.embed(torch.tensor(ids, device=self.runner.device))
+            n = len(item.header_ids)
+            emb[torch.tensor(vis, device=emb.device)] = feats[g0:g0 + n].reshape(-1, emb.shape[1])
+            embs.append(emb)
+            g0 += n
+        return embs
+
+    def _run_prefill(self, plan: PrefillPlan) -> list[dict[str, torch.Tensor]]:
+        embs = self._chunk_embeddings(plan)
+        ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
+                                                                      strict=True)]
+        ctx_k, ctx_v, valid = pad_contexts([c.k for c in ctxs], [c.v for c in ctxs])
+        tmax = max(e.shape[0] for e in embs)
+        emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
+                           for e in embs])
+        ar = torch.arange(tmax, device=emb.device)
+        pos = torch.stack([c.next_position + ar for c in ctxs])
+        out = self.runner.forward(emb, pos, ctx_k, ctx_v, valid)
+        return [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
+                 "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+
+    def _store_chunks(self, plan: PrefillPlan, fines: list[dict[str, torch.Tensor]]) -> None:
+        for meta, fine in zip(plan.metas, fines, strict=True):
+            key = (meta.camera, meta.seq)
+            meta_s = {**meta.to_meta(), "coarse_ratio": str(self.cfg.coarse_ratio)}
+            self.store.put(key, "fine", fine, meta_s)
+            self.store.put(key, "coarse", coarsen(meta, fine, self.cfg.coarse_ratio), meta_s)
+            cache = self.headers.setdefault(meta.camera, OrderedDict())
+            cache[meta.seq] = header_segment(meta, fine)
+            limit = self.scheduler.history_window()
+            while limit is not None and len(cache) > limit + 1:
+                cache.popitem(last=False)
+
+    # ---- context assembly -------------------------------------------------------------
+    def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
+        seg = self.headers.get(meta.camera, {}).get(meta.seq)
+        if seg is None:
+            coarse = self.store.get((meta.camera, meta.seq), "coarse")
+            return headers_from_coarse(meta, coarse, self.cfg.coarse_ratio, groups)
+        if len(groups) == meta.n_groups:
+            return seg
+        starts = np.cumsum((0, *meta.header_lens))
+        idx = torch.cat([torch.arange(starts[g], starts[g + 1]) for g in groups]).to(seg.k.device)
+        return KVSegment(seg.k[:, :, idx], seg.v[:, :, idx], seg.positions[idx])
+
+    def _dense(self, meta: ChunkMeta) -> KVSegment:
+        key = (meta.camera, meta.seq)
+        try:
+            return chunk_segment(meta, self.store.get(key, "fine"))
+        except ChunkUnavailable:  # fine dropped or lost: its coarse form still carries it
+            return coarse_segment(meta, self.store.get(key, "coarse"), self.cfg.coarse_ratio)
+
+    def context_segments(self, camera: str, plan: PrefillContextPlan) -> list[KVSegment]:
+        mem = self.memories[camera]
+        segs = [self.prefix]
+        by_seq: dict[int, list[int]] = {}
+        for seq, g in plan.header_groups:
+            by_seq.setdefault(seq, []).append(g)
+        segs += [self._headers(mem.metas[s], gs) for s, gs in by_seq.items()]
+        segs += [self._dense(mem.metas[s]) for s in plan.dense_seqs]
+        return segs
+
+    def prefill_context(self, camera: str, plan: PrefillContextPlan,
+                        meta: ChunkMeta) -> Context:
+        self.memories.setdefault(camera, CameraMemory(camera, self.prefix.n_tokens))
+        return gather(self.context_segments(camera, plan), self.runner.rope, self.cfg.positions,
+                      next_position=meta.offset)
+
+    # ---- questions --------------------------------------------------------------------
+    def ask(self, camera: str, question: str, seq_range: tuple[int, int] | None = None,
+            boosts: dict[int, float] | None = None) -> DecodeResult:
+        self.counters["questions"] += 1
+        return decode.ask(self, camera, question, seq_range, boosts)
+
+    def standing(self, camera: str, seq: int, questions: list[str]) -> list[float]:
+        self.counters["standing"] += 1
+        return standing.yes_probabilities(self, camera, seq, questions)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def recover(self, camera: str) -> int:
+        """Rebuild a camera's records from the store (after a restart); returns chunk count."""
+        mem = CameraMemory(camera, self.prefix.n_tokens)
+        for seq in self.store.seqs(camera):
+            mem.add(ChunkMeta.from_meta(self.store.meta((camera, seq))))
+        self.memories[camera] = mem
+        self.headers.pop(camera, None)
+        return len(mem.metas)
+
+    def drop_camera(self, camera: str) -> None:
+        self.scheduler.forget(camera)
+        self.memories.pop(camera, None)
+        self.headers.pop(camera, None)
+        self.store.drop_camera(camera)
+
+    def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:
+        """Chunk seq range whose groups overlap [t_start, t_end] (stream seconds)."""
+        mem = self.memories.get(camera)
+        hits = [m.seq for m in (mem.metas.values() if mem else [])
+                if m.group_times[0] <= t_end and m.group_times[-1] + 4.0 >= t_start]
+        return (min(hits), max(hits)) if hits else None
+
+    def stats(self) -> dict[str, object]:
+        return {**self.counters, "cameras": {
+            cam: {"chunks": len(m.metas), "last_seq": m.last_seq,
+                  "pending": len(self.scheduler.pending.get(cam, ())),
+                  "dropped": self.scheduler.dropped.get(cam, 0)}
+            for cam, m in self.memories.items()}}

@@ -1,0 +1,36 @@
+"""Frame preprocessing for the SigLIP tower: uint8 RGB [F, H, W, 3] -> float [F, 3, S, S].
+
+Owns: resize to S x S (bicubic with antialiasing, no crop) and scaling to [-1, 1]
+(mean 0.5, std 0.5), as the released SigLipImageProcessor does. The released processor
+resizes with PIL; torch's antialiased bicubic is close to it but not bit-identical.
+
+Does not: sample frames in time (pipeline/ingest does) or convert BGR (callers pass RGB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def preprocess_frames(
+    frames: np.ndarray | torch.Tensor,
+    image_size: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """uint8 [F, H, W, 3] RGB -> [F, 3, image_size, image_size] in [-1, 1]."""
+    x = torch.as_tensor(frames)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"frames shape={tuple(x.shape)}: expected [F, H, W, 3]")
+    if x.dtype != torch.uint8:
+        raise ValueError(f"frames dtype={x.dtype}: expected uint8")
+    if x.shape[0] == 0:
+        raise ValueError("frames: empty (F=0)")
+    x = x.to(device).permute(0, 3, 1, 2).float() / 255.0  # [F, 3, H, W] in [0, 1]
+    if x.shape[-2:] != (image_size, image_size):
+        x = F.interpolate(
+            x, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True
+        ).clamp_(0.0, 1.0)
+    return ((x - 0.5) / 0.5).to(dtype)

@@ -1,0 +1,146 @@
+"""VideoXL2ForCausalLM: SigLIP -> resize to 24x24 -> DTS -> projector -> 2x2 pool, and
+the Qwen2 decoder, with attribute names equal to the released checkpoint keys.
+
+Owns: `encode_video` (frames -> [G, 144, hidden] per 4-frame group) and dense reference
+passes (`forward_text`, `forward_multimodal`) used by tests and the engine's reference
+checks.
+
+Does not: load weights (model.checkpoint), assemble prompts (model.prompt), or keep any
+KV memory (model.engine).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.configs import VideoXL2Config
+from model.dts import SiglipAE, groups_from_frames
+from model.preprocess import preprocess_frames
+from model.projector import build_projector, pool_grid
+from model.qwen2 import Qwen2Model
+from model.siglip import SigLipVisionTower
+
+VISION_BATCH_FRAMES = 64  # frames per SigLIP call: bounds activation memory
+DTS_BATCH_GROUPS = 24  # groups per DTS call, as released
+
+
+class VideoXL2Model(Qwen2Model):
+    """The decoder (`embed_tokens`, `layers`, `norm`) plus the vision path modules."""
+
+    def __init__(self, cfg: VideoXL2Config) -> None:
+        super().__init__(cfg.text)
+        self.vision_tower = SigLipVisionTower(cfg.vision)
+        self.sae = SiglipAE(cfg.dts)
+        self.mm_projector = build_projector(cfg.vision.hidden_size, cfg.text.hidden_size)
+
+
+class VideoXL2ForCausalLM(nn.Module):
+    def __init__(self, config: VideoXL2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.model = VideoXL2Model(config)
+        self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
+        self.tokenizer: Any = None  # attached by load_model / make_tiny
+        self.prompt: Any = None  # PromptBuilder, attached with the tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.lm_head.weight.dtype
+
+    def attach_tokenizer(self, tokenizer: Any) -> None:
+        from model.prompt import PromptBuilder
+
+        self.tokenizer = tokenizer
+        self.prompt = PromptBuilder(tokenizer)
+
+    # ---- vision path -------------------------------------------------------------------
+
+    def frame_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels [F, 3, S, S] -> SigLIP features resized to [F, C, 24, 24] (fp32 resize,
+        bilinear, as released), in the model dtype."""
+        grid = self.config.feature_grid
+        side = self.config.vision.patches_per_side
+        out = []
+        for batch in pixels.split(VISION_BATCH_FRAMES):
+            feats = self.model.vision_tower(batch)  # [f, side*side, C]
+            f, _, c = feats.shape
+            maps = feats.view(f, side, side, c).permute(0, 3, 1, 2)  # [f, C, side, side]
+            maps = F.interpolate(
+                maps.float(), size=(grid, grid), mode="bilinear", align_corners=False
+            )
+            out.append(maps.to(feats.dtype))
+        return torch.cat(out)  # [F, C, grid, grid]
+
+    def groups_to_tokens(self, feats: torch.Tensor) -> torch.Tensor:
+        """[F, C, 24, 24] with F a multiple of 4 -> [G, 144, hidden]."""
+        grid = self.config.feature_grid
+        blocks = groups_from_frames(feats, self.config.dts.group_frames)  # [G, C, 4, h, w]
+        outs = []
+        for chunk in blocks.split(DTS_BATCH_GROUPS):
+            y = self.model.sae(chunk).squeeze(2)  # [g, C, h, w]
+            y = y.permute(0, 2, 3, 1).reshape(y.shape[0], grid * grid, -1)  # [g, 576, C]
+            y = self.model.mm_projector(y)  # [g, 576, hidden]
+            outs.append(pool_grid(y, grid, self.config.pool_stride))  # [g, 144, hidden]
+        return torch.cat(outs)
+
+    @torch.inference_mode()
+    def encode_video(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 RGB [F, H, W, 3] -> [ceil(F/4), 144, hidden] in the model dtype/device.
+        The last frame's features are repeated to fill the last group of 4."""
+        pixels = preprocess_frames(frames, self.config.vision.image_size, self.device, self.dtype)
+        feats = self.frame_features(pixels)
+        n = feats.shape[0]
+        group = self.config.dts.group_frames
+        padded = math.ceil(n / group) * group
+        if padded != n:
+            feats = torch.cat([feats, feats[-1:].expand(padded - n, -1, -1, -1)])
+        return self.groups_to_tokens(feats)
+
+    # ---- dense reference passes --------------------------------------------------------
+
+    def embed_multimodal(
+        self,
+        input_ids: torch.Tensor,
+        vision_positions: list[int] | torch.Tensor | None = None,
+        vision_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Embeddings [1, T, hidden] of input_ids [1, T] with the vision-pad slots at
+        vision_positions replaced by vision_tokens [G, 144, hidden] flattened in order."""
+        embeds = self.model.embed_tokens(input_ids.to(self.device))
+        if vision_tokens is None:
+            return embeds
+        flat = vision_tokens.reshape(-1, vision_tokens.shape[-1]).to(embeds.dtype)
+        pos = torch.as_tensor(vision_positions, device=embeds.device, dtype=torch.long)
+        if pos.numel() != flat.shape[0]:
+            raise ValueError(f"vision_positions={pos.numel()} != vision tokens {flat.shape[0]}")
+        embeds = embeds.clone()
+        embeds[0, pos] = flat
+        return embeds
+
+    @torch.inference_mode()
+    def forward_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Dense causal forward over input_ids [1, T] -> logits [1, T, V]."""
+        return self.lm_head(self.model.forward_embeds(self.embed_multimodal(input_ids)))
+
+    @torch.inference_mode()
+    def forward_multimodal(
+        self,
+        input_ids: torch.Tensor,
+        vision_positions: list[int] | torch.Tensor,
+        vision_tokens: torch.Tensor,
+    ) -> torch.Tensor:
+        """Dense causal forward over a whole prompt (the released layout, one L x L causal
+        pass) -> logits [1, T, V]. The reference the engine's chunked prefill is checked
+        against."""
+        embeds = self.embed_multimodal(input_ids, vision_positions, vision_tokens)
+        return self.lm_head(self.model.forward_embeds(embeds))

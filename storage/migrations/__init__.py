@@ -1,0 +1,1 @@
+"""Alembic migrations for the XL-Watch schema, run programmatically by storage.db."""

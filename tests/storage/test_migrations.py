@@ -1,0 +1,95 @@
+"""Migrations on real databases: an empty SQLite file and an empty PostgreSQL schema."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storage.db import DatabaseUnavailable, current_revision, migrate, open_database, sqlite_url
+from storage.models import Base
+
+TABLES = {"cameras", "chunks", "events", "queries", "alerts", "alert_rules"}
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_open_database_upgrades_empty_db_to_models_and_downgrade_removes_all(db_url: str):
+    db = open_database(db_url)
+    try:
+        assert _tables(db.engine) == TABLES
+        assert current_revision(db.engine) == "0001"
+        with db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
+        migrate(db.engine, "base", down=True)
+        assert _tables(db.engine) == set()
+        assert current_revision(db.engine) is None
+        migrate(db.engine)
+        assert _tables(db.engine) == TABLES
+    finally:
+        db.close()
+
+
+def test_reopening_a_migrated_database_keeps_rows(db_url: str, cipher):
+    from storage import repo
+
+    db = open_database(db_url)
+    with db.session() as s:
+        repo.add_camera(s, "lobby", "rtsp://cam/1", cipher)
+    db.close()
+    db2 = open_database(db_url)
+    with db2.session() as s:
+        assert [c.name for c in repo.list_cameras(s)] == ["lobby"]
+    db2.close()
+
+
+def test_sqlite_database_uses_wal_and_lives_where_asked(tmp_path: Path):
+    path = tmp_path / "nested" / "x.db"
+    db = open_database(sqlite_url(path))
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.close()
+    assert path.is_file()
+
+
+def test_concurrent_opens_of_one_sqlite_file_migrate_once(tmp_path: Path):
+    url = sqlite_url(tmp_path / "x.db")
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            open_database(url).close()
+        except BaseException as e:  # noqa: BLE001 - collected for the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    db = open_database(url)
+    assert current_revision(db.engine) == "0001"
+    db.close()
+
+
+def test_unreachable_postgres_raises_database_unavailable_with_masked_url():
+    url = "postgresql+psycopg://bob:hunter2@127.0.0.1:1/nowhere?connect_timeout=2"
+    with pytest.raises(DatabaseUnavailable) as info:
+        open_database(url)
+    assert "hunter2" not in str(info.value)
+    assert "127.0.0.1" in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["mysql://x@h/db", "sqlite://", "sqlite:///:memory:"])
+def test_unsupported_database_url_is_refused_naming_field(url: str):
+    with pytest.raises(ValueError, match="db_url"):
+        open_database(url)
