@@ -10,13 +10,14 @@ alert actor, health and stats. It starts in `__init__` because Ray re-runs `__in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from typing import Any
 
 from pipeline.backends.cv_backend import CameraAnalysis
-from pipeline.backends.wiring import camera_ingest, open_camera
+from pipeline.backends.wiring import camera_ingest, is_file_url, open_camera
 from pipeline.messages import CameraState, FrameChunk
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class IngestActor:
         self._db, cam_cfg, url = open_camera(cfg, camera)
         self._max_inflight = max(1, int(cam_cfg.max_inflight_chunks))
         self._analysis = CameraAnalysis(self._db, cfg, camera)
+        self._is_file = is_file_url(url)
+        self._seq_base = self._analysis.last_stored_seq + 1
         self._inflight: list[Any] = []
         self._alert_refs: list[Any] = []
         self._dropped_to_memory = 0
@@ -62,8 +65,11 @@ class IngestActor:
                 log.exception("camera %s: chunk %d failed", self.camera, chunk.seq)
 
     def _handle(self, chunk: FrameChunk) -> None:
-        if self._analysis.already_stored(chunk.seq):
-            return  # a restarted actor re-reading a file: these chunks are in the DB
+        if self._is_file:
+            if self._analysis.already_stored(chunk.seq):
+                return  # a restarted actor re-reading a file: these chunks are in the DB
+        else:  # a live stream restarts its seq at 0: continue after what is stored
+            chunk = dataclasses.replace(chunk, seq=chunk.seq + self._seq_base)
         events = self._analysis.process(chunk)
         self._chunks += 1
         self._events += len(events)

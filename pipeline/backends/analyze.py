@@ -84,7 +84,7 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     else:
         from pipeline.backends.query import answer_cv
 
-        answer = answer_cv(cfg, q, stored, [])
+        answer = answer_cv(cfg, q, stored, [], fmt=lambda wall: f"t={wall - wall_origin:.1f}s")
     intervals = [{"start": round(i.t_start, 3), "end": round(i.t_end, 3), "label": i.label,
                   "confidence": round(i.confidence, 3)} for i in answer.intervals]
     latency = round((time.perf_counter() - started) * 1000, 1)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.backends.cv_backend import StoredEvent
+from pipeline.backends.evidence import format_wall
 from pipeline.backends.wiring import backend_of, database
 from pipeline.messages import Answer, AnswerInterval, Question
 from storage import repo
@@ -103,15 +104,16 @@ def interval_json(i: AnswerInterval) -> dict:
 
 
 def answer_cv(cfg: Any, question: Question, events: list[StoredEvent],
-              alerts: list[Any]) -> Answer:
+              alerts: list[Any], fmt: Callable[[float], str] | None = None) -> Answer:
     """Parse the question onto the CV vocabulary and answer from the stored events."""
-    from model.cv.questions import Unsupported, answer_from_events, parse_question
+    from model.cv import Unsupported, answer_from_events, parse_question
 
     tz = cfg.camera(question.camera).timezone
     intent = parse_question(question.text, time.time(), tz)
     if isinstance(intent, Unsupported):
         return Answer(question.camera, question.text, intent.text, "cv")
-    result = answer_from_events(intent, events, alerts)
+    fmt = fmt or (lambda wall: format_wall(wall, None, tz))
+    result = answer_from_events(intent, events, alerts, fmt)
     by_id = {e.id: e for e in events}
     intervals = tuple(_interval(i, by_id) for i in result.intervals)
     evidence = tuple(sorted({eid for i in result.intervals for eid in _event_ids(i)}))

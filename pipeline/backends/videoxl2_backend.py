@@ -71,9 +71,7 @@ class VideoXL2Memory:
     def _store(self, cfg: Any, persist: bool) -> Any:
         if not persist:
             return None  # the engine's default in-memory store
-        from model.kv.tiered import TieredChunkStore
-
-        return TieredChunkStore.from_config(cfg, Path(cfg.data_dir) / "kv")
+        return tiered_store(cfg)
 
     def add_camera(self, camera: str) -> dict:
         self._chunks.setdefault(camera, {})
@@ -104,14 +102,21 @@ class VideoXL2Memory:
 
     def drop_camera(self, camera: str, delete: bool = False) -> None:
         self._chunks.pop(camera, None)
-        if delete and self.engine.store is not None:
-            self.engine.store.drop_camera(camera)
+        if delete:  # removed by the operator: its memory goes too (store included)
+            self.engine.drop_camera(camera)
 
     def cameras(self) -> list[str]:
         return sorted(self._chunks)
 
     def stats(self) -> dict:
         return {"prefilled": self._prefilled, "engine": _plain(self.engine.stats())}
+
+
+def tiered_store(cfg: Any) -> Any:
+    """The kvtiers helper's tiered store over `<data_dir>/kv` (disk survives restarts)."""
+    from model.kv.tiered import TieredChunkStore
+
+    return TieredChunkStore.from_config(cfg, Path(cfg.data_dir) / "kv")
 
 
 def _plain(value: Any) -> Any:
