@@ -41,6 +41,7 @@ class IngestActor:
         self._chunks = 0
         self._events = 0
         self._error: str | None = None
+        self._db_state: tuple = (None, None)
         self._stop = threading.Event()
         self._ingest = camera_ingest(cfg, camera, cam_cfg, url)
         self._ingest.start()
@@ -51,6 +52,7 @@ class IngestActor:
     # The worker: one chunk at a time from the ingest's bounded queue.
     def _drain(self) -> None:
         while not self._stop.is_set():
+            self._sync_state()
             queue = self._ingest.queue
             chunk = queue.get(timeout=0.5)
             if chunk is None:
@@ -63,6 +65,16 @@ class IngestActor:
             except Exception as exc:  # noqa: BLE001 - report, keep the camera running
                 self._error = f"{type(exc).__name__}: {exc}"
                 log.exception("camera %s: chunk %d failed", self.camera, chunk.seq)
+
+    def _sync_state(self) -> None:
+        """Mirror state changes (connecting, live, reconnecting) into the cameras row."""
+        status = self._ingest.status()
+        if (status.state, status.last_error) != self._db_state:
+            self._db_state = (status.state, status.last_error)
+            try:
+                self._analysis.set_state(status)
+            except Exception:  # noqa: BLE001 - a DB outage must not stop ingest
+                log.warning("camera %s: cannot record state %s", self.camera, status.state)
 
     def _handle(self, chunk: FrameChunk) -> None:
         if self._is_file:

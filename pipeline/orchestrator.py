@@ -166,57 +166,92 @@ class Orchestrator:
 
     # Reconciliation: database cameras x live nodes -> actors.
     def reconcile(self) -> ReconcileReport:
+        """Make the actors match the database and the live nodes; idempotent."""
         with self._lock:
             report = ReconcileReport()
-            wanted = desired_cameras(self.cfg, self.db)  # name -> CameraPlan
+            wanted = desired_cameras(self.cfg, self.db, has_gpu=self._has_gpu())
             nodes = discover_nodes()
             demands = [CameraDemand(n, needs_gpu=p.needs_gpu) for n, p in wanted.items()]
             new_place = place(demands, nodes, self.placement)
-            for name in sorted(set(self.ingest) - set(wanted)):
-                self._remove_camera(name)
-                report.removed.append(name)
             live_slots = {Slot(n.name, d) for n in nodes for d in n.devices()}
             for slot in [s for s in self.memory if s not in live_slots]:
-                ray.kill(self.memory.pop(slot), no_restart=True)
+                ray.kill(self.memory.pop(slot), no_restart=True)  # its node is gone
+            for name in sorted(set(self.placement) - set(wanted)):
+                self._remove_camera(name)
+                report.removed.append(name)
+            dead = self._dead_ingest()
             for name, plan in sorted(wanted.items()):
-                slot = new_place[name]
-                moved = name in self.placement and self.placement[name] != slot
-                if moved:
-                    self._remove_camera(name)
+                slot, old = new_place[name], self.placement.get(name)
+                if old is not None and old != slot:
+                    self._stop_camera_ingest(name)
                     report.moved.append(name)
-                elif name in self.ingest and not self._alive(self.ingest[name]):
-                    self._remove_camera(name)
-                    report.restarted.append(name)
-                if name not in self.ingest and plan.run_ingest:
-                    self._add_camera(name, slot, nodes, plan)
-                    if not moved and name not in report.restarted:
+                if old != slot:
+                    memory = self._memory_for(slot, nodes)
+                    ray.get(memory.add_camera.remote(name), timeout=RPC_TIMEOUT_S)
+                    if old is None:
                         report.added.append(name)
                 self.placement[name] = slot
-            for name in set(self.placement) - set(wanted):
-                self.placement.pop(name)
+                if name in dead:
+                    self._stop_camera_ingest(name)
+                    report.restarted.append(name)
+                if plan.run_ingest and name not in self.ingest:
+                    self._start_camera_ingest(name, slot, nodes, plan)
+                elif not plan.run_ingest and name in self.ingest:
+                    self._stop_camera_ingest(name)  # a file read to its end
+            self._reload_restarted_memory()
             return report
 
-    def _add_camera(self, name: str, slot: Slot, nodes: list[NodeSpec], plan: Any) -> None:
+    def _has_gpu(self) -> bool:
+        return any(n.gpus > 0 for n in discover_nodes())
+
+    def _dead_ingest(self) -> set[str]:
+        """Ingest actors that do not answer a health check (Ray gave up restarting)."""
+        refs = {h.health.remote(): n for n, h in self.ingest.items()}
+        if not refs:
+            return set()
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=10)
+        dead = {n for r, n in refs.items() if r not in ready}
+        for ref in ready:
+            try:
+                if not ray.get(ref, timeout=1):
+                    dead.add(refs[ref])
+            except Exception:  # noqa: BLE001 - RayActorError: the actor is gone
+                dead.add(refs[ref])
+        return dead
+
+    def _reload_restarted_memory(self) -> None:
+        """A memory actor restarted by Ray only knows its constructor's cameras: re-add."""
+        for slot, handle in self.memory.items():
+            expected = {c for c, s in self.placement.items() if s == slot}
+            try:
+                held = set(ray.get(handle.cameras.remote(), timeout=RPC_TIMEOUT_S))
+            except Exception:  # noqa: BLE001 - restarting right now: next round
+                continue
+            for name in sorted(expected - held):
+                ray.get(handle.add_camera.remote(name), timeout=RPC_TIMEOUT_S)
+
+    def _start_camera_ingest(self, name: str, slot: Slot, nodes: list[NodeSpec],
+                             plan: Any) -> None:
         memory = self._memory_for(slot, nodes)
-        ray.get(memory.add_camera.remote(name), timeout=RPC_TIMEOUT_S)
         opts = self._affinity(slot, nodes)
         self.ingest[name] = IngestRemote.options(**opts).remote(
             name, self.cfg, memory, self.alerts, plan.needs_memory_frames)
 
-    def _remove_camera(self, name: str) -> None:
+    def _stop_camera_ingest(self, name: str) -> None:
         handle = self.ingest.pop(name, None)
-        if handle is not None:
-            try:
-                ray.get(handle.stop.remote(), timeout=RPC_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - a dead actor cannot stop; kill below
-                log.warning("camera %s: ingest actor did not stop cleanly", name)
-            ray.kill(handle, no_restart=True)
-        slot = self.placement.get(name)
+        if handle is None:
+            return
+        try:
+            ray.get(handle.stop.remote(), timeout=RPC_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - a dead actor cannot stop; kill below
+            log.warning("camera %s: ingest actor did not stop cleanly", name)
+        ray.kill(handle, no_restart=True)
+
+    def _remove_camera(self, name: str) -> None:
+        self._stop_camera_ingest(name)
+        slot = self.placement.pop(name, None)
         if slot in self.memory:
-            try:
-                self.memory[slot].drop_camera.remote(name)
-            except Exception:  # noqa: BLE001
-                log.warning("camera %s: memory actor gone", name)
+            self.memory[slot].drop_camera.remote(name, True)
 
     def _memory_for(self, slot: Slot, nodes: list[NodeSpec]) -> Any:
         if slot not in self.memory:

@@ -10,7 +10,6 @@ question answerer). It does not detect anything (model/cv) nor parse questions.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -53,13 +52,17 @@ class StoredEvent:
 
 
 def cv_config(cfg: Any, camera: str) -> Any:
-    """Map the config's cv section onto the analyzer's own CVConfig (same field names)."""
+    """Map the config's cv section onto the analyzer's own CVConfig.
+
+    `person_confidence` is not mapped: the config's scale (0.5) is not the HOG score
+    scale the analyzer's default threshold was tuned on.
+    """
     from model.cv import CVConfig
 
-    names = {f.name for f in dataclasses.fields(CVConfig)}
-    section = cfg.cv.model_dump() if hasattr(cfg.cv, "model_dump") else {}
-    values = {k: v for k, v in section.items() if k in names}
-    return CVConfig(**values)
+    cv = cfg.cv
+    return CVConfig(loiter_s=cv.loiter_s, crowd_min_people=cv.crowd_count,
+                    thumbnail_width=cv.thumbnail_width,
+                    motion_min_fraction=cv.min_motion_area)
 
 
 class CameraAnalysis:

@@ -38,10 +38,7 @@ class CameraPlan:
 
 
 def db_url(cfg: Any) -> str:
-    url = getattr(cfg, "db_url", None)
-    if url:
-        return url
-    return f"sqlite:///{Path(cfg.data_dir).resolve() / 'xlwatch.db'}"
+    return cfg.database_url
 
 
 @functools.lru_cache(maxsize=8)
