@@ -1,0 +1,514 @@
+"""KVIndex: where every chunk's fine and coarse KV lives, and plans to move it.
+
+Owns the records (tier, bytes, disk copy, pins, importance, last use, creation time) of
+every (camera, chunk seq, form) and turns events (a new chunk, a read, a budget change, a
+retention sweep) into a `Plan` of ops. Planning is pure: it simulates the ops on an
+overlay and leaves the records alone; `commit(plan)` applies a plan after the pools and
+the disk store have carried it out. It deliberately never imports torch and never moves
+bytes (DESIGN.md "Tiers and retention"; STYLE.md "decide in one object").
+
+Disk accounting: a form's disk bytes count while a disk file exists (`durable`), also
+when a faster tier holds the working copy (write-through). The cold tier has no budget.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Literal
+
+from model.kv.policy import COARSE, FINE, FORMS, TierConfig, disk_victim_rank, expired, is_protected
+
+ChunkKey = tuple[str, int]
+EntryKey = tuple[str, int, str]  # (camera, seq, form)
+OpKind = Literal["place", "persist", "unpersist", "spill", "load", "drop"]
+
+
+class Tier(StrEnum):
+    GPU = "gpu"
+    HOST = "host"
+    DISK = "disk"
+    COLD = "cold"
+    DROPPED = "dropped"
+    LOST = "lost"
+
+
+BUDGETED = (Tier.GPU, Tier.HOST, Tier.DISK)
+READABLE = (Tier.GPU, Tier.HOST, Tier.DISK, Tier.COLD)
+
+
+class TierFull(RuntimeError):
+    """No tier can take the bytes without spilling pinned chunks; nothing was changed."""
+
+
+@dataclass
+class Entry:
+    tier: Tier
+    nbytes: int
+    durable: bool  # a disk file exists
+    reason: str = ""  # why dropped or lost
+
+
+@dataclass
+class ChunkRecord:
+    created: float
+    important: bool = False
+    pins: int = 0
+    last_use: int = 0
+    forms: dict[str, Entry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One step. `place`: new tensors into dst. `persist`: write a disk file of the working
+    copy. `unpersist`: delete the disk file only. `spill`/`load`: move src -> dst (a spill to
+    DISK writes the file unless durable). `drop`: forget the form everywhere."""
+
+    kind: OpKind
+    camera: str
+    seq: int
+    form: str
+    src: Tier | None
+    dst: Tier | None
+    nbytes: int
+    reason: str = ""
+
+    @property
+    def key(self) -> ChunkKey:
+        return (self.camera, self.seq)
+
+
+@dataclass(frozen=True)
+class Plan:
+    ops: tuple[Op, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.ops)
+
+    def __add__(self, other: Plan) -> Plan:
+        return Plan(self.ops + other.ops)
+
+
+class _Sim:
+    """Copy-on-write view of the entries plus tier usage, on which plans are simulated."""
+
+    def __init__(self, index: KVIndex):
+        self.index = index
+        self.over: dict[EntryKey, Entry] = {}
+        self.used = dict(index._used)
+        self.ops: list[Op] = []
+
+    def entry(self, ek: EntryKey) -> Entry:
+        if ek not in self.over:
+            self.over[ek] = replace(self.index._chunks[ek[:2]].forms[ek[2]])
+        return self.over[ek]
+
+    def fork(self) -> _Sim:
+        sim = _Sim.__new__(_Sim)
+        sim.index, sim.used = self.index, dict(self.used)
+        sim.over = {k: replace(v) for k, v in self.over.items()}
+        sim.ops = list(self.ops)
+        return sim
+
+    def do(self, op: Op) -> None:
+        _apply(self.entry((op.camera, op.seq, op.form)), self.used, op)
+        self.ops.append(op)
+
+    def free(self, tier: Tier) -> int:
+        return self.index._budget[tier] - self.used[tier]
+
+    def in_tier(self, tier: Tier) -> list[EntryKey]:
+        keys = set(self.index._by_tier[tier]) | {k for k, e in self.over.items() if e.tier == tier}
+        return [k for k in keys if self.entry(k).tier == tier]
+
+
+def _apply(entry: Entry, used: dict[Tier, int], op: Op) -> None:
+    """The one place that changes an entry and the usage counters for an op."""
+    n = entry.nbytes
+    if op.kind == "place":
+        entry.nbytes = n = op.nbytes
+        entry.tier = op.dst
+        if op.dst in BUDGETED and op.dst != Tier.DISK:
+            used[op.dst] += n
+        if op.dst == Tier.DISK:
+            entry.durable = True
+            used[Tier.DISK] += n
+    elif op.kind == "persist":
+        entry.durable = True
+        used[Tier.DISK] += n
+    elif op.kind == "unpersist":
+        entry.durable = False
+        used[Tier.DISK] -= n
+    elif op.kind in ("spill", "load"):
+        if op.src in (Tier.GPU, Tier.HOST):
+            used[op.src] -= n
+        if op.dst in (Tier.GPU, Tier.HOST):
+            used[op.dst] += n
+        if op.dst == Tier.DISK and not entry.durable:
+            entry.durable = True
+            used[Tier.DISK] += n
+        if op.dst == Tier.COLD and entry.durable:
+            entry.durable = False
+            used[Tier.DISK] -= n
+        entry.tier = op.dst
+    elif op.kind == "drop":
+        if entry.tier in (Tier.GPU, Tier.HOST):
+            used[entry.tier] -= n
+        if entry.durable:
+            used[Tier.DISK] -= n
+        entry.durable = False
+        entry.tier = Tier.LOST if op.reason.startswith("lost") else Tier.DROPPED
+        entry.reason = op.reason
+
+
+class KVIndex:
+    """Bookkeeping for one store (one camera group). Not thread-safe: the store locks."""
+
+    def __init__(self, cfg: TierConfig, *, has_cold: bool = False):
+        self.cfg = cfg
+        self.has_cold = has_cold
+        self._chunks: dict[ChunkKey, ChunkRecord] = {}
+        self._seqs: dict[str, list[int]] = {}
+        self._by_tier: dict[Tier, set[EntryKey]] = {t: set() for t in Tier}
+        self._used: dict[Tier, int] = {Tier.GPU: 0, Tier.HOST: 0, Tier.DISK: 0}
+        self._budget: dict[Tier, int] = {
+            Tier.GPU: cfg.gpu_bytes, Tier.HOST: cfg.host_bytes, Tier.DISK: cfg.disk_bytes
+        }
+        self._clock = itertools.count(1)
+
+    # ---- queries -------------------------------------------------------------------
+    def entry(self, key: ChunkKey, form: str) -> Entry | None:
+        rec = self._chunks.get(key)
+        return None if rec is None else rec.forms.get(form)
+
+    def record(self, key: ChunkKey) -> ChunkRecord | None:
+        return self._chunks.get(key)
+
+    def seqs(self, camera: str) -> list[int]:
+        """Chunks whose coarse KV is still readable, ascending."""
+        out = []
+        for seq in self._seqs.get(camera, []):
+            e = self._chunks[(camera, seq)].forms.get(COARSE)
+            if e is not None and e.tier in READABLE:
+                out.append(seq)
+        return out
+
+    def chunk_keys(self) -> list[ChunkKey]:
+        return list(self._chunks)
+
+    def cameras(self) -> list[str]:
+        return sorted(self._seqs)
+
+    def used(self, tier: Tier) -> int:
+        return self._used[tier]
+
+    def budget(self, tier: Tier) -> int:
+        return self._budget[tier]
+
+    def pinned(self, key: ChunkKey) -> bool:
+        rec = self._chunks.get(key)
+        return rec is not None and rec.pins > 0
+
+    def _protected(self, ek: EntryKey) -> bool:
+        camera, seq, form = ek
+        rec = self._chunks[(camera, seq)]
+        return is_protected(form, seq, self._seqs.get(camera, []), self.cfg, rec.pins > 0)
+
+    # ---- simple state changes (no bytes move) ---------------------------------------
+    def touch(self, key: ChunkKey) -> None:
+        if key in self._chunks:
+            self._chunks[key].last_use = next(self._clock)
+
+    def pin(self, keys: Iterable[ChunkKey]) -> None:
+        for key in keys:
+            if key in self._chunks:
+                self._chunks[key].pins += 1
+
+    def unpin(self, keys: Iterable[ChunkKey]) -> None:
+        for key in keys:
+            rec = self._chunks.get(key)
+            if rec is not None and rec.pins > 0:
+                rec.pins -= 1
+
+    def mark_important(self, key: ChunkKey) -> None:
+        if key in self._chunks:
+            self._chunks[key].important = True
+
+    def add_record(self, key: ChunkKey, created: float, *, important: bool = False) -> None:
+        if key not in self._chunks:
+            self._chunks[key] = ChunkRecord(created=created, important=important,
+                                            last_use=next(self._clock))
+            bisect.insort(self._seqs.setdefault(key[0], []), key[1])
+
+    def recover_entry(self, key: ChunkKey, form: str, nbytes: int, tier: Tier,
+                      created: float) -> None:
+        """Register a form found on disk or in the cold tier after a restart."""
+        assert tier in (Tier.DISK, Tier.COLD), tier
+        self.add_record(key, created)
+        assert form not in self._chunks[key].forms, (key, form)
+        entry = Entry(tier=tier, nbytes=nbytes, durable=tier == Tier.DISK)
+        self._chunks[key].forms[form] = entry
+        self._by_tier[tier].add((*key, form))
+        if entry.durable:
+            self._used[Tier.DISK] += nbytes
+
+    # ---- planning ---------------------------------------------------------------------
+    def plan_add(self, key: ChunkKey, form: str, nbytes: int, created: float) -> Plan:
+        """Place a new form: GPU if room can be made without touching protected chunks,
+        else host, else disk; write-through adds a disk copy when the disk has room.
+        The record is created now (so the chunk counts in the prefill window)."""
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        if nbytes < 0:
+            raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+        self.add_record(key, created)
+        rec = self._chunks[key]
+        prior = rec.forms.get(form)
+        if prior is None:
+            rec.forms[form] = Entry(tier=Tier.DROPPED, nbytes=nbytes, durable=False,
+                                    reason="not yet placed")
+            self._by_tier[Tier.DROPPED].add((*key, form))
+        base = _Sim(self)
+        ek = (*key, form)
+        if prior is not None and prior.tier not in (Tier.DROPPED, Tier.LOST):
+            base.do(Op("drop", *ek, prior.tier, None, prior.nbytes, "replaced"))
+        base.entry(ek).nbytes = nbytes
+        for dst in (Tier.GPU, Tier.HOST, Tier.DISK):
+            sim = base.fork()
+            if self._fit(sim, dst, nbytes, exclude={ek}):
+                sim.do(Op("place", *ek, None, dst, nbytes))
+                if dst != Tier.DISK and self.cfg.write_through:
+                    trial = sim.fork()
+                    if self._fit(trial, Tier.DISK, nbytes, exclude={ek}):
+                        trial.do(Op("persist", *ek, dst, Tier.DISK, nbytes))
+                        sim = trial
+                return Plan(tuple(sim.ops))
+        self.abandon(key, form)
+        raise TierFull(
+            f"no tier can take {nbytes} B for {key} {form}: free gpu "
+            f"{base.free(Tier.GPU)} B, host {base.free(Tier.HOST)} B, disk "
+            f"{base.free(Tier.DISK)} B after every unpinned spill"
+        )
+
+    def abandon(self, key: ChunkKey, form: str) -> None:
+        """Forget a form whose `place` was never committed (planning or writing failed)."""
+        rec = self._chunks.get(key)
+        e = None if rec is None else rec.forms.get(form)
+        if e is not None and e.tier == Tier.DROPPED and e.reason == "not yet placed":
+            del rec.forms[form]
+            self._by_tier[Tier.DROPPED].discard((*key, form))
+        if rec is not None and not rec.forms:
+            del self._chunks[key]
+            seqs = self._seqs[key[0]]
+            seqs.pop(bisect.bisect_left(seqs, key[1]))
+            if not seqs:
+                del self._seqs[key[0]]
+
+    def plan_load(self, key: ChunkKey, form: str) -> Plan:
+        """Promote a readable form to the GPU if room can be made without evicting
+        protected chunks; an empty plan means 'already there' or 'read it transiently'."""
+        entry = self.entry(key, form)
+        if entry is None or entry.tier not in (Tier.HOST, Tier.DISK):
+            return Plan()
+        sim = _Sim(self)
+        ek = (*key, form)
+        if not self._fit(sim, Tier.GPU, entry.nbytes, exclude={ek}):
+            return Plan()
+        sim.do(Op("load", *ek, entry.tier, Tier.GPU, entry.nbytes))
+        return Plan(tuple(sim.ops))
+
+    def set_budgets(self, gpu: int | None = None, host: int | None = None,
+                    disk: int | None = None) -> Plan:
+        """Change budgets; refuses one below the pinned bytes it would have to hold."""
+        new = {Tier.GPU: gpu, Tier.HOST: host, Tier.DISK: disk}
+        for tier, value in new.items():
+            if value is None:
+                continue
+            if value < 0:
+                raise ValueError(f"{tier.value} budget must be >= 0, got {value}")
+            pinned = self._pinned_bytes(tier)
+            if value < pinned:
+                raise ValueError(
+                    f"{tier.value} budget {value} B is below the {pinned} B its pinned chunks "
+                    "hold; unpin them first"
+                )
+        old = dict(self._budget)
+        for tier, value in new.items():
+            if value is not None:
+                self._budget[tier] = value
+        try:
+            return self.plan_rebalance()
+        except TierFull:
+            self._budget = old
+            raise
+
+    def plan_rebalance(self) -> Plan:
+        """Spill until every tier is within budget (after a budget cut or a recovery)."""
+        sim = _Sim(self)
+        for tier in BUDGETED:
+            if sim.free(tier) < 0 and not self._fit(sim, tier, 0, exclude=set(),
+                                                      allow_protected=True):
+                raise TierFull(f"{tier.value} stays over budget: only pinned chunks left")
+        return Plan(tuple(sim.ops))
+
+    def plan_sweep(self, now: float) -> Plan:
+        """Retention: drop expired forms (pinned chunks wait for their unpin)."""
+        ops = []
+        for (camera, seq), rec in self._chunks.items():
+            if rec.pins:
+                continue
+            for form, e in rec.forms.items():
+                if e.tier in READABLE and expired(form, rec.created, now, rec.important, self.cfg):
+                    ops.append(Op("drop", camera, seq, form, e.tier, None, e.nbytes, "expired"))
+        return Plan(tuple(ops))
+
+    def plan_drop_camera(self, camera: str) -> Plan:
+        ops = []
+        for seq in self._seqs.get(camera, []):
+            for form, e in self._chunks[(camera, seq)].forms.items():
+                if e.tier in READABLE:
+                    ops.append(Op("drop", camera, seq, form, e.tier, None, e.nbytes, "camera removed"))
+        return Plan(tuple(ops))
+
+    def plan_lost(self, key: ChunkKey, form: str, reason: str) -> Plan:
+        e = self.entry(key, form)
+        if e is None or e.tier in (Tier.DROPPED, Tier.LOST):
+            return Plan()
+        return Plan((Op("drop", *key, form, e.tier, None, e.nbytes, f"lost: {reason}"),))
+
+    # ---- commit -------------------------------------------------------------------------
+    def commit(self, plan: Plan) -> None:
+        """Record that the pools and the disk store carried out `plan`."""
+        for op in plan.ops:
+            rec = self._chunks[op.key]
+            entry = rec.forms[op.form]
+            ek = (op.camera, op.seq, op.form)
+            self._by_tier[entry.tier].discard(ek)
+            _apply(entry, self._used, op)
+            self._by_tier[entry.tier].add(ek)
+            if op.kind == "load":
+                rec.last_use = next(self._clock)
+        self._forget_empty({op.key for op in plan.ops if op.kind == "drop"})
+
+    def _forget_empty(self, keys: set[ChunkKey]) -> None:
+        """A chunk whose forms are all dropped by retention leaves the index; lost forms
+        stay so that a read names the loss."""
+        for key in keys:
+            rec = self._chunks.get(key)
+            if rec and rec.forms and all(e.tier == Tier.DROPPED for e in rec.forms.values()):
+                for form in rec.forms:
+                    self._by_tier[Tier.DROPPED].discard((*key, form))
+                del self._chunks[key]
+                seqs = self._seqs[key[0]]
+                seqs.pop(bisect.bisect_left(seqs, key[1]))
+                if not seqs:
+                    del self._seqs[key[0]]
+
+    # ---- room making ----------------------------------------------------------------------
+    def _fit(self, sim: _Sim, tier: Tier, nbytes: int, exclude: set[EntryKey],
+             allow_protected: bool = False) -> bool:
+        """Push victims out of `tier` (into sim) until `nbytes` fit. Never moves a pinned
+        chunk; protected (prefill/coarse window) chunks only when `allow_protected`."""
+        if sim.free(tier) >= nbytes:
+            return True
+        if tier == Tier.DISK:
+            return self._fit_disk(sim, nbytes, exclude)
+        recs = self._chunks
+        cands = [k for k in sim.in_tier(tier) if k not in exclude and not recs[k[:2]].pins]
+        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use))
+        for ek in cands:
+            if sim.free(tier) >= nbytes:
+                break
+            if self._protected(ek) and not allow_protected:
+                break
+            if not self._push_down(sim, ek, tier, exclude | {ek}):
+                return False
+        return sim.free(tier) >= nbytes
+
+    def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
+        e = sim.entry(ek)
+        lower = (Tier.HOST, Tier.DISK) if tier == Tier.GPU else (Tier.DISK,)
+        for dst in lower:
+            need = 0 if (dst == Tier.DISK and e.durable) else e.nbytes
+            trial = sim.fork()
+            if self._fit(trial, dst, need, exclude):
+                trial.do(Op("spill", *ek, tier, dst, e.nbytes))
+                sim.over, sim.used, sim.ops = trial.over, trial.used, trial.ops
+                return True
+        return False
+
+    def _fit_disk(self, sim: _Sim, nbytes: int, exclude: set[EntryKey]) -> bool:
+        recs = self._chunks
+        cands = [
+            k for k in set(self._by_tier[Tier.DISK]) | set(self._by_tier[Tier.GPU])
+            | set(self._by_tier[Tier.HOST]) | set(sim.over)
+            if k not in exclude and not recs[k[:2]].pins and sim.entry(k).durable
+        ]
+        cands.sort(key=lambda k: disk_victim_rank(k[2], recs[k[:2]].important,
+                                                  recs[k[:2]].created))
+        for ek in cands:
+            if sim.free(Tier.DISK) >= nbytes:
+                break
+            e = sim.entry(ek)
+            if e.tier == Tier.DISK:
+                if self.has_cold:
+                    sim.do(Op("spill", *ek, Tier.DISK, Tier.COLD, e.nbytes))
+                else:
+                    sim.do(Op("drop", *ek, Tier.DISK, None, e.nbytes, "disk budget"))
+            else:
+                sim.do(Op("unpersist", *ek, e.tier, None, e.nbytes))
+        return sim.free(Tier.DISK) >= nbytes
+
+    def _pinned_bytes(self, tier: Tier) -> int:
+        total = 0
+        for rec in self._chunks.values():
+            if rec.pins:
+                for e in rec.forms.values():
+                    if e.tier == tier or (tier == Tier.DISK and e.durable):
+                        total += e.nbytes
+        return total
+
+    # ---- invariants and stats ---------------------------------------------------------------
+    def check_integrity(self) -> None:
+        """Raise AssertionError if any bookkeeping invariant is broken."""
+        used = {Tier.GPU: 0, Tier.HOST: 0, Tier.DISK: 0}
+        by_tier: dict[Tier, set[EntryKey]] = {t: set() for t in Tier}
+        for (camera, seq), rec in self._chunks.items():
+            assert rec.pins >= 0, (camera, seq, rec.pins)
+            assert seq in self._seqs.get(camera, []), (camera, seq)
+            for form, e in rec.forms.items():
+                assert form in FORMS, form
+                assert e.nbytes >= 0
+                by_tier[e.tier].add((camera, seq, form))
+                if e.tier in (Tier.GPU, Tier.HOST):
+                    used[e.tier] += e.nbytes
+                if e.tier == Tier.DISK:
+                    assert e.durable, (camera, seq, form)
+                if e.tier in (Tier.COLD, Tier.DROPPED, Tier.LOST):
+                    assert not e.durable, (camera, seq, form, e.tier)
+                if e.durable:
+                    used[Tier.DISK] += e.nbytes
+        assert used == self._used, (used, self._used)
+        assert by_tier == self._by_tier, "per-tier sets disagree with the records"
+        for camera, seqs in self._seqs.items():
+            assert seqs == sorted(set(seqs)) and seqs, camera
+            assert all((camera, s) in self._chunks for s in seqs), camera
+        for tier in BUDGETED:
+            assert self._used[tier] <= self._budget[tier], (tier, self._used, self._budget)
+
+    def stats(self) -> dict[str, dict[str, dict[str, int]]]:
+        """{camera: {"<tier>_bytes": n, "<tier>_chunks": n}} per form-tier placement."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (camera, _seq), rec in self._chunks.items():
+            cam = out.setdefault(camera, {})
+            for form, e in rec.forms.items():
+                row = cam.setdefault(e.tier.value, {"bytes": 0, "fine": 0, "coarse": 0})
+                row["bytes"] += e.nbytes if e.tier in READABLE else 0
+                row[form] += 1
+        return out
+
+
+__all__ = ["COARSE", "FINE", "ChunkKey", "Entry", "KVIndex", "Op", "Plan", "Tier", "TierFull"]

@@ -1,0 +1,1 @@
+"""Alert rules (pure), their evaluation with cooldown, the DB-first relay and webhooks."""

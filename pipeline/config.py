@@ -1,0 +1,414 @@
+"""The XL-Watch config tree: one frozen pydantic model, loaded once, handed down by section.
+
+Owns the schema (every section other parts read), loading from YAML, environment overrides
+(`XLWATCH_DB_URL`, `XLWATCH_REDIS_URL`, `XLWATCH_DATA_DIR`, `XLWATCH_SECRET_KEY`,
+`XLWATCH_API_TOKEN`; they beat the file), merging per-camera overrides over the global
+camera defaults (`cfg.camera(name)`), and error messages that name the full path of the bad
+key and its value. It does no I/O beyond reading the file: opening the database or creating
+the data directory is the caller's job.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.validation import CAMERA_NAME_RE, mask_text
+from storage.db import sqlite_url
+
+ENV_OVERRIDES = {
+    "XLWATCH_DB_URL": "db_url",
+    "XLWATCH_REDIS_URL": "redis_url",
+    "XLWATCH_DATA_DIR": "data_dir",
+    "XLWATCH_SECRET_KEY": "secret_key",
+    "XLWATCH_API_TOKEN": "api.token",
+}
+CONFIG_ENV = "XLWATCH_CONFIG"
+_SECRET_KEYS = ("secret_key", "token", "secret", "password")
+_URL_KEYS = ("db_url", "redis_url", "url")
+_HHMM = r"([01]\d|2[0-3]):[0-5]\d"
+_OFF_HOURS_RE = re.compile(rf"^{_HHMM}-{_HHMM}$")
+_SUBPATH_RE = re.compile(r"^([A-Za-z_][\w.-]*): (.*)$", re.S)
+
+Backend = Literal["cv", "videoxl2"]
+
+
+class ConfigError(ValueError):
+    """The config is invalid; `problems` lists one `path: reason; got value` per error."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        head = f"invalid config{f' {source}' if source else ''}"
+        super().__init__(head + ":\n  " + "\n  ".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- cameras
+
+
+class _CameraFields(_Section):
+    """Field definitions shared by CameraConfig (defaults) and CameraOverride (partial)."""
+
+    fps: float = Field(1.0, gt=0, le=4)
+    transport: Literal["tcp", "udp"] = "tcp"
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(10.0, gt=0)
+    stall_timeout_s: float = Field(15.0, gt=0)
+    backoff_initial_s: float = Field(5.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    max_inflight_chunks: int = Field(2, ge=1, le=64)
+    loop: bool = False  # files only: start again at the end
+    keyframes_only: Literal["auto", "on", "off"] = "auto"
+    analysis_width: int = Field(640, ge=64, le=3840)
+    backend: Backend | None = None  # None: the global model.backend
+    timezone: str = "UTC"
+    # Named polygons in normalized image coordinates (0..1), at least 3 points each.
+    zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
+    # Local-time windows ("22:00-06:00", may wrap midnight) when any person is suspicious.
+    off_hours: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: dict[str, list[tuple[float, float]]]) -> dict:
+        for name, pts in v.items():
+            if len(pts) < 3:
+                raise ValueError(f"zone {name!r} needs at least 3 points")
+            if any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in pts):
+                raise ValueError(f"zone {name!r} points must lie in 0..1")
+        return v
+
+    @field_validator("off_hours")
+    @classmethod
+    def _off_hours(cls, v: list[str]) -> list[str]:
+        for w in v:
+            if not _OFF_HOURS_RE.fullmatch(w):
+                raise ValueError(f"off_hours window {w!r} must look like '22:00-06:00'")
+        return v
+
+
+class CameraConfig(_CameraFields):
+    """Effective settings of one camera (global defaults merged with its override)."""
+
+    @model_validator(mode="after")
+    def _backoff(self) -> CameraConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(
+                f"backoff_max_s: must be >= backoff_initial_s ({self.backoff_initial_s:g}); "
+                f"got {self.backoff_max_s:g}"
+            )
+        return self
+
+
+class CameraOverride(_CameraFields):
+    """Per-camera partial override: only the keys written in the file are applied."""
+
+
+# ---------------------------------------------------------------- other sections
+
+
+class ModelConfig(_Section):
+    backend: Backend = "cv"
+    path: Path | None = None  # local checkpoint directory; nothing is downloaded
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+
+    @model_validator(mode="after")
+    def _path_for_llm(self) -> ModelConfig:
+        if self.backend == "videoxl2" and self.path is None:
+            raise ValueError("path: required when backend is 'videoxl2' (a local directory)")
+        return self
+
+
+class EngineSection(_Section):
+    prev_chunks: int = Field(3, ge=0, le=64)
+    max_headers: int = Field(256, ge=0)
+    coarse_ratio: int = Field(4, ge=1, le=144)
+    top_k: int = Field(8, ge=1)
+    token_budget: int = Field(16384, ge=1024)
+    max_new_tokens: int = Field(64, ge=1, le=4096)
+
+
+class MemoryConfig(_Section):
+    gpu_gib: float | None = Field(None, gt=0)  # None: a share of free GPU memory
+    host_gib: float = Field(8.0, gt=0)
+    disk_gib: float = Field(100.0, gt=0)
+    fine_ttl_s: float = Field(86400.0, gt=0)
+    coarse_ttl_s: float = Field(2592000.0, gt=0)
+    event_retention_days: int | None = Field(None, ge=1)
+
+
+class CVSection(_Section):
+    analysis_width: int = Field(640, ge=64, le=3840)
+    min_motion_area: float = Field(0.002, gt=0, lt=1)  # fraction of the frame
+    person_confidence: float = Field(0.5, ge=0)
+    loiter_s: float = Field(30.0, gt=0)
+    crowd_count: int = Field(5, ge=2)
+    thumbnail_width: int = Field(320, ge=32)
+
+
+class AlertRuleConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    kind: str = Field(min_length=1, max_length=32)
+    camera: str | None = Field(None, pattern=CAMERA_NAME_RE.pattern)
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class WebhookConfig(_Section):
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr | None = None
+    timeout_s: float = Field(5.0, gt=0)
+    kinds: list[str] | None = None  # None: every alert kind
+
+
+class AlertsConfig(_Section):
+    stream: str = "xlwatch:alerts"
+    cooldown_s: float = Field(60.0, ge=0)
+    standing_questions: list[str] = Field(
+        default_factory=lambda: ["Is anyone fighting or lying on the floor? Answer yes or no."]
+    )
+    anomaly_threshold: float = Field(0.5, ge=0, le=1)
+    rules: list[AlertRuleConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> ApiConfig:
+        if not _is_loopback(self.host) and self.token is None:
+            raise ValueError(
+                f"token: required when host is not loopback (host {self.host!r}); set "
+                "api.token or XLWATCH_API_TOKEN"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RayConfig(_Section):
+    address: str | None = None  # None: start a local Ray bound to loopback
+    num_cpus: int | None = Field(None, ge=1)
+    namespace: str = "xlwatch"
+
+
+# ---------------------------------------------------------------- the tree
+
+
+class XLWatchConfig(_Section):
+    data_dir: Path = Field(Path("./xlwatch-data"), validate_default=True)
+    db_url: str | None = None  # None: SQLite at data_dir/xlwatch.db
+    redis_url: str | None = None  # None: alerts reach the DB, CLI and API only
+    secret_key: SecretStr | None = None  # None: a key file in data_dir
+    allowed_roots: list[Path] = Field(default_factory=list)  # default [cwd, data_dir]
+    camera_defaults: CameraConfig = Field(default_factory=CameraConfig)
+    cameras: dict[str, CameraOverride] = Field(default_factory=dict)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    engine: EngineSection = Field(default_factory=EngineSection)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    cv: CVSection = Field(default_factory=CVSection)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_roots(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("allowed_roots"):
+            data = {**data, "allowed_roots": [Path.cwd(), data.get("data_dir", "./xlwatch-data")]}
+        return data
+
+    @field_validator("data_dir")
+    @classmethod
+    def _abs_dir(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _abs_roots(cls, v: list[Path]) -> list[Path]:
+        return [p.expanduser().resolve() for p in v]
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_names(cls, v: dict[str, CameraOverride]) -> dict[str, CameraOverride]:
+        for name in v:
+            if not CAMERA_NAME_RE.fullmatch(name):
+                raise ValueError(f"camera name {name!r} must match {CAMERA_NAME_RE.pattern}")
+        return v
+
+    @field_validator("db_url", "redis_url")
+    @classmethod
+    def _scheme(cls, v: str | None, info) -> str | None:  # noqa: ANN001
+        if v is None:
+            return v
+        allowed = ("sqlite", "postgresql") if info.field_name == "db_url" else ("redis", "rediss")
+        scheme = v.split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in allowed:
+            raise ValueError(f"scheme must be one of {', '.join(allowed)}")
+        return v
+
+    @model_validator(mode="after")
+    def _merged_cameras_valid(self) -> XLWatchConfig:
+        for name in self.cameras:
+            self.camera(name)  # raises on an override that breaks a cross-field rule
+        return self
+
+    # -- derived values
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or sqlite_url(self.data_dir / "xlwatch.db")
+
+    @property
+    def secret(self) -> str | None:
+        return self.secret_key.get_secret_value() if self.secret_key else None
+
+    def camera(self, name: str) -> CameraConfig:
+        """The effective settings of camera `name`: its override merged over the defaults."""
+        override = self.cameras.get(name)
+        if override is None:
+            return self.camera_defaults
+        merged = {**self.camera_defaults.model_dump(), **override.model_dump(exclude_unset=True)}
+        try:
+            return CameraConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ValueError(f"cameras.{name}.{_problems(exc)[0]}") from None
+
+    def backend_for(self, name: str) -> Backend:
+        return self.camera(name).backend or self.model.backend
+
+    def masked_dict(self) -> dict[str, Any]:
+        """JSON-able resolved config with secrets as '***' and URL credentials masked."""
+        data = self.model_dump(mode="json")
+        data["db_url"] = self.database_url
+        return _mask_tree(data)
+
+
+def _mask_tree(node: Any, key: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _mask_tree(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask_tree(v, key) for v in node]
+    if isinstance(node, str):
+        if any(s in key for s in _SECRET_KEYS):
+            return "***"
+        if any(s in key for s in _URL_KEYS):
+            return mask_text(node)
+    return node
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        path = _loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        # Cross-field validators name their field as "sub.path: reason"; join the paths.
+        sub = _SUBPATH_RE.match(msg)
+        if sub:
+            path = f"{path}.{sub[1]}" if path else sub[1]
+            msg = sub[2]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        value = err.get("input")
+        leaf = str(err["loc"][-1]) if err["loc"] else ""
+        if any(s in leaf for s in _SECRET_KEYS) and value is not None:
+            value = "***"
+        elif isinstance(value, str):
+            value = mask_text(value)
+        shown = "" if isinstance(value, dict | list) or value is None or "; got " in msg \
+            else f"; got {value!r}"
+        out.append(f"{path or '(top level)'}: {msg}{shown}")
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for p in parents:
+        child = node.get(p)
+        node[p] = child = dict(child) if isinstance(child, Mapping) else {}
+        node = child
+    node[leaf] = value
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError([f"file: cannot read ({exc.strerror}); got {str(path)!r}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"file: not valid YAML ({mask_text(str(exc))})"], str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"(top level): must be a mapping; got {type(data).__name__}"],
+                          str(path))
+    return data
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> XLWatchConfig:
+    """Load the config: YAML file (or `$XLWATCH_CONFIG`, or built-in defaults), then
+    environment overrides. Raises ConfigError naming every bad key with its path."""
+    env = os.environ if env is None else env
+    path = path or env.get(CONFIG_ENV) or None
+    data = read_yaml(Path(path)) if path else {}
+    for var, dotted in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set_dotted(data, dotted, env[var])
+    return config_from_dict(data, source=str(path) if path else None)
+
+
+def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> XLWatchConfig:
+    try:
+        return XLWatchConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc), source) from None

@@ -1,0 +1,219 @@
+"""Table tests for the pure alert rules, the dedup key and the cooldown (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from pipeline.alerts.evaluator import AlertEvaluator
+from pipeline.alerts.rules import (
+    CameraContext,
+    Cooldown,
+    RuleError,
+    TimeWindow,
+    dedup_key,
+    evaluate_cv_event,
+    evaluate_standing,
+    parse_rule,
+)
+
+# 2026-11-23 00:00:00 UTC; t seconds after it are that many seconds past midnight.
+MIDNIGHT = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class Ev:
+    kind: str
+    t_start: float
+    t_end: float | None = None
+    track_id: int | None = 1
+    confidence: float = 0.9
+    bbox: tuple | None = (100, 100, 50, 100)
+    count: int | None = None
+    details: dict = field(default_factory=dict)
+
+
+def ctx(**kw) -> CameraContext:
+    kw.setdefault("camera", "lobby")
+    kw.setdefault("wall_origin", MIDNIGHT)
+    return CameraContext(**kw)
+
+
+def hms(h: int, m: int = 0, s: int = 0) -> float:
+    return h * 3600 + m * 60 + s
+
+
+CASES = [
+    # (name, rule, event, camera ctx kwargs, fires)
+    ("person_any", {"kind": "person"}, Ev("person_enter", hms(12)), {}, True),
+    ("person_leave_ignored", {"kind": "person"}, Ev("person_leave", hms(12)), {}, False),
+    ("person_in_night_window", {"kind": "person", "params": {"window": "22:00-06:00"}},
+     Ev("person_enter", hms(23, 30)), {}, True),
+    ("person_after_midnight_in_wrapped_window",
+     {"kind": "person", "params": {"window": "22:00-06:00"}}, Ev("person_enter", hms(2)), {},
+     True),
+    ("person_outside_window", {"kind": "person", "params": {"window": "22:00-06:00"}},
+     Ev("person_enter", hms(12)), {}, False),
+    ("person_window_in_camera_timezone",  # 23:30 UTC is 00:30 in Berlin (CET, winter)
+     {"kind": "person", "params": {"window": "00:00-01:00"}}, Ev("person_enter", hms(23, 30)),
+     {"timezone": "Europe/Berlin"}, True),
+    ("person_in_zone", {"kind": "person", "params": {"zone": [0, 0, 200, 300]}},
+     Ev("person_enter", 5, bbox=(100, 100, 50, 100)), {}, True),
+    ("person_outside_zone", {"kind": "person", "params": {"zone": [400, 0, 100, 100]}},
+     Ev("person_enter", 5, bbox=(100, 100, 50, 100)), {}, False),
+    ("person_in_named_zone", {"kind": "person", "params": {"zone": "door"}},
+     Ev("person_enter", 5, bbox=(10, 10, 20, 20)), {"zones": {"door": (0, 0, 50, 50)}}, True),
+    ("loitering_long_enough", {"kind": "loitering", "params": {"min_seconds": 30}},
+     Ev("loitering", 10, t_end=45), {}, True),
+    ("loitering_too_short", {"kind": "loitering", "params": {"min_seconds": 30}},
+     Ev("loitering", 10, t_end=30), {}, False),
+    ("loitering_open_event_uses_now", {"kind": "loitering", "params": {"min_seconds": 30}},
+     Ev("loitering", 10), {"t_now": 50.0}, True),
+    ("loitering_duration_from_details", {"kind": "loitering", "params": {"min_seconds": 30}},
+     Ev("loitering", 10, details={"duration_s": 31}), {}, True),
+    ("crowd_at_threshold", {"kind": "crowd", "params": {"min_count": 4}},
+     Ev("crowd", 3, count=4), {}, True),
+    ("crowd_below_threshold", {"kind": "crowd", "params": {"min_count": 4}},
+     Ev("crowd", 3, count=3), {}, False),
+    ("motion_off_hours", {"kind": "off_hours", "params": {"window": "20:00-07:00"}},
+     Ev("motion", hms(21)), {}, True),
+    ("motion_business_hours", {"kind": "off_hours", "params": {"window": "20:00-07:00"}},
+     Ev("motion", hms(10)), {}, False),
+    ("off_hours_from_camera_ctx", {"kind": "off_hours"}, Ev("person_enter", hms(3)),
+     {"off_hours": "00:00-05:00"}, True),
+    ("off_hours_without_any_window", {"kind": "off_hours"}, Ev("motion", hms(3)), {}, False),
+    ("off_hours_kind_not_selected", {"kind": "off_hours", "params": {"kinds": ["motion"]}},
+     Ev("person_enter", hms(3)), {"off_hours": "00:00-05:00"}, False),
+    ("tamper_blocked", {"kind": "tamper"}, Ev("tamper_blocked", 7, track_id=None), {}, True),
+    ("tamper_only_moved", {"kind": "tamper", "params": {"kinds": ["tamper_moved"]}},
+     Ev("tamper_blurred", 7, track_id=None), {}, False),
+    ("rule_for_other_camera", {"kind": "person", "camera": "yard"}, Ev("person_enter", 1), {},
+     False),
+    ("disabled_rule", {"kind": "person", "enabled": False}, Ev("person_enter", 1), {}, False),
+]
+
+
+@pytest.mark.parametrize("name,rule,event,ctx_kw,fires", CASES, ids=[c[0] for c in CASES])
+def test_cv_rule_table(name, rule, event, ctx_kw, fires):
+    r = parse_rule({"name": name, **rule})
+    alert = evaluate_cv_event(r, event, ctx(**ctx_kw), thumbnail="thumbnails/lobby/x.jpg")
+    assert (alert is not None) == fires
+    if fires:
+        assert alert.camera == "lobby" and alert.rule == name and alert.kind == event.kind
+        assert alert.wall_time == pytest.approx(MIDNIGHT + event.t_start)
+        assert alert.t == event.t_start and alert.thumbnail == "thumbnails/lobby/x.jpg"
+        assert alert.dedup_key.startswith(f"lobby|{name}|")
+
+
+def test_same_event_twice_has_same_dedup_key_and_other_track_differs():
+    rule = parse_rule({"name": "p", "kind": "person"})
+    a = evaluate_cv_event(rule, Ev("person_enter", 5.0, track_id=3), ctx())
+    b = evaluate_cv_event(rule, Ev("person_enter", 5.0, track_id=3, confidence=0.5), ctx())
+    c = evaluate_cv_event(rule, Ev("person_enter", 5.0, track_id=4), ctx())
+    d = evaluate_cv_event(rule, Ev("person_enter", 5.0, track_id=3), ctx(wall_origin=MIDNIGHT + 99))
+    assert a.dedup_key == b.dedup_key
+    assert len({a.dedup_key, c.dedup_key, d.dedup_key}) == 3
+
+
+def test_dedup_key_separates_camera_and_rule():
+    keys = {dedup_key(c, r, "x") for c in ("a", "b") for r in ("r1", "r2")}
+    assert len(keys) == 4
+
+
+STANDING = [
+    ("above_threshold", 0.8, 0.7, True),
+    ("at_threshold", 0.7, 0.7, True),
+    ("below_threshold", 0.69, 0.7, False),
+]
+
+
+@pytest.mark.parametrize("name,p,threshold,fires", STANDING, ids=[s[0] for s in STANDING])
+def test_standing_question_threshold(name, p, threshold, fires):
+    rule = parse_rule({"name": "fight", "kind": "standing",
+                       "params": {"question": "Is anyone fighting?", "threshold": threshold}})
+    alert = evaluate_standing(rule, p, "lobby", seq=4, t=64.0, wall_time=MIDNIGHT + 64)
+    assert (alert is not None) == fires
+    if fires:
+        assert alert.score == p and alert.details["seq"] == 4
+        assert alert.dedup_key == evaluate_standing(rule, 0.99, "lobby", 4, 64.0,
+                                                    MIDNIGHT + 64).dedup_key
+
+
+def test_standing_rejects_probability_out_of_range():
+    rule = parse_rule({"name": "s", "kind": "standing", "params": {"question": "Fire?"}})
+    with pytest.raises(RuleError, match="p_yes.*1.5"):
+        evaluate_standing(rule, 1.5, "lobby", 0, 0.0, MIDNIGHT)
+
+
+BAD_RULES = [
+    ({"name": "Bad Name", "kind": "person"}, "rule.name", "Bad Name"),
+    ({"name": "r", "kind": "explode"}, "rule.kind", "explode"),
+    ({"name": "r", "kind": "crowd", "params": {"min_count": 0}}, "params.min_count", "0"),
+    ({"name": "r", "kind": "crowd", "params": {"min_count": "many"}}, "params.min_count", "many"),
+    ({"name": "r", "kind": "person", "params": {"window": "25:00-01:00"}}, "params.window",
+     "25:00"),
+    ({"name": "r", "kind": "person", "params": {"zone": [0, 0, -1, 5]}}, "params.zone", "-1"),
+    ({"name": "r", "kind": "person", "params": {"colour": "red"}}, "params.colour", "red"),
+    ({"name": "r", "kind": "standing", "params": {"question": " "}}, "params.question", "' '"),
+    ({"name": "r", "kind": "standing", "params": {"question": "q", "threshold": 2}},
+     "params.threshold", "2"),
+    ({"name": "r", "kind": "tamper", "params": {"kinds": ["motion"]}}, "params.kinds", "motion"),
+]
+
+
+@pytest.mark.parametrize("data,field_name,value", BAD_RULES, ids=[b[1] + "=" + b[2] for b in BAD_RULES])
+def test_bad_rule_error_names_field_and_value(data, field_name, value):
+    with pytest.raises(RuleError) as err:
+        parse_rule(data)
+    assert field_name in str(err.value) and value in str(err.value)
+
+
+def test_time_window_wraps_midnight():
+    w = TimeWindow.parse("22:00-06:00")
+    assert [w.contains(datetime(2026, 1, 1, h).time()) for h in (21, 22, 3, 6)] == [
+        False, True, True, False]
+
+
+def test_cooldown_blocks_same_camera_and_rule_until_it_expires():
+    now = [100.0]
+    cd = Cooldown(60, clock=lambda: now[0])
+    assert cd.allow("lobby", "r")
+    assert not cd.allow("lobby", "r")
+    assert cd.allow("yard", "r") and cd.allow("lobby", "other")
+    now[0] += 59.9
+    assert not cd.allow("lobby", "r") and cd.remaining("lobby", "r") == pytest.approx(0.1)
+    now[0] += 0.1
+    assert cd.allow("lobby", "r")
+
+
+def test_cooldown_is_bounded():
+    cd = Cooldown(60, clock=lambda: 0.0, max_keys=3)
+    for i in range(10):
+        cd.allow(f"cam{i}", "r")
+    assert cd.allow("cam0", "r")  # forgotten, so allowed again
+    assert not cd.allow("cam9", "r")
+
+
+def test_evaluator_applies_cooldown_per_camera_and_lists_standing_questions():
+    now = [0.0]
+    ev = AlertEvaluator([parse_rule({"name": "p", "kind": "person"}),
+                         parse_rule({"name": "s", "kind": "standing", "camera": "lobby",
+                                     "params": {"question": "Fire?", "threshold": 0.5}})],
+                        cooldown_s=30, clock=lambda: now[0])
+    events = [Ev("person_enter", 1, track_id=1), Ev("person_enter", 2, track_id=2)]
+    assert len(ev.on_events(ctx(), events)) == 1  # second person within the cooldown
+    assert len(ev.on_events(ctx(camera="yard"), events)) == 1
+    now[0] = 31
+    assert len(ev.on_events(ctx(), events[1:])) == 1
+    assert ev.standing_questions("lobby") == [("s", "Fire?")]
+    assert ev.standing_questions("yard") == []
+    assert len(ev.on_standing("lobby", 3, 48.0, MIDNIGHT + 48, {"s": 0.9})) == 1
+    assert ev.on_standing("lobby", 4, 64.0, MIDNIGHT + 64, {"s": 0.9}) == []  # cooldown
+
+
+def test_evaluator_refuses_duplicate_rule_names():
+    r = parse_rule({"name": "p", "kind": "person"})
+    with pytest.raises(ValueError, match="duplicate.*'p'"):
+        AlertEvaluator([r, r])
