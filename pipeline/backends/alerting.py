@@ -59,10 +59,11 @@ class AlertCore:
 
         return RedisAlertBus(self.cfg.redis_url, self.cfg.alerts.stream)
 
-    def _webhooks(self) -> list[Any]:
-        from pipeline.alerts.webhooks import WebhookTarget
+    def _webhooks(self) -> Any:
+        from pipeline.alerts.webhooks import WebhookDispatcher, WebhookTarget
 
-        return [WebhookTarget.from_config(w) for w in self.cfg.alerts.webhooks]
+        targets = [WebhookTarget.from_config(w) for w in self.cfg.alerts.webhooks]
+        return WebhookDispatcher(targets) if targets else None
 
     def evaluator(self) -> Any:
         from pipeline.alerts.evaluator import AlertEvaluator

@@ -64,7 +64,9 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     analyzer = CVAnalyzer(cv_config(cfg, camera))
     memory = _llm_memory(cfg, model_path) if backend == "videoxl2" else None
     events: dict[str, StoredEvent] = {}
-    wall_origin = 0.0  # times in the output are seconds from the start of the file
+    # As for a file camera in the service: t = 0 is when reading started. The JSON output
+    # uses stream seconds (t) only; the answer text shows both.
+    wall_origin = time.time()
     for n, chunk in enumerate(iter_chunks(str(path), ingest_options(cfg.camera(camera)),
                                           camera), 1):
         _collect(events, analyzer.process(chunk.analysis_frames, list(chunk.times),
@@ -84,7 +86,7 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     else:
         from pipeline.backends.query import answer_cv
 
-        answer = answer_cv(cfg, q, stored, [], fmt=lambda wall: f"t={wall - wall_origin:.1f}s")
+        answer = answer_cv(cfg, q, stored, [])
     intervals = [{"start": round(i.t_start, 3), "end": round(i.t_end, 3), "label": i.label,
                   "confidence": round(i.confidence, 3)} for i in answer.intervals]
     latency = round((time.perf_counter() - started) * 1000, 1)
@@ -99,7 +101,7 @@ def _collect(out: dict[str, StoredEvent], events: list, camera: str, seq: int | 
     """Keep the latest emission of each event (start, then end) under its key."""
     for ev in events:
         key = ev.key or f"{ev.kind}-{ev.t_start}"
-        wall_start = ev.wall_start if ev.wall_start is not None else ev.t_start
+        wall_start = ev.wall_start if ev.wall_start is not None else ev.t_start  # noqa: E501
         prev = out.get(key)
         out[key] = StoredEvent(
             None, camera, ev.kind, ev.t_start, ev.t_end, wall_start, ev.wall_end,

@@ -30,8 +30,9 @@ class QueryError(ValueError):
     """A question refused at the edge; the message names the field and the value."""
 
     def __init__(self, field: str, value: Any, why: str) -> None:
-        shown = value if not isinstance(value, str) or len(value) <= 60 else (
-            f"{value[:57]}... ({len(value)} characters)")
+        # An oversized question is shown by its start and length, not echoed whole.
+        shown = value if field != "question" or not isinstance(value, str) or len(
+            value) <= 60 else f"{value[:57]}... ({len(value)} characters)"
         super().__init__(f"{field}: {why}; got {shown!r}")
         self.field = field
 

@@ -63,15 +63,11 @@ class VideoXL2Memory:
         dtype = getattr(torch, cfg.model.dtype) if dev != "cpu" else torch.float32
         self.model = load_model(_resolve_model_path(cfg, model_path), device=dev, dtype=dtype)
         eng = cfg.engine.model_dump() if hasattr(cfg.engine, "model_dump") else {}
-        self.engine = Engine(self.model, EngineConfig(**eng), self._store(cfg, persist))
+        self.engine = Engine(self.model, EngineConfig(**eng),
+                             tiered_store(cfg, dev) if persist else None)
         self.cfg = cfg
         self._chunks: dict[str, dict[int, tuple[float, float, float]]] = {}  # seq -> t0,t1,org
         self._prefilled = 0
-
-    def _store(self, cfg: Any, persist: bool) -> Any:
-        if not persist:
-            return None  # the engine's default in-memory store
-        return tiered_store(cfg)
 
     def add_camera(self, camera: str) -> dict:
         self._chunks.setdefault(camera, {})
@@ -112,11 +108,17 @@ class VideoXL2Memory:
         return {"prefilled": self._prefilled, "engine": _plain(self.engine.stats())}
 
 
-def tiered_store(cfg: Any) -> Any:
+def tiered_store(cfg: Any, device: str) -> Any:
     """The kvtiers helper's tiered store over `<data_dir>/kv` (disk survives restarts)."""
+    from model.kv.policy import GIB, TierConfig
     from model.kv.tiered import TieredChunkStore
 
-    return TieredChunkStore.from_config(cfg, Path(cfg.data_dir) / "kv")
+    mem = cfg.memory
+    tier = TierConfig(
+        gpu_bytes=int((mem.gpu_gib or 8) * GIB), host_bytes=int(mem.host_gib * GIB),
+        disk_bytes=int(mem.disk_gib * GIB), fine_ttl_s=mem.fine_ttl_s,
+        coarse_ttl_s=mem.coarse_ttl_s, prefill_chunks=cfg.engine.prev_chunks)
+    return TieredChunkStore(tier, Path(cfg.data_dir) / "kv", device)
 
 
 def _plain(value: Any) -> Any:
