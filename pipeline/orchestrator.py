@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -48,11 +49,21 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    export_project_path()
     if address:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False,
                  _node_ip_address="127.0.0.1", namespace=NAMESPACE, log_to_driver=False)
+
+
+def export_project_path() -> None:
+    """Workers of a Ray we start inherit our environment: let them import the project
+    when it runs from a checkout rather than an installed package."""
+    root = str(Path(__file__).resolve().parents[1])
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
 
 
 def discover_nodes(cameras_per_device: float = 64.0) -> list[NodeSpec]:
@@ -301,7 +312,15 @@ class Orchestrator:
         if backend == "videoxl2" and question.camera in self.placement:
             memory = self.memory.get(self.placement[question.camera])
         actor = self.queries[next(self._rr) % len(self.queries)]
-        return ray.get(actor.ask.remote(question, memory), timeout=timeout_s)
+        try:
+            return ray.get(actor.ask.remote(question, memory), timeout=timeout_s)
+        except ray.exceptions.RayTaskError as exc:
+            # Hand the caller the core's own error (QueryError: field and value), not
+            # Ray's wrapper with a remote traceback in its message.
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
 
     def camera_status(self, name: str) -> dict | None:
         handle = self.ingest.get(name)

@@ -34,7 +34,10 @@ class QueryError(ValueError):
         shown = value if field != "question" or not isinstance(value, str) or len(
             value) <= 60 else f"{value[:57]}... ({len(value)} characters)"
         super().__init__(f"{field}: {why}; got {shown!r}")
-        self.field = field
+        self.field, self.value, self.why = field, value, why
+
+    def __reduce__(self) -> tuple:  # crosses Ray actor boundaries intact
+        return (QueryError, (self.field, self.value, self.why))
 
 
 def validate_question(question: Question, known_camera: bool) -> None:

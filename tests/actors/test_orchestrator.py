@@ -1,0 +1,129 @@
+"""The orchestrator and the real actors on a local Ray: ingest, events, alerts, questions.
+
+Everything is real: Ray (loopback), SQLite under a temp data dir, a clip cut from
+vtest.avi, the CV backend. One orchestrator is shared by the module's tests (in order).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.backends.query import QueryError
+from pipeline.backends.wiring import cipher, database
+from pipeline.messages import Question
+from storage import repo
+from tests.actors.conftest import make_cfg
+from tests.conftest import VTEST
+from tests.e2e.clips import cut_clip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(local_ray, tmp_path_factory):
+    from pipeline.orchestrator import Orchestrator
+
+    if not VTEST.exists():
+        pytest.skip(f"test footage not found at {VTEST}")
+    root = tmp_path_factory.mktemp("orch")
+    clip = cut_clip(VTEST, root / "clips" / "lobby.mp4", seconds=24)
+    cfg = make_cfg(root / "data")
+    orch = Orchestrator(cfg).start()
+    yield cfg, orch, root, clip
+    orch.stop()
+
+
+def add_camera(cfg, name, url):
+    with database(cfg).session() as s:
+        repo.add_camera(s, name, str(url), cipher(cfg))
+
+
+def rows(cfg, camera):
+    with database(cfg).session() as s:
+        return (repo.list_chunks(s, camera), repo.list_events(s, camera),
+                repo.list_alerts(s, after_id=0, camera=camera), repo.get_camera(s, camera))
+
+
+def test_reconcile_ingests_a_db_camera_into_events_chunks_and_alerts(world):
+    cfg, orch, root, clip = world
+    add_camera(cfg, "lobby", clip)
+    report = orch.reconcile()
+    assert report.added == ["lobby"] and "lobby" in orch.ingest
+    assert orch.wait_idle("lobby", 120)
+    chunks, events, alerts, cam = rows(cfg, "lobby")
+    assert [c.seq for c in chunks] == [0, 1]  # 24 frames at 1 fps: 16 + 8
+    assert cam.status == "finished"
+    people = [e for e in events if e.kind == "person_enter"]
+    assert people, [e.kind for e in events]
+    assert all((Path(cfg.data_dir) / e.thumbnail).is_file() for e in people if e.thumbnail)
+    assert any(e.thumbnail for e in people)
+    assert alerts and all(a.rule == "person-any" for a in alerts)
+    assert any(a.thumbnail and (Path(cfg.data_dir) / a.thumbnail).is_file() for a in alerts)
+
+
+def test_finished_file_camera_is_not_ingested_again(world):
+    cfg, orch, _, _ = world
+    before = rows(cfg, "lobby")
+    report = orch.reconcile()
+    assert report.added == [] and "lobby" not in orch.ingest  # read to its end
+    after = rows(cfg, "lobby")
+    assert len(after[1]) == len(before[1]) and len(after[0]) == len(before[0])
+
+
+def test_ask_answers_with_intervals_thumbnails_and_persists_the_query(world):
+    cfg, orch, _, _ = world
+    answer = orch.ask(Question("lobby", "when did a person enter?"))
+    assert answer.backend == "cv" and answer.intervals and answer.query_id
+    for iv in answer.intervals:
+        assert 0 <= iv.t_start <= iv.t_end <= 24
+        assert iv.thumbnail and (Path(cfg.data_dir) / iv.thumbnail).is_file()
+    with database(cfg).session() as s:
+        stored = repo.list_queries(s, "lobby")[0]
+    assert stored.id == answer.query_id and stored.answer == answer.text
+    assert len(stored.intervals) == len(answer.intervals)
+
+
+@pytest.mark.parametrize("question, field", [
+    (Question("nosuchcam", "when did a person enter?"), "camera"),
+    (Question("lobby", "   "), "question"),
+    (Question("lobby", "x" * 1001), "question"),
+    (Question("lobby", "when did a person enter?", since=2000.0, until=1000.0), "until"),
+    (Question("lobby", "when did a person enter?", backend="gpt"), "backend"),
+])
+def test_bad_questions_are_refused_naming_the_field_and_nothing_is_stored(
+        world, question, field):
+    cfg, orch, _, _ = world
+    with database(cfg).session() as s:
+        before = len(repo.list_queries(s, limit=1000))
+    with pytest.raises(QueryError, match=rf"^{field}: "):
+        orch.ask(question)
+    with database(cfg).session() as s:
+        assert len(repo.list_queries(s, limit=1000)) == before
+
+
+def test_unreadable_file_camera_fails_clearly_and_stores_nothing(world):
+    cfg, orch, root, _ = world
+    bad = root / "clips" / "broken.avi"
+    bad.write_bytes(b"\x00garbage" * 100)
+    add_camera(cfg, "broken", bad)
+    orch.reconcile()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and rows(cfg, "broken")[3].status != "failed":
+        time.sleep(0.2)
+    chunks, events, alerts, cam = rows(cfg, "broken")
+    assert cam.status == "failed" and "broken" in (cam.last_error or "")
+    assert chunks == [] and events == [] and alerts == []
+
+
+def test_camera_removed_from_the_db_loses_its_actor(world):
+    cfg, orch, _, _ = world
+    with database(cfg).session() as s:
+        repo.remove_camera(s, "broken")
+    report = orch.reconcile()
+    assert report.removed == ["broken"]
+    assert "broken" not in orch.ingest and "broken" not in orch.placement
+    health = orch.health()
+    assert "lobby" in health["placement"] and all(health["memory"].values())
