@@ -69,6 +69,8 @@ class IngestActor:
     def _sync_state(self) -> None:
         """Mirror state changes (connecting, live, reconnecting) into the cameras row."""
         status = self._ingest.status()
+        if status.state == CameraState.FINISHED:
+            return  # written by _finish once the queue is drained: "finished" = all stored
         if (status.state, status.last_error) != self._db_state:
             self._db_state = (status.state, status.last_error)
             try:

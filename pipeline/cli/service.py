@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from datetime import datetime
@@ -124,6 +125,9 @@ def serve(config: Path | None = CONFIG_OPT,
         app = create_app(OrchestratorServiceAPI(orch), cfg)
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port,
                                                log_level="warning"))
+        # Ray's driver handler turns SIGTERM into exit status 15, and uvicorn re-raises the
+        # signal it caught once it has shut down: make SIGTERM a clean stop instead.
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         typer.echo(f"xlwatch serving on {_base_url(cfg)} (database: {orch.db.url_masked})",
                    err=True)
         server.run()  # returns on SIGTERM/SIGINT (uvicorn's handlers)
@@ -162,8 +166,8 @@ def ask(camera: str = typer.Argument(...), question: str = typer.Argument(...),
 
 
 def _db_rows(cfg: Any, what: str, **kw: Any) -> list[dict]:
-    from dataclasses import asdict
-
+    """The API's own JSON shapes, read from the database (the service is not running)."""
+    from pipeline.api.service_api import alert_dict, event_dict
     from pipeline.backends.wiring import database
     from storage import repo
 
@@ -174,7 +178,7 @@ def _db_rows(cfg: Any, what: str, **kw: Any) -> list[dict]:
         else:
             rows = repo.list_alerts(s, after_id=kw.get("after_id") or 0,
                                     camera=kw.get("camera"), limit=kw.get("limit", 100))
-    return [asdict(r) for r in rows]
+    return [event_dict(r) if what == "events" else alert_dict(r) for r in rows]
 
 
 def events(camera: str = typer.Argument(...),
@@ -195,7 +199,7 @@ def events(camera: str = typer.Argument(...),
         except NotFound as exc:
             _fail(str(exc))
     tz = cfg.camera(camera).timezone
-    lines = [f"#{r['id']} {r['kind']:<15} {format_wall(r['wall_start'], r['t_start'], tz)}"
+    lines = [f"#{r['event_id']} {r['kind']:<15} {format_wall(r['wall_start'], r['t_start'], tz)}"
              + ("" if r.get("t_end") is None else f" .. t={r['t_end']:.1f}s")
              + (f"  [{r['thumbnail']}]" if r.get("thumbnail") else "") for r in rows]
     _print(rows, as_json, lines or ["no events"])
@@ -215,9 +219,9 @@ def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
         if rows is None:
             rows = _db_rows(cfg, "alerts", after_id=cursor, camera=camera, limit=limit)
         for r in rows:
-            cursor = max(cursor, r["id"])
+            cursor = max(cursor, r["alert_id"])
             line = (json.dumps(r, default=str) if as_json else
-                    f"#{r['id']} {r['camera']} {r['rule']} {r['kind']}: {r['message']} at "
+                    f"#{r['alert_id']} {r['camera']} {r['rule']} {r['kind']}: {r['message']} at "
                     f"{format_wall(r['wall_time'], r.get('t'))}")
             typer.echo(line)
         if not follow:
