@@ -132,6 +132,11 @@ class IngestActor:
         return self._worker.is_alive() or self._ingest.status().state in (
             CameraState.FINISHED, CameraState.FAILED, CameraState.STOPPED)
 
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once the camera finished (files) and its last chunk is processed."""
         deadline = time.monotonic() + timeout

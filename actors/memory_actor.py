@@ -80,3 +80,8 @@ class MemoryActor:
 
     def health(self) -> bool:
         return True
+
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
