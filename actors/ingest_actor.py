@@ -97,6 +97,9 @@ class IngestActor:
         if self._inflight:
             _, self._inflight = ray.wait(self._inflight, num_returns=len(self._inflight),
                                          timeout=0)
+        if self._is_file and len(self._inflight) >= self._max_inflight:
+            # A file is not live: wait for the memory actor instead of losing footage.
+            _, self._inflight = ray.wait(self._inflight, num_returns=1, timeout=300)
         if len(self._inflight) >= self._max_inflight:
             self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
             return
