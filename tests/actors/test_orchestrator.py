@@ -127,3 +127,18 @@ def test_camera_removed_from_the_db_loses_its_actor(world):
     assert "broken" not in orch.ingest and "broken" not in orch.placement
     health = orch.health()
     assert "lobby" in health["placement"] and all(health["memory"].values())
+
+
+def test_demo_reports_answer_events_alerts_and_database_for_operator_footage(world):
+    from pipeline.demo import DEMO_CAMERA, run_demo
+
+    cfg, _, root, clip = world
+    demo_cfg = make_cfg(root / "demo-data")
+    report = run_demo(demo_cfg, str(clip))
+    assert report.source == "--video" and report.footage == str(clip.resolve())
+    assert report.answer["camera"] == DEMO_CAMERA and report.answer["intervals"]
+    assert any(e["kind"] == "person_enter" for e in report.events)
+    assert "demo-person" in {a["rule"] for a in report.alerts}
+    assert str(root / "demo-data" / "xlwatch.db") in report.database
+    text = "\n".join(report.lines())
+    assert "UTC (t=" in text and "database: " in text
