@@ -23,8 +23,8 @@ class AlertActor:
         return self._core.on_events(camera, events)
 
     def on_scores(self, camera: str, seq: int, t: float, wall: float,
-                  scores: dict[str, float]) -> list[int]:
-        return self._core.on_scores(camera, seq, t, wall, scores)
+                  scores: dict[str, float], thumbnail: str | None = None) -> list[int]:
+        return self._core.on_scores(camera, seq, t, wall, scores, thumbnail)
 
     def deliver_now(self) -> int:
         return self._core.deliver_pending()

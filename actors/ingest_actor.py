@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.backends.cv_backend import CameraAnalysis
 from pipeline.backends.wiring import camera_ingest, is_file_url, open_camera
-from pipeline.messages import CameraState, FrameChunk
+from pipeline.messages import CameraState, CameraStatus, FrameChunk
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,9 @@ class IngestActor:
         self._events += len(events)
         self._notify(events)
         if self._memory is not None:
-            self._forward(chunk)
+            self._forward(chunk, important=bool(events))
 
-    def _forward(self, chunk: FrameChunk) -> None:
+    def _forward(self, chunk: FrameChunk, important: bool) -> None:
         import ray  # the shell's one Ray call; the core objects never see Ray
 
         if self._inflight:
@@ -103,7 +103,7 @@ class IngestActor:
         if len(self._inflight) >= self._max_inflight:
             self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
             return
-        self._inflight.append(self._memory.on_chunk.remote(chunk))
+        self._inflight.append(self._memory.on_chunk.remote(chunk, important))
 
     def _finish(self) -> None:
         self._notify(self._analysis.flush())
@@ -130,6 +130,10 @@ class IngestActor:
             "dropped_to_memory": self._dropped_to_memory, "reconnects": st.reconnects,
             "inflight": len(self._inflight),
         }
+
+    def camera_status(self) -> CameraStatus:
+        """The ingest's own record (frames decoded, sampled, dropped; state) for metrics."""
+        return self._ingest.status()
 
     def health(self) -> bool:
         return self._worker.is_alive() or self._ingest.status().state in (

@@ -13,14 +13,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from pipeline.backends.alerting import StandingQuestions
 from pipeline.backends.cv_backend import CVMemory
+from pipeline.backends.evidence import thumbnail_relpath
 from pipeline.messages import FrameChunk
 
 
 class MemoryActor:
-    def __init__(self, slot_key: str, cfg: Any, device: int | None, cameras: list[str]) -> None:
+    def __init__(self, slot_key: str, cfg: Any, device: int | None, cameras: list[str],
+                 alerts: Any | None = None) -> None:
         self.slot_key = slot_key
         self._cfg = cfg
+        self._alerts = alerts
+        self._standing = StandingQuestions(cfg)
         self._lock = threading.Lock()
         self._cv = CVMemory(cfg)
         self._llm = None
@@ -55,11 +60,17 @@ class MemoryActor:
             if self._llm is not None:
                 self._llm.drop_camera(camera, delete=delete)
 
-    def on_chunk(self, chunk: FrameChunk) -> dict:
+    def on_chunk(self, chunk: FrameChunk, important: bool = False) -> dict:
         with self._lock:
-            if self._backend(chunk.camera) == "videoxl2":
-                return self._ensure_llm(self._device).on_chunk(chunk)
-            return self._cv.on_chunk(chunk)
+            if self._backend(chunk.camera) != "videoxl2":
+                return self._cv.on_chunk(chunk)
+            standing = self._standing.for_camera(chunk.camera)
+            out = self._ensure_llm(self._device).on_chunk(chunk, important, standing)
+        if out["scores"] and self._alerts is not None:  # fire and forget: rules decide
+            self._alerts.on_scores.remote(
+                chunk.camera, chunk.seq, chunk.start, chunk.wall_origin + chunk.start,
+                out["scores"], thumbnail_relpath(chunk.camera, f"chunk-{chunk.seq:08d}"))
+        return out
 
     def ask(self, camera: str, text: str, t_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> Any:

@@ -27,7 +27,7 @@ from actors.ingest_actor import IngestActor
 from actors.memory_actor import MemoryActor
 from actors.query_actor import QueryActor
 from pipeline.backends.wiring import database, desired_cameras
-from pipeline.messages import Answer, Question
+from pipeline.messages import Answer, CameraStatus, Question
 from pipeline.placement import CameraDemand, NodeSpec, Slot, place
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class Orchestrator:
                 opts["num_gpus"] = 1
             cams = [c for c, s in self.placement.items() if s == slot]
             self.memory[slot] = MemoryRemote.options(**opts).remote(
-                slot.key, self.cfg, slot.device, cams)
+                slot.key, self.cfg, slot.device, cams, self.alerts)
         return self.memory[slot]
 
     @staticmethod
@@ -327,6 +327,20 @@ class Orchestrator:
         if handle is None:
             return None
         return ray.get(handle.status.remote(), timeout=RPC_TIMEOUT_S)
+
+    def camera_statuses(self) -> list[CameraStatus]:
+        """Every running camera's ingest record, gathered in one round (for /metrics)."""
+        refs = [h.camera_status.remote() for h in list(self.ingest.values())]
+        if not refs:
+            return []
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=5)
+        out = []
+        for ref in ready:
+            try:
+                out.append(ray.get(ref, timeout=1))
+            except Exception:  # noqa: BLE001 - an actor restarting: skip it this scrape
+                continue
+        return out
 
     def wait_idle(self, name: str, timeout_s: float = 120.0) -> bool:
         handle = self.ingest.get(name)

@@ -41,6 +41,23 @@ def load_rules(cfg: Any, db: Any) -> list[Any]:
     return rules
 
 
+class StandingQuestions:
+    """The standing yes/no rules a camera's new chunks are scored on (re-read every 10 s)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self._rules: list[Any] = []
+        self._at = -RULES_REFRESH_S
+
+    def for_camera(self, camera: str) -> list[tuple[str, str]]:
+        now = time.monotonic()
+        if now - self._at >= RULES_REFRESH_S:
+            self._rules = [r for r in load_rules(self.cfg, database(self.cfg))
+                           if r.kind == "standing"]
+            self._at = now
+        return [(r.name, r.params["question"]) for r in self._rules if r.applies_to(camera)]
+
+
 class AlertCore:
     def __init__(self, cfg: Any) -> None:
         from pipeline.alerts.relay import AlertRelay
@@ -95,8 +112,8 @@ class AlertCore:
         return [self._record(a) for a in alerts]
 
     def on_scores(self, camera: str, seq: int, t: float, wall: float,
-                  scores: dict[str, float]) -> list[int]:
-        alerts = self.evaluator().on_standing(camera, seq, t, wall, scores)
+                  scores: dict[str, float], thumbnail: str | None = None) -> list[int]:
+        alerts = self.evaluator().on_standing(camera, seq, t, wall, scores, thumbnail)
         return [self._record(a) for a in alerts]
 
     def _record(self, alert: Any) -> int:

@@ -74,14 +74,24 @@ class VideoXL2Memory:
         recovered = self.engine.recover(camera)
         return {"camera": camera, "backend": "videoxl2", "recovered": _plain(recovered)}
 
-    def on_chunk(self, chunk: FrameChunk) -> dict:
+    def on_chunk(self, chunk: FrameChunk, important: bool = False,
+                 standing: list[tuple[str, str]] | None = None) -> dict:
+        """Prefill one chunk; keep its fine KV if CV saw something; score standing rules."""
         self.engine.submit(chunk.camera, chunk.seq, chunk.model_frames,
                            list(chunk.group_times), chunk.wall_origin)
         results = self.engine.step()
+        key = (chunk.camera, chunk.seq)
         self._chunks.setdefault(chunk.camera, {})[chunk.seq] = (
             chunk.start, chunk.end, chunk.wall_origin)
         self._prefilled += len(results)
-        return {"camera": chunk.camera, "seq": chunk.seq, "prefilled": len(results)}
+        if important and self.engine.store.has(key, "fine"):
+            self.engine.store.mark_important(key)
+        scores: dict[str, float] = {}
+        if standing and results:
+            probs = self.engine.standing(chunk.camera, chunk.seq, [q for _, q in standing])
+            scores = {name: float(p) for (name, _), p in zip(standing, probs, strict=True)}
+        return {"camera": chunk.camera, "seq": chunk.seq, "prefilled": len(results),
+                "scores": scores}
 
     def ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> dict:

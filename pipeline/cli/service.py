@@ -107,6 +107,7 @@ def serve(config: Path | None = CONFIG_OPT,
 
     from pipeline.api.app import create_app
     from pipeline.api.auth import require_token_for_bind
+    from pipeline.api.metrics import Metrics
     from pipeline.orchestrator import Orchestrator
     from pipeline.service import OrchestratorServiceAPI
 
@@ -122,7 +123,9 @@ def serve(config: Path | None = CONFIG_OPT,
     try:
         orch.start()
         orch.run_reconcile_loop(reconcile_s)
-        app = create_app(OrchestratorServiceAPI(orch), cfg)
+        metrics = Metrics()
+        metrics.set_camera_source(orch.camera_statuses)
+        app = create_app(OrchestratorServiceAPI(orch), cfg, metrics)
         server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port,
                                                log_level="warning"))
         # Ray's driver handler turns SIGTERM into exit status 15, and uvicorn re-raises the

@@ -43,7 +43,11 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
     clip = cut_clip(VTEST, tmp_path / "clips" / "lobby.mp4", seconds=24)
     cfg = make_cfg(tmp_path / "data", model={"backend": "videoxl2", "path": str(ckpt),
                                             "dtype": "float32"},
-                   engine={"max_new_tokens": 8, "token_budget": 4096})
+                   engine={"max_new_tokens": 8, "token_budget": 4096},
+                   alerts={"cooldown_s": 0, "rules": [{
+                       "name": "fight", "kind": "standing",
+                       "params": {"question": "Is anyone fighting? Answer yes or no.",
+                                  "threshold": 0.0}}]})
     with database(cfg).session() as s:
         repo.add_camera(s, "lobby", str(clip), cipher(cfg))
     orch = Orchestrator(cfg).start()
@@ -54,6 +58,14 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
         assert stats["engine"]["cameras"]["lobby"]["chunks"] == 2
         kv_files = list((tmp_path / "data" / "kv").rglob("*.safetensors"))
         assert kv_files, "no KV chunk reached the disk store"
+        with database(cfg).session() as s:
+            standing = [a for a in repo.list_alerts(s, after_id=0, camera="lobby")
+                        if a.rule == "fight"]
+        # threshold 0: every prefilled chunk's P(Yes) raises one alert, with its keyframe
+        assert len(standing) == 2
+        assert all(0.0 <= a.score <= 1.0 for a in standing)
+        assert all(a.thumbnail and (tmp_path / "data" / a.thumbnail).is_file()
+                   for a in standing)
 
         answer = orch.ask(Question("lobby", "When did a person enter the corridor?"))
         assert answer.backend == "videoxl2" and isinstance(answer.text, str)
