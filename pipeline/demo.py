@@ -181,7 +181,8 @@ def _register(cfg: Any, url: str) -> None:
 
 
 def run_demo(cfg: Any, video: str | None, console: Any | None = None,
-             timeout_s: float = 600.0) -> DemoReport:
+             timeout_s: float = 600.0, live_seconds: float = 60.0) -> DemoReport:
+    """Files are read to their end (at most `timeout_s`); a live stream for `live_seconds`."""
     from dataclasses import asdict
 
     from pipeline.backends.wiring import database
@@ -200,8 +201,11 @@ def run_demo(cfg: Any, video: str | None, console: Any | None = None,
     try:
         say("starting Ray and the actors (local, 127.0.0.1 only)...")
         orch.start()
-        say("ingesting: decode -> 1 fps -> CV events -> database (this takes a minute)...")
-        if not orch.wait_idle(DEMO_CAMERA, timeout_s):
+        live = "://" in url
+        say("ingesting: decode -> 1 fps -> CV events -> database "
+            + (f"for {live_seconds:.0f} s of the live stream..." if live
+               else "(this takes a minute)..."))
+        if not orch.wait_idle(DEMO_CAMERA, live_seconds if live else timeout_s) and not live:
             say("[yellow]still ingesting; answering with what is stored so far[/yellow]")
         ray_alerts_flush(orch)
         answer = orch.ask(Question(DEMO_CAMERA, DEMO_QUESTION))

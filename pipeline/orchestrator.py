@@ -180,8 +180,8 @@ class Orchestrator:
         """Make the actors match the database and the live nodes; idempotent."""
         with self._lock:
             report = ReconcileReport()
-            wanted = desired_cameras(self.cfg, self.db, has_gpu=self._has_gpu())
             nodes = discover_nodes()
+            wanted = desired_cameras(self.cfg, self.db, has_gpu=any(n.gpus for n in nodes))
             demands = [CameraDemand(n, needs_gpu=p.needs_gpu) for n, p in wanted.items()]
             new_place = place(demands, nodes, self.placement)
             live_slots = {Slot(n.name, d) for n in nodes for d in n.devices()}
@@ -211,9 +211,6 @@ class Orchestrator:
                     self._stop_camera_ingest(name)  # a file read to its end
             self._reload_restarted_memory()
             return report
-
-    def _has_gpu(self) -> bool:
-        return any(n.gpus > 0 for n in discover_nodes())
 
     def _dead_ingest(self) -> set[str]:
         """Ingest actors that do not answer a health check (Ray gave up restarting)."""

@@ -269,13 +269,15 @@ def _stderr_console() -> Any:
 
 
 def demo(video: str | None = typer.Option(None, "--video", help="file path or RTSP URL"),
+         seconds: float = typer.Option(60.0, "--seconds", min=5,
+                                       help="how long to watch a live stream"),
          config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
     """Ingest footage through the real actors and show what XL-Watch makes of it."""
     from pipeline.demo import run_demo
 
     cfg = _config(config)
     try:
-        report = run_demo(cfg, video, console=_stderr_console())
+        report = run_demo(cfg, video, console=_stderr_console(), live_seconds=seconds)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _print(report.as_json(), as_json, report.lines())
