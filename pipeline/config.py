@@ -30,7 +30,6 @@ from pydantic import (
 )
 
 from pipeline.validation import CAMERA_NAME_RE, mask_text
-from storage.db import sqlite_url
 
 ENV_OVERRIDES = {
     "XLWATCH_DB_URL": "db_url",
@@ -295,7 +294,9 @@ class XLWatchConfig(_Section):
 
     @property
     def database_url(self) -> str:
-        return self.db_url or sqlite_url(self.data_dir / "xlwatch.db")
+        # Same form as storage.db.sqlite_url; not imported so that reading the config does
+        # not pull SQLAlchemy and Alembic into every process.
+        return self.db_url or f"sqlite:///{self.data_dir / 'xlwatch.db'}"
 
     @property
     def secret(self) -> str | None:

@@ -71,10 +71,12 @@ def validate_camera_url(url: str, allowed_roots: Iterable[Path], field: str = "u
     """
     if not isinstance(url, str) or not url.strip():
         raise InputError(field, url, "must not be empty")
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        raise InputError(field, url, "must not contain whitespace or control characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InputError(field, url, "must not contain control characters")
     if is_file_source(url):
         return str(_validate_file(url, list(allowed_roots), field))
+    if any(c.isspace() for c in url):
+        raise InputError(field, url, "must not contain whitespace (percent-encode it)")
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port

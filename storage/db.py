@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -32,6 +34,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 HEAD = "head"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _PG_MIGRATION_LOCK = 7_311_842_001  # arbitrary advisory-lock id owned by XL-Watch
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -63,12 +66,27 @@ class Database:
         try:
             with self.sessions.begin() as s:
                 yield s
-        except (exc.OperationalError, exc.InterfaceError) as e:
-            raise DatabaseUnavailable(f"database {self.url_masked}: {_short(e)}") from e
         except exc.DBAPIError as e:
-            if e.connection_invalidated:
+            if _is_outage(e):
                 raise DatabaseUnavailable(f"database {self.url_masked}: {_short(e)}") from e
             raise
+
+    def transact(self, work: Callable[[Session], T], *, attempts: int = 3,
+                 delay_s: float = 0.5) -> T:
+        """Run `work(session)` as one unit of work, retrying it on DatabaseUnavailable with
+        doubling delays; the last failure is re-raised. `work` must be safe to repeat
+        (it is: a failed attempt is rolled back)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as s:
+                    return work(s)
+            except DatabaseUnavailable as e:
+                if attempt == attempts:
+                    raise
+                log.warning("%s; retry %d/%d in %.1fs", e, attempt, attempts - 1, delay_s)
+                time.sleep(delay_s)
+                delay_s *= 2
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         try:
@@ -82,6 +100,22 @@ class Database:
         self.engine.dispose()
 
 
+# SQLite reports both "locked" and "no such table" as OperationalError; only the first
+# kind is an outage worth retrying, the second is a bug that must surface as itself.
+_SQLITE_OUTAGE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "disk is full")
+
+
+def _is_outage(e: exc.DBAPIError) -> bool:
+    if e.connection_invalidated or isinstance(e, exc.InterfaceError):
+        return True
+    if not isinstance(e, exc.OperationalError):
+        return False
+    text = str(e.orig).lower()
+    if "sqlite" in type(e.orig).__module__:
+        return any(word in text for word in _SQLITE_OUTAGE)
+    return True
+
+
 def _short(e: Exception) -> str:
     orig = getattr(e, "orig", None)
     return mask_text(str(orig if orig is not None else e).strip().splitlines()[0])
@@ -89,7 +123,10 @@ def _short(e: Exception) -> str:
 
 def create_engine(url: str) -> Engine:
     """An engine tuned for the dialect; raises ValueError on an unsupported URL."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise ValueError(f"db_url: not a database URL; got {mask_text(url)!r}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
@@ -100,6 +137,7 @@ def create_engine(url: str) -> Engine:
                                   "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -115,6 +153,20 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API connec
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (see _sqlite_begin_immediate).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    """Make each session one real transaction that holds the write lock from its start.
+
+    Left alone, the sqlite3 module runs reads outside any transaction (a session's read and
+    its later write are not isolated). A plain deferred BEGIN would fix that but then a
+    read-then-write transaction gets SQLITE_BUSY at once, without the busy wait, when
+    another process wrote in between. IMMEDIATE makes writers queue on the busy timeout
+    instead; sessions are short, so readers waiting briefly is the cheaper trade.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config(conn: Connection) -> Config:

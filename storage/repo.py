@@ -188,6 +188,16 @@ def mark_chunk_important(s: Session, camera: str, seq: int) -> bool:
     return bool(res.rowcount)
 
 
+def delete_chunks(s: Session, camera: str, seqs: Iterable[int]) -> int:
+    """Forget chunk rows whose KV was dropped by retention; returns how many went."""
+    seqs = list(seqs)
+    if not seqs:
+        return 0
+    res = s.execute(delete(Chunk).where(Chunk.camera_id == _camera_id(s, camera),
+                                        Chunk.seq.in_(seqs)))
+    return int(res.rowcount or 0)
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -232,8 +242,7 @@ def list_events(
     if camera is not None:
         q = q.where(Event.camera_id == _camera_id(s, camera))
     if since is not None:
-        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since,
-                        Event.wall_start >= since))
+        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
     if until is not None:
         q = q.where(Event.wall_start <= until)
     if kinds:
@@ -364,6 +373,25 @@ def add_alert_rule(
     row = AlertRule(name=name, kind=kind, params=dict(params or {}), camera_id=cam_id,
                     enabled=enabled)
     s.add(row)
+    s.flush()
+    return to_record(AlertRuleRecord, row, camera=camera)
+
+
+def upsert_alert_rule(
+    s: Session,
+    name: str,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    camera: str | None = None,
+    enabled: bool = True,
+) -> AlertRuleRecord:
+    """Create or replace rule `name` (how config-file rules are synced into the table)."""
+    row = s.scalar(select(AlertRule).where(AlertRule.name == name))
+    if row is None:
+        return add_alert_rule(s, name, kind, params, camera=camera, enabled=enabled)
+    row.kind, row.params, row.enabled = kind, dict(params or {}), enabled
+    row.camera_id = None if camera is None else _camera_id(s, camera)
     s.flush()
     return to_record(AlertRuleRecord, row, camera=camera)
 

@@ -48,7 +48,8 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s:/@]*):[^\s@/]*@")
+# Greedy up to the last '@' before the path: a raw '@' may sit inside a password.
+_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s:/@]*):[^\s/]*@")
 
 
 def mask_text(text: str) -> str:

@@ -50,7 +50,9 @@ def camera_view(cam: CameraRecord, tz: str = "UTC") -> dict[str, Any]:
 
 @camera_app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="Camera name: ^[a-z0-9][a-z0-9_-]{0,63}$.")],
+    name: Annotated[str, typer.Argument(
+        help="Camera name: lowercase letters, digits, '-' and '_'; at most 64 characters, "
+        "starting with a letter or digit.")],
     url: Annotated[str, typer.Argument(help="rtsp://, rtsps://, http(s):// or a file path.")],
     fps: Annotated[float | None, typer.Option(help="Sampling rate, 0 < fps <= 4.")] = None,
     config: ConfigOption = None,

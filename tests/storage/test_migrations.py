@@ -60,8 +60,8 @@ def test_sqlite_database_uses_wal_and_lives_where_asked(tmp_path: Path):
     assert path.is_file()
 
 
-def test_concurrent_opens_of_one_sqlite_file_migrate_once(tmp_path: Path):
-    url = sqlite_url(tmp_path / "x.db")
+def test_concurrent_opens_of_one_database_migrate_once(db_url: str):
+    url = db_url
     errors: list[BaseException] = []
 
     def opener() -> None:

@@ -182,3 +182,33 @@ def test_alert_rules_global_and_per_camera(db, cipher):
         assert repo.list_alert_rules(s, "a")[1].params == {"seconds": 30}
         with pytest.raises(Conflict, match="name.*everywhere"):
             repo.add_alert_rule(s, "everywhere", "motion")
+
+
+def test_delete_chunks_forgets_only_named_seqs(db, cipher):
+    _camera(db, cipher)
+    with db.session() as s:
+        for seq in range(4):
+            repo.upsert_chunk(s, "lobby", seq, t_start=seq * 16, t_end=seq * 16 + 16,
+                              wall_start=seq, wall_end=seq + 1, n_frames=16)
+        assert repo.delete_chunks(s, "lobby", [0, 2, 7]) == 2
+        assert repo.delete_chunks(s, "lobby", []) == 0
+        assert [c.seq for c in repo.list_chunks(s, "lobby")] == [1, 3]
+
+
+def test_new_chunk_without_times_is_refused_naming_field(db, cipher):
+    _camera(db, cipher)
+    with pytest.raises(ValueError, match="t_start"), db.session() as s:
+        repo.upsert_chunk(s, "lobby", 0, fine_tier="gpu")
+
+
+def test_upsert_alert_rule_replaces_in_place(db, cipher):
+    _camera(db, cipher, "a")
+    with db.session() as s:
+        first = repo.upsert_alert_rule(s, "r", "motion", {"min": 1})
+        again = repo.upsert_alert_rule(s, "r", "loitering", {"seconds": 9}, camera="a",
+                                       enabled=False)
+    assert again.id == first.id
+    with db.session() as s:
+        (rule,) = repo.list_alert_rules(s)
+    assert (rule.kind, rule.params, rule.camera, rule.enabled) == (
+        "loitering", {"seconds": 9}, "a", False)

@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from storage import repo
 from storage.db import open_database, sqlite_url
@@ -20,6 +22,7 @@ from storage.secrets import SecretError, UrlCipher, load_cipher, mask_text, mask
         ("rtsps://alice:s3cret@host:322/a/b?x=1", "rtsps://alice:***@host:322/a/b?x=1"),
         ("http://cam.local/snap?user=bob&password=pw1", "http://cam.local/snap?user=bob&password=***"),
         ("rtsp://alice@host/p", "rtsp://alice@host/p"),
+        ("rtsp://u:p@ss@h:554/x", "rtsp://u:***@h:554/x"),
         ("rtsp://host/p", "rtsp://host/p"),
         ("/videos/lobby.mp4", "/videos/lobby.mp4"),
     ],
@@ -29,9 +32,11 @@ def test_mask_url_hides_passwords_and_keeps_the_rest(url: str, masked: str):
 
 
 def test_mask_text_masks_urls_inside_messages():
-    text = "open rtsp://alice:s3cret@h/p failed; retry http://u:p4ss@x/y?token=abc"
+    text = ("open rtsp://alice:s3cret@h/p failed; retry http://u:p4ss@x/y?token=abc "
+            "and rtsp://v:at@sign@z/q")
     out = mask_text(text)
-    assert "s3cret" not in out and "p4ss" not in out and "abc" not in out
+    for secret in ("s3cret", "p4ss", "abc", "sign"):
+        assert secret not in out
     assert "rtsp://alice:***@h/p" in out
 
 
@@ -77,3 +82,21 @@ def test_password_never_in_sqlite_file_bytes_or_logs(tmp_path: Path, caplog):
     assert b"rtsp://alice:***@10.1.2.3:554/live" in raw
     assert cam.url_masked == "rtsp://alice:***@10.1.2.3:554/live"
     assert "s3cret" not in caplog.text
+
+
+_PASSWORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!$&'()*+,;=%@:-._~"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user=st.text("abcdefghij0123456789", min_size=1, max_size=8),
+    password=st.text(_PASSWORD_CHARS, min_size=6, max_size=20),
+    scheme=st.sampled_from(["rtsp", "rtsps", "http", "https"]),
+)
+def test_masking_never_shows_any_password(user: str, password: str, scheme: str):
+    expected = f"{scheme}://{user}:***@cam.example:554/live/ch1"
+    assume(password not in f"error opening {expected} (timeout)")  # e.g. user == password
+    url = f"{scheme}://{user}:{password}@cam.example:554/live/ch1"
+    for shown in (mask_url(url), mask_text(f"error opening {url} (timeout)")):
+        assert password not in shown
+        assert expected in shown
