@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -223,6 +223,26 @@ def gst_rtsp(h264_clip: Path) -> Iterator[GstRtspServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def gst_rtsp_factory(tmp_path: Path) -> Iterator[Callable[..., GstRtspServer]]:
+    """`start(seconds=6.0, port=None)`: a GStreamer RTSP server on its own clip; all
+    servers started through it are stopped at the end of the test."""
+    require_gst_rtsp()
+    servers: list[GstRtspServer] = []
+
+    def start(seconds: float = 6.0, port: int | None = None, **clip_kw) -> GstRtspServer:
+        clip = make_h264_clip(tmp_path / f"clip{len(servers)}.mp4", seconds=seconds, **clip_kw)
+        server = GstRtspServer(clip, port=port or free_port())
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

@@ -14,12 +14,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 
+try:  # the shared rule, once the storage layer is in the checkout
+    from storage.secrets import mask_url as _shared_mask_url
+except ImportError:
+    _shared_mask_url = None
+
 SUPPORTED_SCHEMES = ("rtsp", "rtsps")
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
 
 
 def mask_url(url: str) -> str:
-    """`rtsp://user:pass@host/x` -> `rtsp://user:***@host/x`; other strings unchanged."""
+    """`rtsp://user:pass@host/x` -> `rtsp://user:***@host/x`; other strings unchanged.
+
+    Uses `storage.secrets.mask_url` (the project's one masking rule) where that module is
+    present; the local rule below only bridges checkouts without it.
+    """
+    if _shared_mask_url is not None:
+        return _shared_mask_url(url)
     try:
         parts = urlsplit(url)
     except ValueError:

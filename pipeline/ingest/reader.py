@@ -107,6 +107,7 @@ class StreamReader:
         opts: dict[str, str] = {}
         if self.live:
             opts["rtsp_transport"] = self.options.transport
+        started = time.monotonic()
         try:
             container = av.open(
                 source,
@@ -114,7 +115,12 @@ class StreamReader:
                 timeout=(self.options.open_timeout, self.options.read_timeout),
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise StreamOpenError(self.camera, self.url, describe(exc)) from None
+            cause = describe(exc)
+            waited = time.monotonic() - started
+            if isinstance(exc, av.error.ExitError) or waited >= self.options.open_timeout - 0.05:
+                # PyAV's timeout interrupts FFmpeg, which then reports a generic error
+                cause = f"timed out: no answer within {self.options.open_timeout:.1f} s"
+            raise StreamOpenError(self.camera, self.url, cause) from None
         if not container.streams.video:
             container.close()
             raise StreamOpenError(self.camera, self.url, "no video stream in the input")
@@ -168,6 +174,7 @@ class StreamReader:
                 if packet.is_keyframe and packet.pts is not None:
                     self._note_keyframe(float(packet.pts * packet.time_base))
                 if packet.size and self.keyframes_only and not packet.is_keyframe:
+                    last_progress = time.monotonic()  # data flows; only the decoder rests
                     continue
                 try:
                     decoded = stream.decode(packet)
@@ -192,6 +199,10 @@ class StreamReader:
         except (av.error.FFmpegError, OSError) as exc:
             if isinstance(exc, av.error.EOFError):
                 return
+            if isinstance(exc, av.error.ExitError):  # PyAV's read timeout fired
+                raise StreamStalledError(
+                    self.camera, self.url, f"stalled: no data for {self.options.read_timeout:.1f} s"
+                ) from None
             raise StreamReadError(self.camera, self.url, describe(exc)) from None
         if self.frames_decoded == 0:
             raise StreamReadError(self.camera, self.url, "no decodable video frames")

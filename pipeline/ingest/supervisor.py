@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 ChunkSink = Callable[[FrameChunk], None] | BoundedChunkQueue
 
 
+def next_backoff(current: float, options: IngestOptions) -> float:
+    """The wait before the next retry: doubling from backoff_initial up to backoff_max."""
+    return min(current * 2, options.backoff_max)
+
+
 def iter_chunks(
     url: str, options: IngestOptions | None = None, camera: str = "file"
 ) -> Iterator[FrameChunk]:
@@ -70,7 +75,11 @@ class CameraIngest:
         if isinstance(on_chunk, BoundedChunkQueue):
             self.queue, self._callback = on_chunk, None
         else:
-            self.queue, self._callback = BoundedChunkQueue(self.options.max_in_flight), on_chunk
+            # a file read once waits for its consumer; live cameras (and looped files,
+            # which stand in for them) drop the oldest chunk instead
+            block = not self.live and not self.options.loop
+            queue = BoundedChunkQueue(self.options.max_in_flight, block=block)
+            self.queue, self._callback = queue, on_chunk
         self.info: StreamInfo | None = None
         self.keyframe_interval: float | None = None  # measured on the latest connection
         self.callback_errors = 0
@@ -78,6 +87,7 @@ class CameraIngest:
         self._lock = threading.Lock()
         self._status = CameraStatus(camera, CameraState.STOPPED, updated_at=time.time())
         self._decoded_before = 0  # frames decoded by earlier connections
+        self._went_live = False  # the current connection delivered at least one frame
         self._threads: list[threading.Thread] = []
 
     # lifecycle -------------------------------------------------------------------------
@@ -97,6 +107,7 @@ class CameraIngest:
     def stop(self, timeout: float | None = None) -> None:
         """Ask the loop to end and wait (a blocked read ends within read_timeout)."""
         self._stop.set()
+        self.queue.interrupt()  # a producer waiting for room must not hold up stop
         wait = timeout if timeout is not None else self.options.read_timeout + 2.0
         deadline = time.monotonic() + wait
         for thread in self._threads:
@@ -147,9 +158,11 @@ class CameraIngest:
                     self._set(CameraState.FAILED, last_error=str(exc))
                     return
                 except Exception as exc:  # noqa: BLE001 - a camera must never kill the loop
+                    if self._went_live:  # a fresh outage of a working camera: start over
+                        backoff = self.options.backoff_initial
                     if not self._retry_after(exc, backoff):
                         return
-                    backoff = min(backoff * 2, self.options.backoff_max)
+                    backoff = next_backoff(backoff, self.options)
                 timeline.restart()
             self._push(sampler.flush())
             self._set(CameraState.STOPPED)
@@ -177,11 +190,13 @@ class CameraIngest:
 
     def _connect_once(self, timeline: Timeline, sampler: FrameSampler) -> bool:
         """One connection: read until the stream ends (True) or stop is asked (False)."""
+        self._went_live = False
         with StreamReader(self.url, self.options, self.camera, timeline) as reader:
             self.info = reader.info
             try:
                 for decoded in reader.frames():
                     if reader.frames_decoded == 1:
+                        self._went_live = True
                         self._set(CameraState.LIVE)
                     self._push(sampler.push(decoded))
                     self._set(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import av
@@ -94,7 +95,11 @@ def test_model_copy_is_rgb_and_analysis_copy_is_bgr(tmp_path):
 
 @pytest.mark.parametrize(
     ("size", "width", "expected"),
-    [((768, 576), 640, (640, 480)), ((1920, 1080), 640, (640, 360)), ((320, 240), None, (320, 240))],
+    [
+        ((768, 576), 640, (640, 480)),
+        ((1920, 1080), 640, (640, 360)),
+        ((320, 240), None, (320, 240)),
+    ],
 )
 def test_analysis_size_keeps_aspect_and_even_height(size, width, expected):
     assert analysis_size(*size, width) == expected
@@ -113,3 +118,18 @@ def test_looped_file_keeps_times_increasing_across_the_loop(h264_clip):
     assert len(times) == 32
     assert all(b > a for a, b in zip(times, times[1:], strict=False))
     assert times[:7] == pytest.approx([0, 1, 2, 3, 4, 5, 6])  # 6.0 = first frame of loop 2
+
+
+def test_realtime_file_is_paced_like_a_live_camera(tmp_path):
+    clip = make_h264_clip(tmp_path / "short.mp4", seconds=1.2)
+    started = time.monotonic()
+    chunks = list(iter_chunks(str(clip), IngestOptions(realtime=True)))
+    assert time.monotonic() - started >= 1.1  # 30 frames at 25 fps: 1.16 s of footage
+    assert [t for c in chunks for t in c.times] == [0.0, 1.0]
+
+
+def test_invalid_options_name_the_field():
+    with pytest.raises(ValueError, match="fps=0"):
+        IngestOptions(fps=0)
+    with pytest.raises(ValueError, match="backoff_max"):
+        IngestOptions(backoff_initial=5.0, backoff_max=1.0)
