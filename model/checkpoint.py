@@ -123,9 +123,28 @@ def _ignored(key: str, cfg: VideoXL2Config, drop_extra_vision: bool) -> bool:
     return False
 
 
+_INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "zeros_", "ones_")
+
+
+def meta_model(cfg: VideoXL2Config) -> VideoXL2ForCausalLM:
+    """Build the model on the meta device with the default initialisers disabled: they
+    are wasted work there, and random init of meta tensors imports torch._dynamo (3 s).
+    The patch is process-wide for the few milliseconds of construction; model building is
+    not done concurrently from several threads here."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+    try:
+        for name in _INIT_FUNCTIONS:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        with torch.device("meta"):
+            model = VideoXL2ForCausalLM(cfg)
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+    return model
+
+
 def expected_shapes(cfg: VideoXL2Config) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(cfg)
+    model = meta_model(cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -204,15 +223,14 @@ def load_model(
     info = inspect_checkpoint(root)
     _check(info)
     tokenizer = load_tokenizer(root)
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(info.config)
+    model = meta_model(info.config)
     expected = set(model.state_dict())
     state: dict[str, torch.Tensor] = {}
     from safetensors import safe_open
 
     for file in weight_files(root):
         with safe_open(str(file), framework="pt", device=str(torch.device(device))) as fh:
-            for key in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+            for key in fh.keys():
                 if key in expected:
                     state[key] = fh.get_tensor(key).to(dtype)
     for key in sorted(expected - set(state)):  # optional keys: default init
@@ -244,15 +262,24 @@ def build_random(
     dtype: torch.dtype = torch.bfloat16,
     seed: int = 0,
     std: float = 0.02,
+    tokenizer: Any = "tiny",
 ) -> VideoXL2ForCausalLM:
     """A randomly initialised model allocated directly on `device` in `dtype` (built on
-    the meta device first, so nothing is allocated on the CPU or in fp32)."""
-    with torch.device("meta"):
-        model = VideoXL2ForCausalLM(config).to(dtype)
+    the meta device first, so nothing is allocated on the CPU or in fp32). The tiny
+    byte-level tokenizer is attached by default (its ids fit any vocabulary), so the
+    prompt builder works and `write_checkpoint` writes a loadable directory."""
+    model = meta_model(config).to(dtype)
     model.to_empty(device=device)
     torch.manual_seed(seed)
     init_weights(model, std)
-    return model.eval().requires_grad_(False)
+    model.eval().requires_grad_(False)
+    if isinstance(tokenizer, str) and tokenizer == "tiny":
+        from model.tiny import build_tiny_tokenizer
+
+        tokenizer = build_tiny_tokenizer()
+    if tokenizer is not None:
+        model.attach_tokenizer(tokenizer)
+    return model
 
 
 def write_checkpoint(

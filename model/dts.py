@@ -123,7 +123,8 @@ class SiglipAE(nn.Module):
     def __init__(self, cfg: DTSConfig) -> None:
         super().__init__()
         c, g = cfg.channels, cfg.num_groups
-        self.temporal_encoding = nn.Parameter(torch.randn(cfg.group_frames, c))
+        self.temporal_encoding = nn.Parameter(torch.empty(cfg.group_frames, c))
+        nn.init.normal_(self.temporal_encoding)
         self.encoder = nn.Sequential(
             SpatialAttnBlock(c, g),
             TemporalAttnBlock(c, g, cfg.max_relative_position),

@@ -2,7 +2,9 @@
 
 Owns: resize to S x S (bicubic with antialiasing, no crop) and scaling to [-1, 1]
 (mean 0.5, std 0.5), as the released SigLipImageProcessor does. The released processor
-resizes with PIL; torch's antialiased bicubic is close to it but not bit-identical.
+resizes uint8 images with PIL; torch's antialiased bicubic, rounded back to 8-bit levels
+as PIL's output is, matches it on most pixels but not bit for bit (tests/model measure it
+on real footage).
 
 Does not: sample frames in time (pipeline/ingest does) or convert BGR (callers pass RGB).
 """
@@ -28,9 +30,10 @@ def preprocess_frames(
         raise ValueError(f"frames dtype={x.dtype}: expected uint8")
     if x.shape[0] == 0:
         raise ValueError("frames: empty (F=0)")
-    x = x.to(device).permute(0, 3, 1, 2).float() / 255.0  # [F, 3, H, W] in [0, 1]
+    x = x.to(device).permute(0, 3, 1, 2).float()  # [F, 3, H, W] in 0..255
     if x.shape[-2:] != (image_size, image_size):
         x = F.interpolate(
             x, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True
-        ).clamp_(0.0, 1.0)
-    return ((x - 0.5) / 0.5).to(dtype)
+        )
+        x = x.round_().clamp_(0.0, 255.0)  # PIL resizes uint8 to uint8
+    return ((x / 255.0 - 0.5) / 0.5).to(dtype)
