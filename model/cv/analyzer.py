@@ -34,9 +34,11 @@ class CVConfig:
     motion_gap_s: float = 3.0  # a motion event ends after this long without motion
     hog_upscale: float = 2.0
     hog_min_score: float = 0.3
+    hog_region_pad: float = 0.3  # context around a motion region, share of its size
+    full_scan_every_s: float = 30.0  # whole-frame HOG for people standing still; 0: never
     nms_iou: float = 0.3
     track_iou: float = 0.2
-    track_max_center_dist: float = 0.8  # box heights, for low frame rates
+    track_max_center_dist: float = 1.0  # box heights, for low frame rates
     track_max_age_s: float = 4.0  # unseen this long: the person left
     track_min_hits: int = 2  # detections before a track counts as a person
     crowd_min_people: int = 6
@@ -61,12 +63,17 @@ class CVConfig:
 
 
 class CVAnalyzer:
+    """One camera's CV state; feed it frames in time order, persist what it returns.
+
+    Not thread-safe: one caller (the camera's ingest or CV worker) owns an instance.
+    """
+
     def __init__(self, cfg: CVConfig | None = None) -> None:
         self.cfg = cfg = cfg or CVConfig()
         self._motion = MotionDetector(cfg.motion_history, cfg.motion_var_threshold,
                                       cfg.motion_min_area)
         self._people = PeopleDetector(upscale=cfg.hog_upscale, min_score=cfg.hog_min_score,
-                                      nms_iou=cfg.nms_iou)
+                                      nms_iou=cfg.nms_iou, region_pad=cfg.hog_region_pad)
         self._tracker = IoUTracker(cfg.track_iou, cfg.track_max_center_dist,
                                    cfg.track_max_age_s, cfg.track_min_hits)
         self._tamper = TamperDetector(relearn_s=cfg.tamper_relearn_s)
@@ -74,6 +81,7 @@ class CVAnalyzer:
         self._cond_keys: dict[str, str] = {}  # condition kind -> key of its open event
         self._serial = itertools.count(1)
         self._last_t: float | None = None
+        self._last_full_scan: float | None = None
         self.frames_processed = 0
 
     def process(
@@ -88,6 +96,14 @@ class CVAnalyzer:
         if len(times) != frames.shape[0]:
             raise ValueError(f"times: expected {frames.shape[0]} values, got {len(times)}")
         self._events.wall_origin = float(wall_origin)
+        size = (int(frames.shape[2]), int(frames.shape[1]))
+        if self._events.frame_size not in (None, size):
+            # The stream changed resolution (camera reconfigured): the background and the
+            # reference view no longer apply; old tracks expire by themselves.
+            self._motion = MotionDetector(self.cfg.motion_history, self.cfg.motion_var_threshold,
+                                          self.cfg.motion_min_area)
+            self._tamper = TamperDetector(relearn_s=self.cfg.tamper_relearn_s)
+        self._events.frame_size = size
         out: list[CVEvent] = []
         for frame, t in zip(frames, times, strict=True):
             t = float(t)
@@ -96,6 +112,15 @@ class CVAnalyzer:
             self._last_t = t
             out.extend(self._frame(frame, t))
         return out
+
+    def stats(self) -> dict[str, int]:
+        """Counters for health and metrics."""
+        return {
+            "frames_processed": self.frames_processed,
+            "tracks": len(self._tracker.tracks),
+            "people_in_view": sum(1 for tr in self._tracker.tracks if tr.confirmed),
+            "open_events": len(self._events.open_keys()),
+        }
 
     def flush(self) -> list[CVEvent]:
         """End of stream: close every open event (tracks end where they were last seen)."""
@@ -117,12 +142,24 @@ class CVAnalyzer:
         out = self._tamper_events(tamper, t, render)
         tampered = tamper is not None and tamper.state is not None
         moving = not tampered and motion.fraction >= self.cfg.motion_min_fraction
-        dets = self._people.detect(frame, motion.regions) if moving else []
+        dets = self._detect_people(frame, t, motion if moving else None) if not tampered else []
         update = self._tracker.update([d.bbox for d in dets], t, [d.score for d in dets])
         out += self._track_events(update, t, render)
         out += self._motion_events(motion if moving else None, t, render)
         out += self._crowd_events(update, t, render)
         return out
+
+    def _detect_people(self, frame: np.ndarray, t: float, motion: MotionResult | None) -> list:
+        every = self.cfg.full_scan_every_s
+        if every > 0 and (self._last_full_scan is None or t - self._last_full_scan >= every):
+            # Nobody moves in the first frame of a stream, and people standing still fade
+            # into the background model: a periodic whole-frame scan finds them.
+            self._last_full_scan = t
+            return self._people.detect_full(frame)
+        # Also look where known people should be, in case they stopped walking.
+        expected = [tr.predict(t) for tr in self._tracker.tracks if tr.confirmed]
+        regions = list(motion.regions) if motion is not None else []
+        return self._people.detect(frame, regions + expected) if regions or expected else []
 
     def _render(self, frame: np.ndarray, boxes: list, label: str, t: float) -> bytes:
         alarm = not label.startswith(("person_enter", "person_leave", "motion"))
@@ -141,8 +178,7 @@ class CVAnalyzer:
             ev.offer(key, t, track.last_score, track.bbox, 1, render)
             lkey = f"loitering:{track.track_id}"
             ev.offer(lkey, t, track.last_score, track.bbox, 1, render)
-        out = [ev.started(f"person_enter:{tr.track_id}") for tr in update.confirmed
-               if ev.is_open(f"person_enter:{tr.track_id}")]
+        out = [e for tr in update.confirmed for e in ev.started(f"person_enter:{tr.track_id}")]
         for track in update.ended:
             out.extend(self._end_track(track))
         for key in ev.open_keys():  # tracks dropped before confirmation leave no event
@@ -154,7 +190,7 @@ class CVAnalyzer:
                 ev.start("loitering", lkey, track.first_seen, t, track_id=track.track_id,
                          details={"threshold_s": self.cfg.loiter_s})
                 ev.offer(lkey, t, track.last_score, track.bbox, 1, render)
-                out.append(ev.started(lkey))
+                out += ev.started(lkey)
         return out
 
     def _end_track(self, track: Track) -> list[CVEvent]:
@@ -184,7 +220,7 @@ class CVAnalyzer:
         bbox = boxes[0] if boxes else None
         self._events.offer(key, t, score, bbox, count, render, boxes=boxes)
         if fresh:
-            out.append(self._events.started(key))
+            out += self._events.started(key)
         return out
 
     def _tamper_events(self, tamper: TamperResult | None, t: float, render) -> list[CVEvent]:

@@ -41,8 +41,10 @@ class CVInterval:
     label: str  # event kind, or "alert:<rule>"
     confidence: float
     thumbnail: Any = None  # JPEG bytes or a stored path, as the source row had it
-    event_id: Any = None  # the row's id (alerts: the alert's id)
+    event_id: Any = None  # the event row's id (None for alerts)
     is_alert: bool = False
+    alert_id: Any = None  # the alert's id, for alerts
+    ongoing: bool = False  # the event was still open: its end is the last report, not final
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,16 @@ def _event_interval(e: Any) -> CVInterval | None:
     t0, w0 = _num(getattr(e, "t_start", None)), _num(getattr(e, "wall_start", None))
     if t0 is None or w0 is None:
         return None
-    # An open event (t_end None) lasts, as far as we know, until it was last reported.
-    t1 = _num(getattr(e, "t_end", None), t0)
+    # An open event (t_end None) is still going on: it overlaps every later window.
+    t1 = _num(getattr(e, "t_end", None))
+    ongoing = t1 is None
+    t1 = t0 if t1 is None else t1
     w1 = _num(getattr(e, "wall_end", None), w0 + (t1 - t0))
     thumb = getattr(e, "thumbnail", None)
     if thumb is None:
         thumb = getattr(e, "thumbnail_jpeg", None)
     return CVInterval(t0, t1, w0, w1, str(e.kind), float(getattr(e, "confidence", 0) or 0),
-                      thumb, getattr(e, "id", getattr(e, "key", None)))
+                      thumb, getattr(e, "id", getattr(e, "key", None)), ongoing=ongoing)
 
 
 def _alert_interval(a: Any) -> CVInterval | None:
@@ -106,8 +110,8 @@ def _alert_interval(a: Any) -> CVInterval | None:
     name = getattr(a, "rule", None) or getattr(a, "kind", None) or "alert"
     aid = getattr(a, "alert_id", None)
     return CVInterval(t, t, wall, wall, f"alert:{name}", float(getattr(a, "score", 1) or 0),
-                      getattr(a, "thumbnail", None),
-                      aid if aid is not None else getattr(a, "id", None), is_alert=True)
+                      getattr(a, "thumbnail", None), None, is_alert=True,
+                      alert_id=aid if aid is not None else getattr(a, "id", None))
 
 
 def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:
@@ -116,7 +120,8 @@ def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:
     until = math.inf if intent.until is None else intent.until
     if point:
         return since <= iv.wall_start <= until
-    return iv.wall_end >= since and iv.wall_start <= until
+    end = math.inf if iv.ongoing else iv.wall_end
+    return end >= since and iv.wall_start <= until
 
 
 def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:
@@ -124,6 +129,8 @@ def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:
 
 
 def _span(iv: CVInterval, fmt: Callable[[float], str]) -> str:
+    if iv.ongoing:
+        return f"from {_at(iv, fmt)}, still going on"
     if iv.t_end - iv.t_start < 0.05:
         return _at(iv, fmt)
     return f"{fmt(iv.wall_start)} to {fmt(iv.wall_end)} (t={iv.t_start:.1f}-{iv.t_end:.1f}s)"
@@ -142,7 +149,12 @@ def _enter_leave(intent, ivs, window, fmt) -> str:
         return f"No person {verb}{window}."
     if len(ivs) == 1:
         return f"A person {verb}{window} at {_at(ivs[0], fmt)}."
-    return f"{len(ivs)} people {verb}{window}: at " + _listing([_at(iv, fmt) for iv in ivs]) + "."
+    # Several people entering together read as one moment with a head count.
+    moments: dict[str, int] = {}
+    for iv in ivs:
+        moments[_at(iv, fmt)] = moments.get(_at(iv, fmt), 0) + 1
+    items = [at if n == 1 else f"{at} ({n} people)" for at, n in moments.items()]
+    return f"{len(ivs)} people {verb}{window}: at " + _listing(items) + "."
 
 
 def _present(intent, ivs, window, fmt) -> str:

@@ -96,9 +96,12 @@ class _Open:
 class EventBuilder:
     """Open events by key; `emit_*` methods return CVEvents for starts and ends."""
 
-    def __init__(self, wall_origin: float = 0.0, max_open: int = 512) -> None:
+    def __init__(self, wall_origin: float = 0.0, max_open: int = 1024) -> None:
         self.wall_origin = wall_origin
         self.max_open = max_open
+        # (width, height) of the analysis frames, so boxes can be normalised by readers
+        # (zone rules) without knowing the ingest settings.
+        self.frame_size: tuple[int, int] | None = None
         self._open: dict[str, _Open] = {}
 
     def open_keys(self) -> list[str]:
@@ -135,8 +138,10 @@ class EventBuilder:
         ev = self._open.get(key)
         return ev.thumb if ev is not None else None
 
-    def started(self, key: str) -> CVEvent:
-        return self._event(self._open[key], closed=False)
+    def started(self, key: str) -> list[CVEvent]:
+        """The start emission of an open event ([] if it could not be opened: full)."""
+        ev = self._open.get(key)
+        return [] if ev is None else [self._event(ev, closed=False)]
 
     def end(self, key: str, t_end: float | None = None) -> CVEvent | None:
         ev = self._open.pop(key, None)
@@ -171,7 +176,8 @@ class EventBuilder:
             bbox=ev.bbox,
             count=ev.count or None,
             thumbnail_jpeg=ev.thumb,
-            details=dict(ev.details),
+            details={**ev.details, **({"frame_size": list(self.frame_size)}
+                                       if self.frame_size else {})},
             key=ev.key,
             wall_start=self.wall_origin + ev.t_start,
             wall_end=None if t_end is None else self.wall_origin + t_end,

@@ -30,7 +30,10 @@ def center_distance(a: Box, b: Box) -> float:
 
 
 def pad_box(box: Box, pad: float, min_w: int, min_h: int, width: int, height: int) -> Box:
-    """Grow a box by `pad` of its size on each side and to at least min_w x min_h, clipped."""
+    """Grow a box by `pad` of its size on each side and to at least min_w x min_h, clipped.
+
+    A box wholly outside the frame comes back with zero width or height.
+    """
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     w2 = max(w * (1 + 2 * pad), min_w)
@@ -39,11 +42,15 @@ def pad_box(box: Box, pad: float, min_w: int, min_h: int, width: int, height: in
     y0 = int(max(0, cy - h2 / 2))
     x1 = int(min(width, cx + w2 / 2))
     y1 = int(min(height, cy + h2 / 2))
-    return (x0, y0, x1 - x0, y1 - y0)
+    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
-def merge_overlapping(boxes: list[Box]) -> list[Box]:
-    """Union boxes that overlap until none do, so no pixel is scanned twice."""
+def merge_overlapping(boxes: list[Box], min_iou: float = 0.3) -> list[Box]:
+    """Union boxes that overlap substantially (IoU >= min_iou or one inside the other).
+
+    Only substantial overlaps are merged: chaining every touching pair would grow a few
+    neighbours into one large region whose upscaled scan costs more than the overlap.
+    """
     merged = list(boxes)
     changed = True
     while changed:
@@ -51,7 +58,7 @@ def merge_overlapping(boxes: list[Box]) -> list[Box]:
         out: list[Box] = []
         for b in merged:
             for i, o in enumerate(out):
-                if iou(b, o) > 0 or _contains(o, b) or _contains(b, o):
+                if iou(b, o) >= min_iou or _contains(o, b) or _contains(b, o):
                     x0, y0 = min(b[0], o[0]), min(b[1], o[1])
                     x1 = max(b[0] + b[2], o[0] + o[2])
                     y1 = max(b[1] + b[3], o[1] + o[3])

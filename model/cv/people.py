@@ -49,7 +49,8 @@ class PeopleDetector:
         min_w = int(np.ceil(72 / self.upscale))
         min_h = int(np.ceil(144 / self.upscale))
         padded = [
-            pad_box(r, self.region_pad, min_w, min_h, width, height) for r in regions
+            p for r in regions
+            if (p := pad_box(r, self.region_pad, min_w, min_h, width, height))[2] > 0 and p[3] > 0
         ]
         boxes: list[Box] = []
         scores: list[float] = []
@@ -59,6 +60,24 @@ class PeopleDetector:
                 # scanning it upscaled would take seconds.
                 continue
             for box, score in self._scan(frame_bgr, region):
+                boxes.append(box)
+                scores.append(score)
+        keep = nms(boxes, scores, self.nms_iou)
+        return [Detection(boxes[i], scores[i]) for i in keep if scores[i] >= self.min_score]
+
+    def detect_full(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Scan the whole frame in overlapping tiles: finds people who are not moving.
+
+        Costs about as much as 20 motion-region scans, so callers run it rarely (at the
+        start of a stream and every so often), not on every frame.
+        """
+        height, width = frame_bgr.shape[:2]
+        tw, th = int(width * 0.6), int(height * 0.6)
+        tiles = [(x, y, tw, th) for x in (0, width - tw) for y in (0, height - th)]
+        boxes: list[Box] = []
+        scores: list[float] = []
+        for tile in tiles:
+            for box, score in self._scan(frame_bgr, tile):
                 boxes.append(box)
                 scores.append(score)
         keep = nms(boxes, scores, self.nms_iou)

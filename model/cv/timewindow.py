@@ -33,6 +33,9 @@ _PARTS = {  # named parts of a day: (start hour, end hour, day offset)
 }
 
 
+NOW_S = 60.0  # how far back "now" reaches
+
+
 class WindowError(ValueError):
     """A window phrase that names an impossible time (e.g. "after 25:00")."""
 
@@ -47,7 +50,7 @@ class Window:
 
 def parse_window(text: str, now: datetime) -> Window:
     """The first time window phrase in lower-case `text`, relative to aware `now`."""
-    for parse in (_relative, _between, _day_part, _after, _before, _around, _day):
+    for parse in (_relative, _between, _day_part, _after, _before, _around, _day, _now):
         found = parse(text, now)
         if found is not None:
             return found
@@ -162,6 +165,14 @@ def _day(text: str, now: datetime) -> Window | None:
         if m is not None:
             return Window(start.timestamp(), end.timestamp(), word, m.span())
     return None
+
+
+def _now(text: str, now: datetime) -> Window | None:
+    """"Now" means the last minute: a person still in view has an event open until now."""
+    m = re.search(r"\b(?:right now|now|currently|at the moment|at present)\b", text)
+    if m is None:
+        return None
+    return Window(now.timestamp() - NOW_S, now.timestamp(), "right now", m.span())
 
 
 def resolve_tz(tz: tzinfo | str | None) -> tzinfo:

@@ -26,6 +26,7 @@ class Track:
     hits: int = 1
     best_score: float = 0.0
     last_score: float = 0.0
+    velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per second
     confirmed: bool = False
     # Recent positions only (bounded): enough for a path drawing, not a growing log.
     history: deque[tuple[float, Box]] = field(default_factory=lambda: deque(maxlen=64))
@@ -33,6 +34,25 @@ class Track:
     @property
     def duration(self) -> float:
         return self.last_seen - self.first_seen
+
+    def predict(self, t: float) -> Box:
+        """Where the box should be at t if the person keeps walking (constant velocity)."""
+        dt = max(0.0, t - self.last_seen)
+        x, y, w, h = self.bbox
+        return (int(x + self.velocity[0] * dt), int(y + self.velocity[1] * dt), w, h)
+
+    def observe(self, box: Box, t: float, score: float) -> None:
+        dt = t - self.last_seen
+        if dt > 0:
+            vx = (box[0] + box[2] / 2 - self.bbox[0] - self.bbox[2] / 2) / dt
+            vy = (box[1] + box[3] / 2 - self.bbox[1] - self.bbox[3] / 2) / dt
+            # Smoothed: HOG boxes jitter by a few pixels between samples.
+            self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
+        self.bbox, self.last_seen = box, t
+        self.hits += 1
+        self.best_score = max(self.best_score, score)
+        self.last_score = score
+        self.history.append((t, box))
 
 
 @dataclass(frozen=True)
@@ -69,15 +89,11 @@ class IoUTracker:
     ) -> TrackUpdate:
         """Match this frame's boxes at time t; returns what changed."""
         scores = scores if scores is not None else [1.0] * len(boxes)
-        pairs = self._match(boxes)
+        pairs = self._match(boxes, t)
         matched_dets = {d for _, d in pairs}
         newly: list[Track] = []
         for track, d in pairs:
-            track.bbox, track.last_seen = boxes[d], t
-            track.hits += 1
-            track.best_score = max(track.best_score, scores[d])
-            track.last_score = scores[d]
-            track.history.append((t, boxes[d]))
+            track.observe(boxes[d], t, scores[d])
             if not track.confirmed and track.hits >= self.min_hits:
                 track.confirmed = True
                 newly.append(track)
@@ -101,16 +117,17 @@ class IoUTracker:
         self.tracks = []
         return ended
 
-    def _match(self, boxes: list[Box]) -> list[tuple[Track, int]]:
+    def _match(self, boxes: list[Box], t: float) -> list[tuple[Track, int]]:
         # Candidate pairs ordered best first: IoU matches before distance-only ones.
         cands: list[tuple[float, int, int]] = []
         for ti, track in enumerate(self.tracks):
+            expected = track.predict(t)
             for d, box in enumerate(boxes):
-                overlap = iou(track.bbox, box)
+                overlap = iou(expected, box)
                 if overlap >= self.iou_threshold:
                     cands.append((1.0 + overlap, ti, d))
                     continue
-                dist = center_distance(track.bbox, box)
+                dist = center_distance(expected, box)
                 if dist <= self.max_center_dist:
                     cands.append((1.0 - dist / (self.max_center_dist + 1e-9), ti, d))
         cands.sort(key=lambda c: -c[0])
