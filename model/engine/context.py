@@ -114,7 +114,7 @@ def coarsen(meta: ChunkMeta, fine: dict[str, torch.Tensor], ratio: int) -> dict[
             pooled = vis.unflatten(2, (meta.slots // ratio, ratio)).mean(dim=3)
             out.extend((src[:, :, hs:he], pooled))
     vis_idx = token_index(meta.vision_spans(), fine["k"].device)
-    summary = fine["k"][:, :, vis_idx].mean(dim=2)  # [L, Hkv, D]
+    summary = fine["k"][:, :, vis_idx].float().mean(dim=2).to(fine["k"].dtype)  # [L, Hkv, D]
     return {"k": torch.cat(ks, dim=2), "v": torch.cat(vs, dim=2), "summary": summary}
 
 

@@ -18,6 +18,7 @@ import torch
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult
+from model.engine.runner import KVBuffer
 from model.intervals import parse_intervals
 
 if TYPE_CHECKING:
@@ -35,22 +36,23 @@ def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float],
     coarse = [s for s in ranked if s not in dense]  # best first
     dense_rank = [s for s in ranked if s in dense]
 
-    def cost() -> int:
-        return (fixed_tokens + sum(by_seq[s].n_tokens for s in dense)
-                + sum(by_seq[s].n_coarse_tokens(ratio) for s in coarse))
-
+    cost = (fixed_tokens + sum(by_seq[s].n_tokens for s in dense)
+            + sum(by_seq[s].n_coarse_tokens(ratio) for s in coarse))
     dropped = []
-    while cost() > budget and (coarse or dense):
+    while cost > budget and (coarse or dense):
         if coarse:
-            dropped.append(coarse.pop())
+            s = coarse.pop()
+            dropped.append(s)
+            cost -= by_seq[s].n_coarse_tokens(ratio)
         else:  # even the dense set is too big: demote the weakest dense chunk
             s = dense_rank.pop()
             dense.discard(s)
             coarse.append(s)
+            cost += by_seq[s].n_coarse_tokens(ratio) - by_seq[s].n_tokens
     chosen = sorted([(s, "dense") for s in dense] + [(s, "coarse") for s in coarse])
     return DecodePlan(camera=camera, chunks=tuple(chosen),
                       scores={s: float(scores.get(s, 0.0)) for s in by_seq},
-                      dropped=tuple(sorted(dropped)), n_tokens=cost() - fixed_tokens)
+                      dropped=tuple(sorted(dropped)), n_tokens=cost - fixed_tokens)
 
 
 def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) -> list[ChunkMeta]:
@@ -60,8 +62,12 @@ def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) ->
     lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
     if lo > hi:
         raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
-    stored = set(eng.store.seqs(camera))
-    return [m for s, m in mem.metas.items() if lo <= s <= hi and s in stored]
+    stored = eng.store.seqs(camera)
+    if stored:  # records older than anything stored were dropped by retention
+        mem.forget_before(stored[0])
+        eng.summaries(camera).forget_before(stored[0])
+    present = set(stored)
+    return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
 
 def plan_question(eng: Engine, camera: str, question_ids: list[int],
@@ -71,7 +77,7 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
     scores: dict[int, float] = {}
     if metas:
         qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
-        summ = torch.stack([eng.store.get((camera, m.seq), "coarse")["summary"] for m in metas])
+        summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}
@@ -97,22 +103,20 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
            ) -> tuple[list[int], torch.Tensor]:
     """Greedy tokens after the question (stop token excluded) and the first logits [V]."""
     runner, dev = eng.runner, eng.runner.device
-    k, v = ctx.k[:, None], ctx.v[:, None]  # [L, 1, Hkv, T, D]
+    buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=len(question_ids) + max_new + 1)
     ids = list(question_ids)
     pos0 = ctx.next_position
     out_ids: list[int] = []
     first = None
+    stop = {eng.prompt.im_end_id, getattr(eng.tokenizer, "eos_token_id", None)}
     for _ in range(max_new + 1):
         pos = torch.arange(pos0, pos0 + len(ids), device=dev)
-        valid = torch.ones(1, k.shape[3], dtype=torch.bool, device=dev)
-        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], k, v,
-                             valid, logits_at=torch.tensor([len(ids) - 1]))
+        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], buf,
+                             logits_at=torch.tensor([len(ids) - 1]))
         first = out.logits[0] if first is None else first
-        k = torch.cat([k, runner.rope.rotate(out.k, pos)], dim=3)
-        v = torch.cat([v, out.v], dim=3)
         pos0 += len(ids)
         nxt = int(out.logits[0].argmax())
-        if nxt == eng.prompt.im_end_id or len(out_ids) >= max_new:
+        if nxt in stop or len(out_ids) >= max_new:
             break
         out_ids.append(nxt)
         ids = [nxt]

@@ -8,13 +8,17 @@ the previous p chunks; keys rotated at gather) and prefills all chunks in one pa
 batch; the update writes each chunk's fine and coarse KV to the store and records its
 metadata. `ask`, `standing` and `recover` sit on the same parts (decode.py, standing.py).
 
+Differences from the released code, on purpose: its dense mask lets header tokens attend
+to all earlier tokens (unbounded for a stream: ours see their chunk's context), and its
+decoder keeps keys rotated at their dense positions (ours rotate contiguously at gather,
+DESIGN.md); `positions="original"` reproduces the released prefill positions exactly.
+
 Does not: decide tiers or retention (the store does), parse questions, or map stream
 times to wall-clock time beyond keeping each chunk's `wall_origin`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,7 +44,8 @@ from model.engine.records import (
     PrefillPlan,
     PrefillResult,
 )
-from model.engine.runner import Runner, pad_contexts
+from model.engine.relevance import SummaryBank
+from model.engine.runner import KVBuffer, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
 
@@ -88,12 +93,14 @@ class Engine:
                              f"{self.slots} vision slots per group")
         self.prefix = self._prefill_prefix()
         self.memories: dict[str, CameraMemory] = {}
-        self.headers: dict[str, OrderedDict[int, KVSegment]] = {}
+        self.headers: dict[str, dict[int, KVSegment]] = {}  # camera -> seq -> header KV
+        self.banks: dict[str, SummaryBank] = {}
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
         self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0}
 
+    @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
         ids = torch.tensor(self.prompt.system_prefix_ids(), device=self.runner.device)
         pos = torch.arange(len(ids), device=self.runner.device)
@@ -108,6 +115,9 @@ class Engine:
         if len(shape) != 4 or shape[3] != 3 or shape[0] != 4 * len(group_times) or not shape[0]:
             raise ValueError(f"frames of camera {camera!r} seq {seq} must be "
                              f"[4 * {len(group_times)}, H, W, 3], got shape {shape}")
+        if str(frames.dtype) not in ("uint8", "torch.uint8"):
+            raise ValueError(f"frames of camera {camera!r} seq {seq} must be uint8, "
+                             f"got dtype {frames.dtype}")
         mem = self.memories.get(camera)
         if mem is not None and seq <= mem.last_seq:
             raise ValueError(f"seq {seq} of camera {camera!r} is not after the last "
@@ -118,16 +128,17 @@ class Engine:
             wall_origin=float(wall_origin),
             header_ids=tuple(tuple(self.prompt.header_ids(t)) for t in times)))
 
+    @torch.inference_mode()
     def step(self) -> list[PrefillResult]:
         """Prefill at most one pending chunk per camera, all cameras in one batch."""
         plan = self.scheduler.schedule(self.memories)
         if not plan.items:
             return []
-        fines = self._run_prefill(plan)
+        fines, n_ctx = self._run_prefill(plan)
         self._store_chunks(plan, fines)
         self.counters["steps"] += 1
         self.counters["chunks_prefilled"] += len(plan.items)
-        return self.scheduler.update(plan, self.memories)
+        return self.scheduler.update(plan, self.memories, n_ctx)
 
     def run_until_idle(self) -> list[PrefillResult]:
         results = []
@@ -135,56 +146,84 @@ class Engine:
             results += self.step()
         return results
 
+    def _encode(self, plan: PrefillPlan) -> list[torch.Tensor]:
+        """Vision features [n_groups, slots, hidden] per item: one encoder call per frame
+        size (normally one for the whole step, ingest resizes to 384 x 384)."""
+        frames = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
+                  for f in (it.frames for it in plan.items)]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, f in enumerate(frames):
+            by_shape.setdefault(tuple(f.shape[1:]), []).append(i)
+        out: list[torch.Tensor | None] = [None] * len(frames)
+        for idx in by_shape.values():
+            feats = self.model.encode_video(torch.cat([frames[i] for i in idx]))
+            feats = feats.to(self.runner.device, self.runner.dtype)
+            g0 = 0
+            for i in idx:
+                n = frames[i].shape[0] // 4
+                out[i] = feats[g0:g0 + n]
+                g0 += n
+        return out
+
     def _chunk_embeddings(self, plan: PrefillPlan) -> list[torch.Tensor]:
-        frames = [torch.as_tensor(np.asarray(it.frames)) for it in plan.items]
-        feats = self.model.encode_video(torch.cat(frames))  # [sum groups, slots, hidden]
-        feats = feats.to(self.runner.device, self.runner.dtype)
-        embs, g0 = [], 0
-        for item in plan.items:
+        embs = []
+        for item, feats in zip(plan.items, self._encode(plan), strict=True):
             ids, vis = [], []
             for h in item.header_ids:
                 ids += h
                 vis += range(len(ids), len(ids) + self.slots)
                 ids += [self.prompt.vision_pad_id] * self.slots
             emb = self.runner.embed(torch.tensor(ids, device=self.runner.device))
-            n = len(item.header_ids)
-            emb[torch.tensor(vis, device=emb.device)] = feats[g0:g0 + n].reshape(-1, emb.shape[1])
+            emb[torch.tensor(vis, device=emb.device)] = feats.reshape(-1, emb.shape[1])
             embs.append(emb)
-            g0 += n
         return embs
 
-    def _run_prefill(self, plan: PrefillPlan) -> list[dict[str, torch.Tensor]]:
+    def _run_prefill(self, plan: PrefillPlan
+                     ) -> tuple[list[dict[str, torch.Tensor]], list[int]]:
+        """Encode, assemble and prefill every chunk of the plan in one batch; returns each
+        chunk's fine KV and the number of context tokens it attended to."""
         embs = self._chunk_embeddings(plan)
         ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
                                                                       strict=True)]
-        ctx_k, ctx_v, valid = pad_contexts([c.k for c in ctxs], [c.v for c in ctxs])
         tmax = max(e.shape[0] for e in embs)
+        buf = KVBuffer.from_contexts([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
         emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
                            for e in embs])
         ar = torch.arange(tmax, device=emb.device)
         pos = torch.stack([c.next_position + ar for c in ctxs])
-        out = self.runner.forward(emb, pos, ctx_k, ctx_v, valid)
-        return [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
-                 "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+        out = self.runner.forward(emb, pos, buf)
+        fines = [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
+                  "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+        return fines, [c.n_tokens for c in ctxs]
 
     def _store_chunks(self, plan: PrefillPlan, fines: list[dict[str, torch.Tensor]]) -> None:
         for meta, fine in zip(plan.metas, fines, strict=True):
             key = (meta.camera, meta.seq)
             meta_s = {**meta.to_meta(), "coarse_ratio": str(self.cfg.coarse_ratio)}
             self.store.put(key, "fine", fine, meta_s)
-            self.store.put(key, "coarse", coarsen(meta, fine, self.cfg.coarse_ratio), meta_s)
-            cache = self.headers.setdefault(meta.camera, OrderedDict())
-            cache[meta.seq] = header_segment(meta, fine)
-            limit = self.scheduler.history_window()
-            while limit is not None and len(cache) > limit + 1:
-                cache.popitem(last=False)
+            coarse = coarsen(meta, fine, self.cfg.coarse_ratio)
+            self.store.put(key, "coarse", coarse, meta_s)
+            self.summaries(meta.camera).add(meta.seq, coarse["summary"])
+            self._cache_headers(meta, header_segment(meta, fine))
+
+    def _cache_headers(self, meta: ChunkMeta, seg: KVSegment) -> None:
+        """Keep the headers of the chunks a prefill can still need (bounded by p + H)."""
+        cache = self.headers.setdefault(meta.camera, {})
+        cache[meta.seq] = seg
+        limit = self.scheduler.history_window()
+        while limit is not None and len(cache) > limit + 1:
+            del cache[min(cache)]
+
+    def summaries(self, camera: str) -> SummaryBank:
+        return self.banks.setdefault(camera, SummaryBank(camera))
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
         seg = self.headers.get(meta.camera, {}).get(meta.seq)
-        if seg is None:
+        if seg is None:  # after recover: the coarse form keeps headers verbatim
             coarse = self.store.get((meta.camera, meta.seq), "coarse")
-            return headers_from_coarse(meta, coarse, self.cfg.coarse_ratio, groups)
+            seg = headers_from_coarse(meta, coarse, self.cfg.coarse_ratio)
+            self._cache_headers(meta, seg)
         if len(groups) == meta.n_groups:
             return seg
         starts = np.cumsum((0, *meta.header_lens))
@@ -215,14 +254,22 @@ class Engine:
                       next_position=meta.offset)
 
     # ---- questions --------------------------------------------------------------------
+    @torch.inference_mode()
     def ask(self, camera: str, question: str, seq_range: tuple[int, int] | None = None,
             boosts: dict[int, float] | None = None) -> DecodeResult:
         self.counters["questions"] += 1
         return decode.ask(self, camera, question, seq_range, boosts)
 
+    @torch.inference_mode()
     def standing(self, camera: str, seq: int, questions: list[str]) -> list[float]:
         self.counters["standing"] += 1
         return standing.yes_probabilities(self, camera, seq, questions)
+
+    @torch.inference_mode()
+    def standing_batch(self, requests: list[tuple[str, int, list[str]]]) -> list[list[float]]:
+        """Standing questions of several chunks (e.g. every camera's newest) in one batch."""
+        self.counters["standing"] += len(requests)
+        return standing.yes_probabilities_batch(self, requests)
 
     # ---- lifecycle --------------------------------------------------------------------
     def recover(self, camera: str) -> int:
@@ -232,20 +279,39 @@ class Engine:
             mem.add(ChunkMeta.from_meta(self.store.meta((camera, seq))))
         self.memories[camera] = mem
         self.headers.pop(camera, None)
+        self.banks.pop(camera, None)
         return len(mem.metas)
+
+    def mark_important(self, camera: str, seq: int) -> None:
+        """A CV event or alert touched this chunk: ask the store to keep its fine KV."""
+        self.store.mark_important((camera, seq))
 
     def drop_camera(self, camera: str) -> None:
         self.scheduler.forget(camera)
         self.memories.pop(camera, None)
         self.headers.pop(camera, None)
+        self.banks.pop(camera, None)
         self.store.drop_camera(camera)
 
     def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:
-        """Chunk seq range whose groups overlap [t_start, t_end] (stream seconds)."""
+        """Chunk seq range overlapping [t_start, t_end] (stream seconds); a chunk spans
+        from its first group's time to the next chunk's (the last one: one group more)."""
+        if t_end < t_start:
+            raise ValueError(f"time window end {t_end} is before its start {t_start}")
         mem = self.memories.get(camera)
-        hits = [m.seq for m in (mem.metas.values() if mem else [])
-                if m.group_times[0] <= t_end and m.group_times[-1] + 4.0 >= t_start]
-        return (min(hits), max(hits)) if hits else None
+        metas = mem.history() if mem else []
+        hits = []
+        for i, m in enumerate(metas):
+            step = (m.group_times[-1] - m.group_times[0]) / max(1, m.n_groups - 1) or 4.0
+            end = metas[i + 1].t_start if i + 1 < len(metas) else m.group_times[-1] + step
+            if m.t_start <= t_end and end > t_start:
+                hits.append(m.seq)
+        return (hits[0], hits[-1]) if hits else None
+
+    def wall_origin(self, camera: str) -> float | None:
+        """Epoch seconds of stream time 0 for the camera's latest chunk."""
+        mem = self.memories.get(camera)
+        return mem.metas[mem.last_seq].wall_origin if mem and mem.metas else None
 
     def stats(self) -> dict[str, object]:
         return {**self.counters, "cameras": {

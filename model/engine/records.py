@@ -142,7 +142,7 @@ class DecodePlan:
     chunks: tuple[tuple[int, Granularity], ...]
     scores: dict[int, float]
     dropped: tuple[int, ...]  # dropped to fit the token budget
-    n_tokens: int  # context tokens (prefix + chunks)
+    n_tokens: int  # tokens of the chosen chunks (prefix and question excluded)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ KV head: [L, Hkv, D]) and the score of a chunk: the scaled dot product of those 
 with the chunk's summary key (mean pre-RoPE visual key, [L, Hkv, D]), averaged over
 layers and KV heads, plus an optional external boost.
 
-Does not: pick chunks (decode.select_chunks) or load summaries (the engine does).
+Also owns `SummaryBank`: one camera's summary keys stacked in one tensor, so that scoring
+a long window is one product instead of one store read per chunk.
+
+Does not: pick chunks (decode.select_chunks).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import torch
 
 from model.engine.context import KVSegment
-from model.engine.runner import Runner
+from model.engine.runner import KVBuffer, Runner
+from model.engine.store import ChunkTensorStore
 
 
 def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int]) -> torch.Tensor:
@@ -22,11 +26,10 @@ def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int])
     dev = runner.device
     ids = torch.tensor(question_ids, device=dev)
     n = prefix.n_tokens
-    ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))[:, None]
+    ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))
+    buf = KVBuffer.from_contexts([ctx_k], [prefix.v], extra=len(question_ids))
     pos = torch.arange(n, n + len(question_ids), device=dev)[None]
-    valid = torch.ones(1, n, dtype=torch.bool, device=dev)
-    out = runner.forward(runner.embed(ids)[None], pos, ctx_k, prefix.v[:, None], valid,
-                         capture_queries=True)
+    out = runner.forward(runner.embed(ids)[None], pos, buf, capture_queries=True)
     q = out.queries[:, 0].mean(dim=2)  # [L, Hq, D]
     d = runner.dims
     return q.view(d.n_layers, d.n_kv_heads, d.n_heads // d.n_kv_heads, d.head_dim).mean(2)
@@ -36,3 +39,48 @@ def score_chunks(qvec: torch.Tensor, summaries: torch.Tensor) -> torch.Tensor:
     """qvec [L, Hkv, D], summaries [N, L, Hkv, D] -> [N] relevance scores."""
     dots = (summaries.float() * qvec.float()[None]).sum(-1) / qvec.shape[-1] ** 0.5
     return dots.mean(dim=(1, 2))
+
+
+class SummaryBank:
+    """Summary keys [L, Hkv, D] of one camera's chunks, rows in a growing tensor.
+
+    Filled as chunks are prefilled and, after a restart, lazily from the store's coarse
+    form. About L * Hkv * D * 2 bytes per chunk (28 KiB at the real sizes in bf16).
+    """
+
+    def __init__(self, camera: str) -> None:
+        self.camera = camera
+        self.rows: dict[int, int] = {}  # seq -> row
+        self.data: torch.Tensor | None = None
+
+    def add(self, seq: int, summary: torch.Tensor) -> None:
+        if seq in self.rows:
+            self.data[self.rows[seq]] = summary
+            return
+        n = len(self.rows)
+        if self.data is None or n == self.data.shape[0]:
+            grown = summary.new_empty((max(16, 2 * n), *summary.shape))
+            if self.data is not None:
+                grown[:n] = self.data
+            self.data = grown
+        self.data[n] = summary
+        self.rows[seq] = n
+
+    def gather(self, seqs: list[int], store: ChunkTensorStore) -> torch.Tensor:
+        """[len(seqs), L, Hkv, D]; summaries not held yet are read from the store."""
+        for seq in seqs:
+            if seq not in self.rows:
+                self.add(seq, store.get((self.camera, seq), "coarse")["summary"])
+        idx = torch.tensor([self.rows[s] for s in seqs], device=self.data.device)
+        return self.data.index_select(0, idx)
+
+    def forget_before(self, seq: int) -> None:
+        keep = sorted(s for s in self.rows if s >= seq)
+        if len(keep) == len(self.rows):
+            return
+        if not keep:
+            self.rows, self.data = {}, None
+            return
+        idx = torch.tensor([self.rows[s] for s in keep], device=self.data.device)
+        self.data = self.data.index_select(0, idx)
+        self.rows = {s: i for i, s in enumerate(keep)}

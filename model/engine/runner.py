@@ -1,13 +1,15 @@
 """Layer-wise forward of new tokens over an assembled, already rotated context.
 
-Owns: `TextDims` (the decoder sizes read from either a VideoXL2 config's `.text` or a
-plain Qwen2 config) and `Runner`, which runs a batch of new token embeddings through the
-Qwen2 decoder of a model with Hugging Face attribute names (`.model.layers[i]`,
-`.self_attn.{q,k,v,o}_proj`, ...), attending to a padded batch of contexts with SDPA and
-an explicit boolean mask. It returns the new tokens' pre-RoPE K/V (what the memory
-stores), optionally their per-layer pre-RoPE queries (relevance) and logits.
+Owns: `TextDims` (decoder sizes read from a VideoXL2 config's `.text` or a plain Qwen2
+config), `KVBuffer` (a padded batch of rotated contexts with room for new tokens, written
+in place so that decoding never re-copies the context) and `Runner`, which runs new token
+embeddings through the Qwen2 decoder of a model with Hugging Face attribute names
+(`.model.layers[i]`, `.self_attn.{q,k,v,o}_proj`, ...) with SDPA and an explicit boolean
+mask. It returns the new tokens' pre-RoPE K/V (what the memory stores), optionally their
+per-layer pre-RoPE queries (relevance) and logits.
 
-Does not: choose contexts, pad or slice chunks, or keep any state between calls.
+Does not: choose contexts, slice chunks, or keep state between calls beyond the buffer
+the caller passes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,41 @@ def text_dims(model: torch.nn.Module) -> TextDims:
                     hidden=cfg.hidden_size, rope_theta=float(theta))
 
 
+@dataclass(eq=False)
+class KVBuffer:
+    """Rotated K/V of a batch of contexts plus room for new tokens; filled in place."""
+
+    k: torch.Tensor  # [L, B, Hkv, capacity, D] rotated
+    v: torch.Tensor  # [L, B, Hkv, capacity, D]
+    valid: torch.Tensor  # [B, capacity] bool: which of the first `length` slots are real
+    length: int  # slots in use (the longest context, then new tokens appended)
+
+    @classmethod
+    @torch.inference_mode()
+    def from_contexts(cls, ks: list[torch.Tensor], vs: list[torch.Tensor], extra: int
+                      ) -> KVBuffer:
+        """Right-pad contexts [L, Hkv, Tc_i, D] to a common length, plus `extra` slots."""
+        lens = [k.shape[2] for k in ks]
+        tmax = max(lens)
+        n_layers, h, _, d = ks[0].shape
+        shape = (n_layers, len(ks), h, tmax + extra, d)
+        k = ks[0].new_zeros(shape)
+        v = vs[0].new_zeros(shape)
+        valid = torch.zeros(len(ks), tmax + extra, dtype=torch.bool, device=k.device)
+        for i, (ki, vi) in enumerate(zip(ks, vs, strict=True)):
+            k[:, i, :, :lens[i]] = ki
+            v[:, i, :, :lens[i]] = vi
+            valid[i, :lens[i]] = True
+        return cls(k=k, v=v, valid=valid, length=tmax)
+
+    @classmethod
+    def empty(cls, like: torch.Tensor, batch: int, capacity: int, dims: TextDims) -> KVBuffer:
+        shape = (dims.n_layers, batch, dims.n_kv_heads, capacity, dims.head_dim)
+        return cls(k=like.new_zeros(shape), v=like.new_zeros(shape),
+                   valid=torch.zeros(batch, capacity, dtype=torch.bool, device=like.device),
+                   length=0)
+
+
 @dataclass(frozen=True, eq=False)
 class RunOutput:
     k: torch.Tensor  # [L, B, Hkv, T, D] pre-RoPE keys of the new tokens
@@ -63,23 +100,23 @@ class Runner:
         return self.model.model.embed_tokens(ids.to(self.device))
 
     @torch.inference_mode()
-    def forward(self, emb: torch.Tensor, positions: torch.Tensor,
-                ctx_k: torch.Tensor | None = None, ctx_v: torch.Tensor | None = None,
-                ctx_valid: torch.Tensor | None = None, logits_at: torch.Tensor | None = None,
-                all_logits: bool = False, capture_queries: bool = False) -> RunOutput:
-        """emb [B, T, hidden]; positions [B, T]; ctx_k/ctx_v [L, B, Hkv, Tc, D] rotated;
-        ctx_valid [B, Tc] bool. New tokens are causal among themselves; right padding of
-        the new tokens is harmless since a padded key is never before a real query."""
+    def forward(self, emb: torch.Tensor, positions: torch.Tensor, buf: KVBuffer | None = None,
+                logits_at: torch.Tensor | None = None, all_logits: bool = False,
+                capture_queries: bool = False) -> RunOutput:
+        """emb [B, T, hidden] at positions [B, T], attending to `buf` (whose first
+        `length` slots hold the contexts) and causally to themselves. The new tokens'
+        rotated K/V are written into `buf` at [length, length + T) and marked valid; right
+        padding of new tokens is harmless since a padded key is never before a real query."""
         b, t, _ = emb.shape
         d = self.dims
+        if buf is None:
+            buf = KVBuffer.empty(emb, b, t, d)
+        s, e = buf.length, buf.length + t
         cos, sin = self.rope.cos_sin(positions, emb.dtype)  # [B, T, D]
         cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, D]
         causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
-        if ctx_k is not None:
-            mask = torch.cat([ctx_valid[:, None, None, :].expand(b, 1, t, -1),
-                              causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, Tc + T]
-        else:
-            mask = causal.expand(b, 1, t, t)
+        mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
+                          causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
         ks, vs, qs = [], [], []
         h = emb
         for i, layer in enumerate(self.model.model.layers):
@@ -92,13 +129,15 @@ class Runner:
             vs.append(v)
             if capture_queries:
                 qs.append(q)
-            q_r, k_r = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
-            if ctx_k is not None:
-                k_r = torch.cat([ctx_k[i], k_r], dim=2)
-                v = torch.cat([ctx_v[i], v], dim=2)
-            o = F.scaled_dot_product_attention(q_r, k_r, v, attn_mask=mask, enable_gqa=True)
+            buf.k[i, :, :, s:e] = Rope.apply(k, cos, sin)
+            buf.v[i, :, :, s:e] = v
+            o = F.scaled_dot_product_attention(Rope.apply(q, cos, sin), buf.k[i, :, :, :e],
+                                               buf.v[i, :, :, :e], attn_mask=mask,
+                                               enable_gqa=d.n_heads != d.n_kv_heads)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim))
             h = h + layer.mlp(layer.post_attention_layernorm(h))
+        buf.valid[:, s:e] = True
+        buf.length = e
         logits = None
         if all_logits:
             logits = self.model.lm_head(self.model.model.norm(h))
@@ -107,17 +146,3 @@ class Runner:
             logits = self.model.lm_head(self.model.model.norm(last))
         return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=logits,
                          queries=torch.stack(qs) if capture_queries else None)
-
-
-def pad_contexts(ks: list[torch.Tensor], vs: list[torch.Tensor]
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-pad per-item contexts [L, Hkv, Tc_i, D] to [L, B, Hkv, Tc_max, D] + valid [B, Tc]."""
-    tmax = max(k.shape[2] for k in ks)
-    lens = torch.tensor([k.shape[2] for k in ks], device=ks[0].device)
-    valid = torch.arange(tmax, device=ks[0].device)[None, :] < lens[:, None]
-    if all(k.shape[2] == tmax for k in ks):
-        return torch.stack(ks, dim=1), torch.stack(vs, dim=1), valid
-    pad = [(0, 0, 0, tmax - k.shape[2]) for k in ks]
-    k = torch.stack([F.pad(x, p) for x, p in zip(ks, pad, strict=True)], dim=1)
-    v = torch.stack([F.pad(x, p) for x, p in zip(vs, pad, strict=True)], dim=1)
-    return k, v, valid

@@ -11,6 +11,7 @@ Does not: run the model or hold KV (runner, store), or decide tiers and retentio
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 
 from model.engine.records import (
@@ -28,6 +29,7 @@ class CameraMemory:
     def __init__(self, camera: str, prefix_len: int) -> None:
         self.camera = camera
         self.metas: dict[int, ChunkMeta] = {}
+        self.order: list[int] = []  # seqs ascending (appends only, so bisect works)
         self.next_offset = prefix_len
         self.last_seq = -1
 
@@ -36,15 +38,23 @@ class CameraMemory:
             raise ValueError(f"seq {meta.seq} of camera {self.camera!r} is not after "
                              f"{self.last_seq}")
         self.metas[meta.seq] = meta
+        self.order.append(meta.seq)
         self.last_seq = meta.seq
         self.next_offset = meta.offset + meta.n_tokens
 
     def history(self, before: int | None = None, last: int | None = None) -> list[ChunkMeta]:
         """Metas with seq < before (default all), ascending, at most the `last` newest."""
-        seqs = [s for s in self.metas if before is None or s < before]
-        if last is not None:
-            seqs = seqs[max(0, len(seqs) - last):]
-        return [self.metas[s] for s in seqs]
+        end = len(self.order) if before is None else bisect_left(self.order, before)
+        start = 0 if last is None else max(0, end - last)
+        return [self.metas[s] for s in self.order[start:end]]
+
+    def forget_before(self, seq: int) -> int:
+        """Drop records older than `seq` (their KV was dropped by retention); returns count."""
+        cut = bisect_left(self.order, seq)
+        for s in self.order[:cut]:
+            del self.metas[s]
+        del self.order[:cut]
+        return cut
 
 
 class PrefillScheduler:
@@ -98,13 +108,15 @@ class PrefillScheduler:
                                                  self.max_headers))
         return PrefillPlan(items=tuple(items), metas=tuple(metas), contexts=tuple(contexts))
 
-    def update(self, plan: PrefillPlan, memories: dict[str, CameraMemory]
-               ) -> list[PrefillResult]:
+    def update(self, plan: PrefillPlan, memories: dict[str, CameraMemory],
+               context_tokens: list[int]) -> list[PrefillResult]:
+        """Record the prefilled chunks; `context_tokens` is what each really attended to
+        (less than planned where a window chunk was only available coarse)."""
         results = []
-        for meta, ctx in zip(plan.metas, plan.contexts, strict=True):
+        for meta, n_ctx in zip(plan.metas, context_tokens, strict=True):
             memories[meta.camera].add(meta)
             results.append(PrefillResult(camera=meta.camera, seq=meta.seq,
-                                         n_tokens=meta.n_tokens, context_tokens=ctx.n_tokens))
+                                         n_tokens=meta.n_tokens, context_tokens=n_ctx))
         return results
 
     def forget(self, camera: str) -> None:

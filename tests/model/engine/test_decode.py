@@ -1,0 +1,247 @@
+"""Bi-granularity decoding, relevance, standing questions and recovery (real tiny model).
+
+References: transformers' Qwen2 twin over the dense layout, and a coarse context pooled
+by hand in the test from the pooling definition, run by the twin through a DynamicCache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.testing import assert_close
+from transformers import DynamicCache
+
+from model.engine import decode, relevance
+from model.engine.engine import Engine, EngineConfig
+from model.engine.records import ChunkMeta, plan_prefill_context
+from model.engine.store import ChunkUnavailable, InMemoryChunkStore
+from model.intervals import parse_intervals
+from model.qwen2 import apply_rope, rope_cos_sin
+from tests.model.engine.reference import chunk_frames, dense_reference, feed
+
+QUESTION = "When did a person enter the scene?"
+TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+@pytest.fixture(scope="module")
+def streamed(tiny_model):
+    """Three chunks of one camera with every previous chunk dense (so the stored KV equals
+    the dense forward's, which test_prefill proves)."""
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=None, max_headers=None, top_k=1,
+                                          max_new_tokens=6))
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "cam", chunks)
+    return eng, chunks
+
+
+@torch.no_grad()
+def twin_greedy(twin, emb, n_new, stop_id):
+    out = twin(inputs_embeds=emb[None], use_cache=True)
+    cache, logits, ids = out.past_key_values, out.logits[0, -1], []
+    while len(ids) < n_new:
+        nxt = int(logits.argmax())
+        if nxt == stop_id:
+            break
+        ids.append(nxt)
+        out = twin(input_ids=torch.tensor([[nxt]]), past_key_values=cache, use_cache=True)
+        cache, logits = out.past_key_values, out.logits[0, -1]
+    return ids
+
+
+@pytest.mark.slow
+def test_decoding_with_every_chunk_dense_equals_greedy_over_the_full_context(
+        streamed, tiny_model, twin):
+    eng, chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.plan_question(eng, "cam", q_ids, None, {0: 10.0, 1: 10.0, 2: 10.0})
+    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
+                                plan.scores, 3, 10**6, 0, 4)
+    assert plan.chunks == ((0, "dense"), (1, "dense"), (2, "dense"))
+    ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 6)
+    logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
+    assert_close(first, logits[-1], **TOL)
+    times = [t for _f, ts in chunks for t in ts]
+    _ids, vis = tiny_model.prompt.build_dense(times, QUESTION)
+    emb = tiny_model.model.embed_tokens(torch.tensor(dense_ids)).clone()
+    feats = tiny_model.encode_video(np.concatenate([f for f, _ in chunks]))
+    emb[torch.tensor(vis)] = feats.reshape(-1, emb.shape[-1])
+    assert ids == twin_greedy(twin, emb, 6, eng.prompt.im_end_id)
+
+
+def pooled_by_hand(meta: ChunkMeta, fine, r):
+    """Coarse K or V by definition: each group's header verbatim, then each run of r
+    consecutive vision tokens replaced by its mean."""
+    parts, pos = [], 0
+    for h in meta.header_lens:
+        parts.append(fine[:, :, pos:pos + h])
+        vis = fine[:, :, pos + h:pos + h + meta.slots]
+        parts += [vis[:, :, i:i + r].mean(dim=2, keepdim=True) for i in range(0, meta.slots, r)]
+        pos += h + meta.slots
+    return torch.cat(parts, dim=2)
+
+
+@torch.no_grad()
+def test_coarse_chunks_decode_like_a_context_pooled_by_hand(streamed, tiny_model, twin):
+    eng, _chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.plan_question(eng, "cam", q_ids, None, {1: 100.0})  # chunk 1 dense
+    assert plan.chunks == ((0, "coarse"), (1, "dense"), (2, "coarse"))
+    _ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 0)
+
+    t = tiny_model.config.text
+    ks, vs = [eng.prefix.k], [eng.prefix.v]
+    for seq, how in plan.chunks:
+        fine, meta = eng.store.get(("cam", seq), "fine"), eng.memories["cam"].metas[seq]
+        ks.append(fine["k"] if how == "dense" else pooled_by_hand(meta, fine["k"], 4))
+        vs.append(fine["v"] if how == "dense" else pooled_by_hand(meta, fine["v"], 4))
+    k, v = torch.cat(ks, dim=2), torch.cat(vs, dim=2)
+    n = k.shape[2]
+    cos, sin = rope_cos_sin(torch.arange(n), t.head_dim, t.rope_theta, k.dtype)
+    cache = DynamicCache()
+    for layer in range(t.num_hidden_layers):
+        cache.update(apply_rope(k[layer][None], cos, sin), v[layer][None], layer)
+    out = twin(input_ids=torch.tensor([q_ids]), past_key_values=cache,
+               position_ids=torch.arange(n, n + len(q_ids))[None], use_cache=True)
+    assert_close(first, out.logits[0, -1], **TOL)
+    assert n == eng.prefix.n_tokens + plan.n_tokens
+
+
+def test_chunk_whose_summary_key_matches_the_question_ranks_first(streamed):
+    eng, _chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    qvec = relevance.question_vectors(eng.runner, eng.prefix, q_ids)  # [L, Hkv, D]
+    store = InMemoryChunkStore()
+    for seq in range(3):
+        for form in ("fine", "coarse"):
+            store.put(("cam", seq), form, eng.store.get(("cam", seq), form),
+                      eng.store.meta(("cam", seq)))
+    coarse = store.get(("cam", 0), "coarse")
+    coarse["summary"] = qvec * 5.0
+    store.put(("cam", 0), "coarse", coarse, {})
+    probe = Engine(eng.model, eng.cfg, store)
+    probe.recover("cam")
+    plan = decode.plan_question(probe, "cam", q_ids, None, None)
+    assert max(plan.scores, key=plan.scores.get) == 0
+    assert plan.chunks[0] == (0, "dense") and sum(h == "dense" for _s, h in plan.chunks) == 1
+    boosted = decode.plan_question(probe, "cam", q_ids, None, {2: 1e6})
+    assert (2, "dense") in boosted.chunks and boosted.scores[2] > boosted.scores[0]
+
+
+def _meta(seq: int) -> ChunkMeta:
+    return ChunkMeta(camera="c", seq=seq, group_times=(0.0, 1.0, 2.0, 3.0),
+                     header_lens=(6, 6, 6, 6), slots=144, wall_origin=0.0, offset=0)
+
+
+def test_budget_drops_lowest_scoring_coarse_chunks_and_keeps_temporal_order():
+    metas = [_meta(s) for s in range(10)]  # 600 tokens dense, 168 coarse at r = 4
+    scores = {s: float(s % 5) + s / 100 for s in range(10)}  # best: 9, 4, 8, 3, 7, ...
+    plan = decode.select_chunks("c", metas, scores, top_k=2, budget=100 + 2 * 600 + 3 * 168,
+                                fixed_tokens=100, ratio=4)
+    assert [s for s, h in plan.chunks if h == "dense"] == [4, 9]
+    assert [s for s, h in plan.chunks if h == "coarse"] == [3, 7, 8]
+    assert [s for s, _ in plan.chunks] == sorted(s for s, _ in plan.chunks)
+    assert set(plan.dropped) == {0, 1, 2, 5, 6}
+    assert plan.n_tokens == 2 * 600 + 3 * 168
+    tight = decode.select_chunks("c", metas, scores, top_k=2, budget=700, fixed_tokens=100,
+                                 ratio=4)
+    assert tight.n_tokens + 100 <= 700 and tight.chunks == ((9, "dense"),)
+
+
+@pytest.mark.slow
+def test_standing_questions_in_one_batch_equal_each_alone_and_the_dense_reference(
+        streamed, tiny_model, twin):
+    eng, chunks = streamed
+    qs = ["Is anyone fighting or lying on the floor? Answer yes or no.", "Is there a car?"]
+    batch = eng.standing("cam", 2, qs)
+    alone = [eng.standing("cam", 2, [q])[0] for q in qs]
+    assert batch == pytest.approx(alone, rel=1e-5)
+    for q, p in zip(qs, batch, strict=True):
+        logits = dense_reference(tiny_model, twin, chunks, q)[0][-1]
+        want = torch.softmax(logits, -1)[tiny_model.prompt.yes_ids].sum().item()
+        assert p == pytest.approx(want, rel=1e-5)
+        assert 0.0 < p < 1.0
+
+
+def test_ask_returns_text_intervals_and_chunks_used_within_top_k(streamed):
+    eng, _chunks = streamed
+    res = eng.ask("cam", QUESTION, seq_range=(1, 2))
+    assert {s for s, _h in res.chunks_used} <= {1, 2} and set(res.scores) == {1, 2}
+    assert sum(h == "dense" for _s, h in res.chunks_used) == 1  # top_k = 1
+    assert res.intervals == parse_intervals(res.text)
+    assert len(res.token_ids) <= 6
+    with pytest.raises(ValueError, match="question"):
+        eng.ask("cam", "  ")
+
+
+@pytest.mark.slow
+def test_recovered_engine_continues_the_stream_like_the_original(tiny_model):
+    cfg = EngineConfig(prev_chunks=1, max_headers=3)
+    chunks = chunk_frames(4, seed=1)
+    store = InMemoryChunkStore()
+    first = Engine(tiny_model, cfg, store)
+    feed(first, "cam", chunks[:3])
+    restarted = Engine(tiny_model, cfg, store)  # fresh bookkeeping, headers from coarse KV
+    assert restarted.recover("cam") == 3
+    with pytest.raises(ValueError, match="seq 2"):
+        restarted.submit("cam", 2, *chunks[2], wall_origin=0.0)
+    reference = Engine(tiny_model, cfg)
+    feed(reference, "cam", chunks)
+    feed(restarted, "cam", chunks[3:], first_seq=3)
+    got, want = store.get(("cam", 3), "fine"), reference.store.get(("cam", 3), "fine")
+    assert_close(got["k"], want["k"], **TOL)
+    assert_close(got["v"], want["v"], **TOL)
+
+
+class FineDroppedStore(InMemoryChunkStore):
+    """A store whose retention has dropped the fine KV of some chunks (coarse kept), as the
+    tiered store does after `fine_ttl`; everything else is the real in-memory store."""
+
+    def __init__(self, dropped: set[tuple[str, int]]) -> None:
+        super().__init__()
+        self.dropped = dropped
+
+    def get(self, key, form):
+        if form == "fine" and key in self.dropped:
+            raise ChunkUnavailable(key, form, "dropped by retention")
+        return super().get(key, form)
+
+    def has(self, key, form):
+        return not (form == "fine" and key in self.dropped) and super().has(key, form)
+
+
+def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on(tiny_model):
+    store = FineDroppedStore(set())
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=2, max_headers=4, top_k=2), store)
+    chunks = chunk_frames(4, seed=1)
+    feed(eng, "cam", chunks[:3])
+    store.dropped |= {("cam", 1)}
+    eng.mark_important("cam", 2)
+    assert ("cam", 2) in store.important
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.plan_question(eng, "cam", q_ids, None, {1: 100.0})
+    assert (1, "coarse") in plan.chunks  # best score, but only its coarse form exists
+    assert sum(h == "dense" for _s, h in plan.chunks) == 2
+    with pytest.raises(ChunkUnavailable):
+        eng.standing("cam", 1, ["Is anyone there?"])
+    eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
+    (result,) = eng.step()
+    metas = eng.memories["cam"].metas
+    planned = plan_prefill_context([metas[s] for s in range(3)], eng.prefix.n_tokens, 2, 4)
+    assert planned.dense_seqs == (1, 2)
+    assert result.context_tokens == planned.n_tokens - metas[1].n_tokens + \
+        metas[1].n_coarse_tokens(4)  # chunk 1 attended to in its coarse form
+    assert store.has(("cam", 3), "fine")
+
+
+def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(tiny_model):
+    """Different context lengths (p = None vs a short stream) are padded in one forward."""
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=None, max_headers=None))
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks)
+    feed(eng, "b", chunks[:1])
+    qs_a, qs_b = ["Is anyone there?", "Is a car parked? Answer yes or no."], ["Any fire?"]
+    batch = eng.standing_batch([("a", 2, qs_a), ("b", 0, qs_b), ("a", 1, [])])
+    assert batch[0] == pytest.approx(eng.standing("a", 2, qs_a), rel=1e-5)
+    assert batch[1] == pytest.approx(eng.standing("b", 0, qs_b), rel=1e-5)
+    assert batch[2] == []
