@@ -16,80 +16,22 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Literal
+from dataclasses import replace
 
 from model.kv.policy import COARSE, FINE, FORMS, TierConfig, disk_victim_rank, expired, is_protected
-
-ChunkKey = tuple[str, int]
-EntryKey = tuple[str, int, str]  # (camera, seq, form)
-OpKind = Literal["place", "persist", "unpersist", "spill", "load", "drop"]
-
-
-class Tier(StrEnum):
-    GPU = "gpu"
-    HOST = "host"
-    DISK = "disk"
-    COLD = "cold"
-    DROPPED = "dropped"
-    LOST = "lost"
-
-
-BUDGETED = (Tier.GPU, Tier.HOST, Tier.DISK)
-READABLE = (Tier.GPU, Tier.HOST, Tier.DISK, Tier.COLD)
-
-
-class TierFull(RuntimeError):
-    """No tier can take the bytes without spilling pinned chunks; nothing was changed."""
-
-
-@dataclass
-class Entry:
-    tier: Tier
-    nbytes: int
-    durable: bool  # a disk file exists
-    reason: str = ""  # why dropped or lost
-
-
-@dataclass
-class ChunkRecord:
-    created: float
-    important: bool = False
-    pins: int = 0
-    last_use: int = 0
-    forms: dict[str, Entry] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Op:
-    """One step. `place`: new tensors into dst. `persist`: write a disk file of the working
-    copy. `unpersist`: delete the disk file only. `spill`/`load`: move src -> dst (a spill to
-    DISK writes the file unless durable). `drop`: forget the form everywhere."""
-
-    kind: OpKind
-    camera: str
-    seq: int
-    form: str
-    src: Tier | None
-    dst: Tier | None
-    nbytes: int
-    reason: str = ""
-
-    @property
-    def key(self) -> ChunkKey:
-        return (self.camera, self.seq)
-
-
-@dataclass(frozen=True)
-class Plan:
-    ops: tuple[Op, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.ops)
-
-    def __add__(self, other: Plan) -> Plan:
-        return Plan(self.ops + other.ops)
+from model.kv.records import (
+    BUDGETED,
+    READABLE,
+    ChunkKey,
+    ChunkRecord,
+    Entry,
+    EntryKey,
+    Op,
+    Plan,
+    Tier,
+    TierFull,
+    apply_op,
+)
 
 
 class _Sim:
@@ -114,7 +56,7 @@ class _Sim:
         return sim
 
     def do(self, op: Op) -> None:
-        _apply(self.entry((op.camera, op.seq, op.form)), self.used, op)
+        apply_op(self.entry((op.camera, op.seq, op.form)), self.used, op)
         self.ops.append(op)
 
     def free(self, tier: Tier) -> int:
@@ -125,43 +67,7 @@ class _Sim:
         return [k for k in keys if self.entry(k).tier == tier]
 
 
-def _apply(entry: Entry, used: dict[Tier, int], op: Op) -> None:
-    """The one place that changes an entry and the usage counters for an op."""
-    n = entry.nbytes
-    if op.kind == "place":
-        entry.nbytes = n = op.nbytes
-        entry.tier = op.dst
-        if op.dst in BUDGETED and op.dst != Tier.DISK:
-            used[op.dst] += n
-        if op.dst == Tier.DISK:
-            entry.durable = True
-            used[Tier.DISK] += n
-    elif op.kind == "persist":
-        entry.durable = True
-        used[Tier.DISK] += n
-    elif op.kind == "unpersist":
-        entry.durable = False
-        used[Tier.DISK] -= n
-    elif op.kind in ("spill", "load"):
-        if op.src in (Tier.GPU, Tier.HOST):
-            used[op.src] -= n
-        if op.dst in (Tier.GPU, Tier.HOST):
-            used[op.dst] += n
-        if op.dst == Tier.DISK and not entry.durable:
-            entry.durable = True
-            used[Tier.DISK] += n
-        if op.dst == Tier.COLD and entry.durable:
-            entry.durable = False
-            used[Tier.DISK] -= n
-        entry.tier = op.dst
-    elif op.kind == "drop":
-        if entry.tier in (Tier.GPU, Tier.HOST):
-            used[entry.tier] -= n
-        if entry.durable:
-            used[Tier.DISK] -= n
-        entry.durable = False
-        entry.tier = Tier.LOST if op.reason.startswith("lost") else Tier.DROPPED
-        entry.reason = op.reason
+PLACEHOLDER = "not yet placed"  # a form whose place op is planned but not yet committed
 
 
 class KVIndex:
@@ -195,6 +101,10 @@ class KVIndex:
             if e is not None and e.tier in READABLE:
                 out.append(seq)
         return out
+
+    def all_seqs(self, camera: str) -> list[int]:
+        """Every chunk the index still has a record of (any form, lost included)."""
+        return list(self._seqs.get(camera, []))
 
     def chunk_keys(self) -> list[ChunkKey]:
         return list(self._chunks)
@@ -264,12 +174,16 @@ class KVIndex:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
         if nbytes < 0:
             raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+        rec = self._chunks.get(key)
+        if rec is not None and rec.pins and form in rec.forms:
+            raise ValueError(f"chunk {key} {form} is pinned by a running prefill or question; "
+                             "it cannot be replaced now")
         self.add_record(key, created)
         rec = self._chunks[key]
         prior = rec.forms.get(form)
         if prior is None:
             rec.forms[form] = Entry(tier=Tier.DROPPED, nbytes=nbytes, durable=False,
-                                    reason="not yet placed")
+                                    reason=PLACEHOLDER)
             self._by_tier[Tier.DROPPED].add((*key, form))
         base = _Sim(self)
         ek = (*key, form)
@@ -297,7 +211,7 @@ class KVIndex:
         """Forget a form whose `place` was never committed (planning or writing failed)."""
         rec = self._chunks.get(key)
         e = None if rec is None else rec.forms.get(form)
-        if e is not None and e.tier == Tier.DROPPED and e.reason == "not yet placed":
+        if e is not None and e.tier == Tier.DROPPED and e.reason == PLACEHOLDER:
             del rec.forms[form]
             self._by_tier[Tier.DROPPED].discard((*key, form))
         if rec is not None and not rec.forms:
@@ -387,20 +301,26 @@ class KVIndex:
             entry = rec.forms[op.form]
             ek = (op.camera, op.seq, op.form)
             self._by_tier[entry.tier].discard(ek)
-            _apply(entry, self._used, op)
+            apply_op(entry, self._used, op)
             self._by_tier[entry.tier].add(ek)
             if op.kind == "load":
                 rec.last_use = next(self._clock)
-        self._forget_empty({op.key for op in plan.ops if op.kind == "drop"})
+        # A replaced form is placed again by the next op of the same plan: keep its record.
+        self._forget_empty({op.key for op in plan.ops
+                            if op.kind == "drop" and op.reason != "replaced"})
 
     def _forget_empty(self, keys: set[ChunkKey]) -> None:
-        """A chunk whose forms are all dropped by retention leaves the index; lost forms
-        stay so that a read names the loss."""
+        """A chunk with nothing readable left after a drop leaves the index (a lost form
+        alone keeps its record, so that a read names the loss until the chunk expires)."""
+        gone = (Tier.DROPPED, Tier.LOST)
         for key in keys:
             rec = self._chunks.get(key)
-            if rec and rec.forms and all(e.tier == Tier.DROPPED for e in rec.forms.values()):
-                for form in rec.forms:
-                    self._by_tier[Tier.DROPPED].discard((*key, form))
+            forms = rec.forms.values() if rec else ()
+            if forms and all(e.tier in gone for e in forms) \
+                    and any(e.tier == Tier.DROPPED for e in forms) \
+                    and not any(e.reason == PLACEHOLDER for e in forms):
+                for form, e in rec.forms.items():
+                    self._by_tier[e.tier].discard((*key, form))
                 del self._chunks[key]
                 seqs = self._seqs[key[0]]
                 seqs.pop(bisect.bisect_left(seqs, key[1]))
@@ -418,14 +338,15 @@ class KVIndex:
             return self._fit_disk(sim, nbytes, exclude)
         recs = self._chunks
         cands = [k for k in sim.in_tier(tier) if k not in exclude and not recs[k[:2]].pins]
-        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use))
+        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use, k))
         for ek in cands:
             if sim.free(tier) >= nbytes:
                 break
             if self._protected(ek) and not allow_protected:
                 break
-            if not self._push_down(sim, ek, tier, exclude | {ek}):
-                return False
+            # A victim with nowhere to go is skipped (sim unchanged): a smaller one, or one
+            # whose disk copy already exists, may still make the room.
+            self._push_down(sim, ek, tier, exclude | {ek})
         return sim.free(tier) >= nbytes
 
     def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
@@ -442,15 +363,25 @@ class KVIndex:
 
     def _fit_disk(self, sim: _Sim, nbytes: int, exclude: set[EntryKey]) -> bool:
         recs = self._chunks
+        # Look at the simulated entry only where the plan touched it: copying every entry
+        # into the overlay would make each put O(chunks on disk).
+        def durable(k: EntryKey) -> bool:
+            e = sim.over.get(k) or recs[k[:2]].forms[k[2]]
+            return e.durable
+
         cands = [
-            k for k in set(self._by_tier[Tier.DISK]) | set(self._by_tier[Tier.GPU])
-            | set(self._by_tier[Tier.HOST]) | set(sim.over)
-            if k not in exclude and not recs[k[:2]].pins and sim.entry(k).durable
+            k for k in self._by_tier[Tier.DISK] | self._by_tier[Tier.GPU]
+            | self._by_tier[Tier.HOST] | set(sim.over)
+            if k not in exclude and not recs[k[:2]].pins and durable(k)
         ]
-        cands.sort(key=lambda k: disk_victim_rank(k[2], recs[k[:2]].important,
-                                                  recs[k[:2]].created))
+        # (seq, camera) break ties so that a plan never depends on set iteration order.
+        cands.sort(key=lambda k: (*disk_victim_rank(k[2], recs[k[:2]].important,
+                                                    recs[k[:2]].created), k[1], k[0]))
+        # Free a little more than asked (1/32 of the budget): the scan above is O(chunks on
+        # disk), so at a full disk it then runs once per many puts instead of every put.
+        target = nbytes + self._budget[Tier.DISK] // 32
         for ek in cands:
-            if sim.free(Tier.DISK) >= nbytes:
+            if sim.free(Tier.DISK) >= target:
                 break
             e = sim.entry(ek)
             if e.tier == Tier.DISK:

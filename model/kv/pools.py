@@ -85,7 +85,7 @@ class TensorPool:
         self._held: dict[EntryKey, _Held] = {}
         self.used = 0
         self.fallback_allocs = 0
-        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self._streams: dict[torch.device, torch.cuda.Stream] = {}  # side copy stream per GPU
 
     def __contains__(self, ek: EntryKey) -> bool:
         return ek in self._held
@@ -99,6 +99,11 @@ class TensorPool:
             raise MemoryError(
                 f"{self.name} pool over its budget: {self.used} + {nbytes} > {self.capacity} B"
             )
+        if self._slab is None and all(self._adoptable(t) for t in tensors.values()):
+            # Same device, owning its whole storage: keep it, a copy would only cost time.
+            self._held[ek] = _Held(dict(tensors), [], nbytes)
+            self.used += nbytes
+            return
         dst, spans = self._allocate(tensors)
         ready = self._copy(dst, tensors)
         self._held[ek] = _Held(dst, spans, nbytes, ready)
@@ -132,6 +137,12 @@ class TensorPool:
             self._slab.release(off, n)
         self.used -= held.nbytes
 
+    def wait(self, ek: EntryKey) -> None:
+        """Block the CPU until the copy into `ek` finished (before its source is reused)."""
+        ready = self._held[ek].ready
+        if ready is not None:
+            ready.synchronize()
+
     def get_from(self, held: _Held) -> dict[str, torch.Tensor]:
         if held.ready is not None:
             held.ready.synchronize()
@@ -141,6 +152,13 @@ class TensorPool:
 
     def keys(self) -> list[EntryKey]:
         return list(self._held)
+
+    def _adoptable(self, t: torch.Tensor) -> bool:
+        """A tensor on this pool's device that owns exactly its storage (not a view of a
+        larger buffer, which the pool would keep alive while counting only the view)."""
+        return (t.device == self.device and t.is_contiguous() and t.storage_offset() == 0
+                and t.untyped_storage().nbytes() == _nbytes(t)
+                and (not self._pin or t.is_pinned()))
 
     def _allocate(self, tensors: dict[str, torch.Tensor]):
         if self._slab is None:
@@ -164,7 +182,9 @@ class TensorPool:
             for k, t in src.items():
                 dst[k].copy_(t)
             return None
-        stream = torch.cuda.Stream(gpu) if self._stream is None else self._stream
+        stream = self._streams.get(gpu)
+        if stream is None:
+            stream = self._streams[gpu] = torch.cuda.Stream(gpu)
         # The side stream must see the producer's writes before it reads them.
         stream.wait_stream(torch.cuda.current_stream(gpu))
         with torch.cuda.stream(stream):

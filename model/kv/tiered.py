@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +29,13 @@ from model.kv.index import KVIndex, Op, Plan, Tier
 from model.kv.policy import FORMS, TierConfig
 from model.kv.pools import GpuPool, HostPool
 from storage.kv_store import CorruptChunkFile, DiskKVStore, tensor_bytes
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    camera: str
+    missing: tuple[int, ...]  # chunk rows without KV (lost with an unwritten file)
+    orphans: tuple[int, ...]  # KV without a chunk row (kept: the row may follow)
 
 
 def _check_form(form: str) -> None:
@@ -166,7 +174,7 @@ class TieredChunkStore:
         """The index's invariants, and that pools and files hold exactly what it records."""
         with self._lock:
             self.index.check_integrity()
-            want = {Tier.GPU: set(), Tier.HOST: set()}
+            want = {Tier.GPU: set(), Tier.HOST: set(), Tier.COLD: set()}
             files = set()
             for key in self.index.chunk_keys():
                 for form, e in self.index.record(key).forms.items():
@@ -178,6 +186,9 @@ class TieredChunkStore:
             assert set(self.host.keys()) == want[Tier.HOST], "host pool disagrees with the index"
             on_disk = {(cf.camera, cf.seq, cf.form) for cf in self.disk.scan()}
             assert on_disk == files, f"disk files {on_disk ^ files} disagree with the index"
+            if self.cold is not None:
+                cold = {self._cold_name(ek) for ek in want[Tier.COLD]}
+                assert set(self.cold.names()) == cold, "cold objects disagree with the index"
 
     # ---- recovery -------------------------------------------------------------------------
     def recover(self) -> None:
@@ -199,6 +210,22 @@ class TieredChunkStore:
                 for seq in self.disk.important(camera):
                     self.index.mark_important((camera, seq))
             self._run(self.index.plan_rebalance())
+
+    def reconcile(self, camera: str, db_seqs: Iterable[int],
+                  important: Iterable[int] = ()) -> Reconciliation:
+        """Second half of recovery: the database's view of the camera (chunk rows, chunks
+        with events or alerts). Importance is reapplied; chunks the database has but the
+        disk lacks are reported lost; chunks only on disk are kept and reported."""
+        with self._lock:
+            for seq in important:
+                self.mark_important((camera, int(seq)))
+            db = {int(s) for s in db_seqs}
+            have = {seq for seq in self.index.all_seqs(camera)
+                    if self.has((camera, seq), "coarse") or self.has((camera, seq), "fine")}
+            missing = tuple(sorted(db - have))
+            for seq in missing:
+                self.lost.append(((camera, seq), "coarse", "in the database but not on disk"))
+            return Reconciliation(camera, missing, tuple(sorted(have - db)))
 
     def _recover_one(self, camera, seq, form, nbytes, tier, meta, created) -> None:
         key = (camera, seq)
@@ -265,7 +292,9 @@ class TieredChunkStore:
             tensors = self._read(ek, op.src)
             self._pool(op.dst).put(ek, tensors)
             if op.src in (Tier.GPU, Tier.HOST):
-                self._pool(op.dst).get(ek)  # fence: the copy finished before the source goes
+                # A slab span is reused as soon as it is released: the copy out of it must
+                # have finished first. The compute stream itself is never blocked.
+                self._pool(op.dst).wait(ek)
         if op.src in (Tier.GPU, Tier.HOST):
             self._pool(op.src).discard(ek)
 
@@ -298,6 +327,9 @@ class TieredChunkStore:
     def _lose(self, key: ChunkKey, form: str, exc: CorruptChunkFile) -> ChunkUnavailable:
         """A corrupt file costs that chunk's form only: quarantine, record, report."""
         self.disk.quarantine(*key, form)
+        entry = self.index.entry(key, form)
+        if self.cold is not None and entry is not None and entry.tier == Tier.COLD:
+            self.cold.delete(self._cold_name((*key, form)))  # an object store keeps no corpse
         plan = self.index.plan_lost(key, form, exc.reason)
         for op in plan.ops:  # the file is already gone: only forget the other copies
             self._pool_discard((*key, form))

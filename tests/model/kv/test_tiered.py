@@ -59,7 +59,10 @@ def test_disk_overflow_moves_chunks_to_cold_tier_and_reads_them_back(tmp_path):
     for seq in range(4):
         store.put(("cam-a", seq), "coarse", make_kv(seq), {})
     assert store.where(("cam-a", 0), "coarse") == Tier.COLD
-    assert cold.names() == ["cam-a/000000000000.coarse.safetensors"]
+    archived = [s for s in range(4) if store.where(("cam-a", s), "coarse") == Tier.COLD]
+    assert cold.names() == [f"cam-a/{s:012d}.coarse.safetensors" for s in archived]
+    assert [c.seq for c in store.disk.scan()] == [
+        s for s in range(4) if store.where(("cam-a", s), "coarse") == Tier.DISK]
     assert_same(store.get(("cam-a", 0), "coarse"), make_kv(0))
     store.check_integrity()
 
@@ -140,4 +143,42 @@ def test_drop_camera_removes_its_chunks_and_files_only(tmp_path):
     store.drop_camera("cam-a")
     assert store.seqs("cam-a") == [] and store.seqs("cam-b") == [0]
     assert [c.camera for c in store.disk.scan()] == ["cam-b"]
+    store.check_integrity()
+
+
+def test_put_with_every_tier_full_of_pinned_chunks_raises_and_changes_nothing(tmp_path):
+    from model.kv.index import TierFull
+
+    store = make_store(tmp_path, gpu=1, host=0, disk=1)
+    store.put(("cam-a", 0), "fine", make_kv(0), {})
+    store.pin([("cam-a", 0)])
+    with pytest.raises(TierFull, match="no tier can take"):
+        store.put(("cam-a", 1), "fine", make_kv(1), {})
+    assert not store.has(("cam-a", 1), "fine") and store.seqs("cam-a") == []
+    store.check_integrity()
+
+
+def test_reconcile_with_database_rows_reports_missing_and_orphans_and_marks_importance(tmp_path):
+    store = make_store(tmp_path)
+    for seq in (0, 1, 2):
+        store.put(("cam-a", seq), "coarse", make_kv(seq), {})
+    again = make_store(tmp_path)
+    report = again.reconcile("cam-a", db_seqs=[1, 2, 3], important=[2])
+    assert (report.missing, report.orphans) == ((3,), (0,))
+    assert again.lost == [(("cam-a", 3), "coarse", "in the database but not on disk")]
+    assert again.index.record(("cam-a", 2)).important
+    assert again.disk.important("cam-a") == {2}
+
+
+def test_corrupt_cold_object_fails_that_chunk_only(tmp_path):
+    cold = LocalDirColdTier(tmp_path / "cold")
+    store = make_store(tmp_path, gpu=1, host=0, disk=2, cold=cold, write_through=False)
+    for seq in range(4):
+        store.put(("cam-a", seq), "coarse", make_kv(seq), {})
+    obj = tmp_path / "cold" / "cam-a" / "000000000000.coarse.safetensors"
+    obj.write_bytes(obj.read_bytes()[:-7])
+    with pytest.raises(ChunkUnavailable, match="lost: corrupt KV chunk file"):
+        store.get(("cam-a", 0), "coarse")
+    assert store.seqs("cam-a") == [1, 2, 3]
+    assert_same(store.get(("cam-a", 1), "coarse"), make_kv(1))
     store.check_integrity()
