@@ -14,11 +14,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from storage.secrets import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,7 @@ class BusMessage:
 
 def mask_redis_url(url: str) -> str:
     """`redis://:secret@host:6379/0` -> `redis://:***@host:6379/0` for errors and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_url(url)
 
 
 class RedisAlertBus:
@@ -84,8 +79,12 @@ class RedisAlertBus:
         if not isinstance(alert_id, int):
             raise ValueError(f"alert.alert_id: expected the database id; got {alert_id!r}")
         fields = {"alert_id": str(alert_id), "json": json.dumps(dict(alert), default=str)}
-        return self._call("XADD", self._redis.xadd, self.stream, fields,
-                          maxlen=self.maxlen, approximate=True)
+        try:
+            return self._call("XADD", self._redis.xadd, self.stream, fields,
+                              maxlen=self.maxlen, approximate=True)
+        except redis.ResponseError as exc:  # OOM, READONLY replica, wrong key type: the
+            raise AlertBusUnavailable(      # server refuses for now; the relay retries
+                f"redis {self._masked} stream {self.stream!r}: XADD refused: {exc}") from exc
 
     def ensure_group(self, group: str | None = None, start_id: str = "0") -> None:
         """Create the consumer group (and the stream) unless it exists."""
@@ -94,7 +93,8 @@ class RedisAlertBus:
                        group or self.group, id=start_id, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise
+                raise AlertBusUnavailable(f"redis {self._masked} stream {self.stream!r}: "
+                                          f"XGROUP CREATE refused: {exc}") from exc
 
     def read_group(self, consumer: str, count: int = 100, block_ms: int | None = 1000,
                    group: str | None = None, pending: bool = False) -> list[BusMessage]:

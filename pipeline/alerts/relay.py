@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from pipeline.alerts.rules import dedup_key as make_dedup_key
-from pipeline.alerts.webhooks import WebhookDispatcher
-from pipeline.api.metrics import Metrics
+from pipeline.alerts.webhooks import WebhookDispatcher, WebhookTarget
 from pipeline.messages import AlertEvent
 from storage import repo
 from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
@@ -59,15 +57,15 @@ def to_new_alert(alert: AlertEvent) -> NewAlert:
 
 class AlertRelay:
     def __init__(self, db: Database, bus: RedisAlertBus | None = None,
-                 webhooks: WebhookDispatcher | None = None, metrics: Metrics | None = None,
+                 webhooks: WebhookDispatcher | None = None,
                  *, batch: int = 100, poll_s: float = 1.0, backoff_initial_s: float = 1.0,
                  backoff_max_s: float = 60.0) -> None:
-        self.db, self.bus, self.webhooks, self.metrics = db, bus, webhooks, metrics
+        self.db, self.bus, self.webhooks = db, bus, webhooks
         self.batch, self.poll_s = batch, poll_s
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._backoff = 0.0  # 0 while healthy; grows while the bus or database is down
         self._last_error: str | None = None
-        self._delivered = 0
+        self._delivered = self._failures = 0  # this process's counts, for health()
         self._lock = threading.Lock()  # one deliver_pending at a time
         self._wake, self._stopping = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,11 +79,8 @@ class AlertRelay:
 
         Raises storage.db.DatabaseUnavailable when the database is down: nothing was
         stored, and the caller may retry with the same alert."""
-        started = time.time()
         with self.db.session() as s:
             rec = repo.add_alert(s, to_new_alert(alert))
-        if rec.created_at >= started and self.metrics is not None:
-            self.metrics.alerts_raised.labels(rec.camera, rec.rule).inc()
         if self._backoff == 0.0:
             self._wake.set()  # deliver promptly, unless we are backing off from a failure
         return rec.id
@@ -111,7 +106,6 @@ class AlertRelay:
                 self._failed(exc, current)
             except DatabaseUnavailable as exc:
                 self._failed(exc, None)
-        self._update_backlog()
         return delivered
 
     def _deliver_one(self, rec: AlertRecord) -> None:
@@ -123,8 +117,6 @@ class AlertRelay:
         if self.webhooks is not None:
             self.webhooks.submit(payload)
         self._delivered += 1
-        if self.metrics is not None:
-            self.metrics.alerts_delivered.inc()
 
     def _succeeded(self) -> None:
         if self._backoff:
@@ -135,8 +127,7 @@ class AlertRelay:
         self._last_error = str(exc)
         self._backoff = min(self.backoff_max_s, max(self.backoff_initial_s, self._backoff * 2))
         log.warning("alert relay: delivery failed, retrying in %.1fs: %s", self._backoff, exc)
-        if self.metrics is not None:
-            self.metrics.alert_delivery_failures.inc()
+        self._failures += 1
         if rec is not None:  # note the failure on the oldest waiting row only
             try:
                 with self.db.session() as s:
@@ -149,19 +140,16 @@ class AlertRelay:
             return int(s.scalar(select(func.count(Alert.id))
                                 .where(Alert.delivered_at.is_(None))) or 0)
 
-    def _update_backlog(self) -> None:
-        if self.metrics is None:
-            return
-        try:
-            self.metrics.relay_backlog.set(self.backlog())
-        except DatabaseUnavailable:
-            pass  # the next successful pass sets it
-
     # ------------------------------------------------------------ lifecycle
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            delivered = self.deliver_pending()
+            try:
+                delivered = self.deliver_pending()
+            except Exception as exc:  # an unexpected failure must not end the loop: the
+                log.exception("alert relay: unexpected error")  # rows stay; retry later
+                self._failed(exc, None)
+                delivered = 0
             if self._backoff:
                 wait = self._backoff
             elif delivered >= self.batch:
@@ -206,7 +194,15 @@ class AlertRelay:
             "running": self._thread is not None and self._thread.is_alive(),
             "sinks": {"stream": self.bus.stream if self.bus else None,
                       "webhooks": len(self.webhooks.targets) if self.webhooks else 0},
-            "backlog": backlog, "delivered": self._delivered,
+            "backlog": backlog, "delivered": self._delivered, "failures": self._failures,
             "backoff_s": self._backoff, "last_error": self._last_error,
             "webhook_status": self.webhooks.health() if self.webhooks else None,
         }
+
+
+def build_relay(cfg: Any, db: Database, **kwargs: Any) -> AlertRelay:
+    """The relay the config asks for: the Redis stream when `redis_url` is set (else alerts
+    stay in the database, CLI and API), plus `alerts.webhooks`."""
+    bus = RedisAlertBus(cfg.redis_url, stream=cfg.alerts.stream) if cfg.redis_url else None
+    hooks = [WebhookTarget.from_config(w) for w in cfg.alerts.webhooks]
+    return AlertRelay(db, bus, WebhookDispatcher(hooks) if hooks else None, **kwargs)

@@ -10,6 +10,9 @@ best-effort notification whose outcome is counted and logged.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import queue
 import threading
@@ -32,6 +35,11 @@ class WebhookTarget:
     max_attempts: int = 5
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
+    secret: str | None = None  # signs the body: X-XLWatch-Signature: sha256=<hex HMAC>
+    kinds: tuple[str, ...] | None = None  # None: every alert kind
+
+    def wants(self, alert: Mapping[str, Any]) -> bool:
+        return self.kinds is None or alert.get("kind") in self.kinds
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -58,7 +66,11 @@ class WebhookTarget:
                                        "backoff_max_s") if data.get(k) is not None}
         headers = {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else str(v))
                    for k, v in (data.get("headers") or {}).items()}
-        return cls(url=url, headers=headers, **kwargs)
+        secret = data.get("secret")
+        if hasattr(secret, "get_secret_value"):
+            secret = secret.get_secret_value()
+        kinds = tuple(data["kinds"]) if data.get("kinds") is not None else None
+        return cls(url=url, headers=headers, secret=secret, kinds=kinds, **kwargs)
 
 
 def webhook_body(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,11 +90,16 @@ def send_webhook(target: WebhookTarget, alert: Mapping[str, Any],
     own = client is None
     client = client or httpx.Client(timeout=target.timeout_s)
     delay = target.backoff_initial_s
+    body = json.dumps(webhook_body(alert), default=str).encode()
+    headers = {"Content-Type": "application/json", **target.headers}
+    if target.secret:
+        digest = hmac.new(target.secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-XLWatch-Signature"] = f"sha256={digest}"
     try:
         for attempt in range(1, target.max_attempts + 1):
             try:
-                resp = client.post(target.url, json=webhook_body(alert),
-                                   headers=dict(target.headers), timeout=target.timeout_s)
+                resp = client.post(target.url, content=body, headers=headers,
+                                   timeout=target.timeout_s)
                 if resp.is_success:
                     return True
                 error = f"HTTP {resp.status_code}"
@@ -135,7 +152,7 @@ class WebhookDispatcher:
                 alert = self._queue.get()
                 if alert is None:
                     return
-                for target in self.targets:
+                for target in (t for t in self.targets if t.wants(alert)):
                     ok = send_webhook(target, alert, client=client, sleep=self._sleep)
                     with self._lock:
                         if ok:

@@ -2,9 +2,10 @@
 so tests and several apps in one process do not collide).
 
 Owns the metric names and labels. Counters that the service increments where the work
-happens (questions, alerts, chunks) are pushed here; per-camera ingest figures are pulled
-at scrape time from a callback returning `CameraStatus` records, because ingest runs in
-other processes (Ray actors) that report cumulative counts. It does not serve HTTP: the
+happens in this process (questions) are pushed here; what other processes (Ray actors)
+do is pulled at scrape time: per-camera ingest figures from a callback returning
+`CameraStatus` records, alert and prefilled-chunk counts from callbacks over the database
+(the one place every process's alerts and chunks meet). It does not serve HTTP: the
 API's `/metrics` route renders `Metrics.render()`.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,67 +24,103 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 StatusSource = Callable[[], Iterable[CameraStatus]]
+# Rows of {"camera", "rule", "raised", "delivered"}: alerts committed / published so far.
+AlertSource = Callable[[], Iterable[dict]]
+# {camera: chunks prefilled into memory (rows in the chunks table)}.
+ChunkSource = Callable[[], dict[str, int]]
 
 
-class _CameraCollector:
-    """Turns the latest CameraStatus of every camera into metric families."""
+class _PullCollector:
+    """Turns camera statuses and alert counts, read at scrape time, into metric families."""
 
     def __init__(self) -> None:
         self.source: StatusSource | None = None
+        self.alerts: AlertSource | None = None
+        self.chunks: ChunkSource | None = None
 
     def describe(self):
         return []
 
     def collect(self):
+        yield from self._cameras()
+        yield from self._alerts()
+        if self.chunks is not None:
+            prefilled = CounterMetricFamily("xlwatch_chunks_prefilled",
+                                            "Chunks prefilled into memory", labels=["camera"])
+            for camera, n in (_safe(lambda: self.chunks().items())):
+                prefilled.add_metric([camera], n)
+            yield prefilled
+
+    def _alerts(self):
+        raised = CounterMetricFamily("xlwatch_alerts_raised", "Alerts committed",
+                                     labels=["camera", "rule"])
+        delivered = CounterMetricFamily("xlwatch_alerts_delivered",
+                                        "Alerts published to the stream or webhooks",
+                                        labels=["camera", "rule"])
+        backlog = GaugeMetricFamily("xlwatch_relay_backlog",
+                                    "Committed alerts not yet delivered")
+        rows = _safe(self.alerts) if self.alerts else []
+        for row in rows:
+            raised.add_metric([row["camera"], row["rule"]], row["raised"])
+            delivered.add_metric([row["camera"], row["rule"]], row["delivered"])
+        backlog.add_metric([], sum(r["raised"] - r["delivered"] for r in rows))
+        yield from (raised, delivered, backlog) if self.alerts else ()
+
+    def _cameras(self):
         frames = {k: CounterMetricFamily(f"xlwatch_frames_{k}", f"Frames {k} per camera",
                                          labels=["camera"])
                   for k in ("decoded", "sampled", "dropped")}
+        chunks = CounterMetricFamily("xlwatch_chunks_emitted",
+                                     "Chunks sent to memory/analysis per camera",
+                                     labels=["camera"])
         reconnects = CounterMetricFamily("xlwatch_camera_reconnects",
                                          "Stream reconnects per camera", labels=["camera"])
         state = GaugeMetricFamily("xlwatch_ingest_state",
                                   "1 for the current ingest state of each camera",
                                   labels=["camera", "state"])
-        try:
-            statuses = list(self.source()) if self.source else []
-        except Exception:  # a scrape must not fail because one source is down
-            log.exception("camera status source failed during a metrics scrape")
-            statuses = []
+        statuses = _safe(self.source) if self.source else []
         for st in statuses:
             frames["decoded"].add_metric([st.camera], st.frames_decoded)
             frames["sampled"].add_metric([st.camera], st.frames_sampled)
             frames["dropped"].add_metric([st.camera], st.frames_dropped)
+            chunks.add_metric([st.camera], st.chunks_emitted)
             reconnects.add_metric([st.camera], st.reconnects)
             for s in CameraState:
                 state.add_metric([st.camera, s.value], 1.0 if st.state == s else 0.0)
         yield from frames.values()
+        yield chunks
         yield reconnects
         yield state
+
+
+def _safe(source: Callable[[], Iterable]) -> list:
+    try:
+        return list(source())
+    except Exception:  # a scrape must not fail because one source is down; say so
+        log.exception("metrics source %r failed during a scrape", source)
+        return []
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.chunks_prefilled = Counter("xlwatch_chunks_prefilled", "Chunks prefilled",
-                                        ["camera"], registry=r)
         self.questions = Counter("xlwatch_questions", "Questions answered",
                                  ["backend", "outcome"], registry=r)
         self.question_latency = Histogram(
             "xlwatch_question_latency_seconds", "Question latency", ["backend"], registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-        self.alerts_raised = Counter("xlwatch_alerts_raised", "Alerts committed",
-                                     ["camera", "rule"], registry=r)
-        self.alerts_delivered = Counter("xlwatch_alerts_delivered",
-                                        "Alerts published to the stream", registry=r)
-        self.alert_delivery_failures = Counter("xlwatch_alert_delivery_failures",
-                                               "Failed relay attempts", registry=r)
-        self.relay_backlog = Gauge("xlwatch_relay_backlog",
-                                   "Committed alerts not yet delivered", registry=r)
-        self._cameras = _CameraCollector()
-        r.register(self._cameras)
+        self._pull = _PullCollector()
+        r.register(self._pull)
 
     def set_camera_source(self, source: StatusSource | None) -> None:
-        self._cameras.source = source
+        self._pull.source = source
+
+    def set_alert_source(self, source: AlertSource | None) -> None:
+        self._pull.alerts = source
+
+    def set_chunk_source(self, source: ChunkSource | None) -> None:
+        self._pull.chunks = source
 
     def observe_question(self, backend: str, seconds: float, ok: bool) -> None:
         self.questions.labels(backend, "ok" if ok else "error").inc()

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.alerts.relay import alert_payload, iso
 from pipeline.messages import Answer, Question
+from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
 from storage import repo
 from storage.db import Database
-from storage.models import Alert, Camera
+from storage.models import Alert, Camera, Chunk
 from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
 from storage.secrets import load_cipher
 
@@ -93,9 +94,7 @@ class DatabaseServiceAPI:
 
     def __init__(self, db: Database, cfg: Any) -> None:
         self.db, self.cfg = db, cfg
-        secret = getattr(cfg, "secret_key", None)
-        secret = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
-        self._cipher = load_cipher(Path(cfg.data_dir), secret)
+        self._cipher = load_cipher(Path(cfg.data_dir), cfg.secret)
         self._query: Callable[[Question], Answer] | None = None
 
     def attach_query(self, fn: Callable[[Question], Answer] | None) -> None:
@@ -107,9 +106,10 @@ class DatabaseServiceAPI:
 
     def add_camera(self, name: str, url: str, fps: float | None = None,
                    backend: str | None = None) -> dict[str, Any]:
-        name, url = _validate_camera(self.cfg, name, url)
-        if fps is None:
-            fps = _default_fps(self.cfg, name)
+        # The same edge checks as `xlwatch camera add` (pipeline/validation.py).
+        validate_camera_name(name)
+        url = validate_camera_url(url, self.cfg.allowed_roots)
+        fps = validate_fps(fps if fps is not None else self.cfg.camera(name).fps)
         options = {"backend": backend} if backend else {}
         with self.db.session() as s:
             return camera_dict(repo.add_camera(s, name, url, self._cipher, fps=fps,
@@ -146,6 +146,21 @@ class DatabaseServiceAPI:
                 after_id = _newest_cursor(s, camera, limit)
             return [alert_dict(r) for r in repo.list_alerts(s, after_id, camera, limit)]
 
+    def alert_counts(self) -> list[dict[str, Any]]:
+        """Alerts committed and delivered per camera and rule (for /metrics)."""
+        q = (select(Camera.name, Alert.rule, func.count(Alert.id), func.count(Alert.delivered_at))
+             .join(Camera, Camera.id == Alert.camera_id).group_by(Camera.name, Alert.rule))
+        with self.db.session() as s:
+            return [{"camera": c, "rule": r, "raised": n, "delivered": d}
+                    for c, r, n, d in s.execute(q)]
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks prefilled into memory per camera (rows of the chunks table)."""
+        q = (select(Camera.name, func.count(Chunk.id))
+             .join(Chunk, Chunk.camera_id == Camera.id).group_by(Camera.name))
+        with self.db.session() as s:
+            return {name: n for name, n in s.execute(q)}
+
     def health(self) -> dict[str, Any]:
         ok = self.db.ping()
         return {"ok": ok, "database": {"ok": ok, "url": self.db.url_masked},
@@ -164,15 +179,3 @@ def _newest_cursor(s: Any, camera: str | None, limit: int) -> int:
     return min(ids) - 1 if ids else 0
 
 
-def _validate_camera(cfg: Any, name: str, url: str) -> tuple[str, str]:
-    """The edge checks the CLI applies too (pipeline/validation.py owns them)."""
-    from pipeline import validation
-
-    return validation.validate_camera(name, url, cfg)
-
-
-def _default_fps(cfg: Any, name: str) -> float:
-    camera = getattr(cfg, "camera", None)
-    if callable(camera):
-        return float(camera(name).fps)
-    return float(getattr(getattr(cfg, "camera_defaults", None), "fps", 1.0))

@@ -9,6 +9,7 @@ does not format HTTP: FastAPI's EventSourceResponse encodes the events and sends
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -26,14 +27,16 @@ async def latest_alert_id(alerts: AlertsFn, camera: str | None) -> int:
 
 async def alert_stream(alerts: AlertsFn, after_id: int, camera: str | None = None,
                        poll_s: float = 0.5, max_events: int | None = None,
-                       timeout_s: float | None = None, batch: int = 100
+                       timeout_s: float | None = None, batch: int = 100,
+                       stop: threading.Event | None = None
                        ) -> AsyncIterator[ServerSentEvent]:
     """Yield alerts with id > after_id as they are committed; stop after `max_events`
-    events or `timeout_s` seconds when given (scripts and tests), else run until the
-    client disconnects."""
+    events or `timeout_s` seconds when given (scripts and tests), when `stop` is set (the
+    server is shutting down: an open stream must not hold a graceful shutdown), else run
+    until the client disconnects."""
     sent = 0
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while deadline is None or time.monotonic() < deadline:
+    while (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
         rows = await anyio.to_thread.run_sync(alerts, after_id, camera, batch)
         for row in rows:
             after_id = max(after_id, int(row["alert_id"]))

@@ -49,3 +49,9 @@ def test_unreachable_redis_raises_alert_bus_unavailable_with_masked_url():
 def test_mask_redis_url_hides_password():
     assert mask_redis_url("redis://u:p4ss@h:6380/1") == "redis://u:***@h:6380/1"
     assert mask_redis_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+def test_publish_refused_by_server_is_alert_bus_unavailable(bus):
+    redis.Redis.from_url(bus.url).set(bus.stream, "not a stream")  # wrong key type
+    with pytest.raises(AlertBusUnavailable, match="XADD refused.*WRONGTYPE"):
+        bus.publish({"alert_id": 1})

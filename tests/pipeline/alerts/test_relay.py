@@ -7,14 +7,14 @@ outage test, our own redis-server subprocess that we kill and start again on its
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import uuid
 
 import pytest
 import redis
 
-from pipeline.alerts.relay import AlertRelay
-from pipeline.api.metrics import Metrics
+from pipeline.alerts.relay import AlertRelay, build_relay
 from pipeline.messages import AlertEvent
 from storage import repo
 from storage.alert_bus import RedisAlertBus
@@ -44,7 +44,8 @@ def consume(bus: RedisAlertBus, seen: dict[int, int], consumer: str = "c") -> No
         bus.ack([m.message_id])
 
 
-def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(db):
+def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(any_db):
+    db = any_db
     relay = AlertRelay(db, bus=None)
     a = relay.record(make_alert(1))
     b = relay.record(make_alert(1, message="same key, new text"))
@@ -57,9 +58,9 @@ def test_record_commits_row_before_delivery_and_is_idempotent_on_dedup_key(db):
     assert relay.deliver_pending() == 0  # no sink configured: rows stay in the DB
 
 
-def test_deliver_pending_publishes_each_row_once_and_marks_it_delivered(db, bus):
-    metrics = Metrics()
-    relay = AlertRelay(db, bus=bus, metrics=metrics, batch=2)
+def test_deliver_pending_publishes_each_row_once_and_marks_it_delivered(any_db, bus):
+    db = any_db
+    relay = AlertRelay(db, bus=bus, batch=2)
     bus.ensure_group()
     ids = [relay.record(make_alert(i)) for i in range(5)]
     assert relay.deliver_pending() == 5
@@ -70,8 +71,7 @@ def test_deliver_pending_publishes_each_row_once_and_marks_it_delivered(db, bus)
     with db.session() as s:
         assert repo.undelivered_alerts(s) == []
     assert relay.backlog() == 0
-    assert metrics.alerts_delivered._value.get() == 5
-    assert b'xlwatch_alerts_raised_total{camera="lobby",rule="r"} 5.0' in metrics.render()
+    assert relay.health()["delivered"] == 5 and relay.health()["backlog"] == 0
 
 
 def test_relay_thread_delivers_a_recorded_alert_promptly(db, bus):
@@ -154,3 +154,61 @@ def test_redis_outage_keeps_alerts_in_db_and_delivers_them_after_restart(db, own
     consume(bus, seen)
     assert seen == {i: 1 for i in before + during}  # none lost, none duplicated
     assert relay.health()["ok"] and relay.backlog() == 0
+
+
+def test_build_relay_follows_the_config(db, tmp_path):
+    from pipeline.config import config_from_dict
+
+    bare = build_relay(config_from_dict({"data_dir": str(tmp_path)}), db)
+    assert bare.bus is None and bare.webhooks is None and not bare.has_sink
+    cfg = config_from_dict({
+        "data_dir": str(tmp_path), "redis_url": "redis://127.0.0.1:6379/0",
+        "alerts": {"stream": "xlwatch:test", "webhooks": [
+            {"url": "http://127.0.0.1:9/hook", "secret": "s", "kinds": ["tamper_moved"]}]}})
+    relay = build_relay(cfg, db)
+    assert relay.bus.stream == "xlwatch:test"
+    (target,) = relay.webhooks.targets
+    assert target.secret == "s" and target.kinds == ("tamper_moved",)
+    assert target.timeout_s == 5.0
+
+
+def test_concurrent_records_of_one_alert_make_one_row(any_db):
+    relays = [AlertRelay(any_db) for _ in range(4)]
+    ids: list[int] = []
+    barrier = threading.Barrier(len(relays))
+
+    def record(relay):
+        barrier.wait()
+        ids.append(relay.record(make_alert(9)))
+
+    threads = [threading.Thread(target=record, args=(r,)) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(ids) == 4 and len(set(ids)) == 1
+    with any_db.session() as s:
+        assert [r.id for r in repo.list_alerts(s)] == ids[:1]
+
+
+def test_relay_thread_retries_a_refused_publish_with_backoff_until_it_succeeds(db, bus):
+    client = redis.Redis.from_url(bus.url)
+    client.set(bus.stream, "not a stream")  # the server refuses XADD (WRONGTYPE)
+    relay = AlertRelay(db, bus=bus, poll_s=5, backoff_initial_s=0.05, backoff_max_s=0.2)
+    relay.start()
+    try:
+        alert_id = relay.record(make_alert(1))
+        deadline = time.monotonic() + 5
+        while relay.health()["failures"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        health = relay.health()
+        assert health["failures"] >= 2 and health["backlog"] == 1 and not health["ok"]
+        client.delete(bus.stream)  # the operator fixes Redis; no restart of the relay
+        bus.ensure_group()
+        while relay.backlog() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen: dict[int, int] = {}
+        consume(bus, seen)
+        assert seen == {alert_id: 1} and relay.health()["ok"]
+    finally:
+        relay.stop()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.alerts.evaluator import AlertEvaluator
+from pipeline.alerts.evaluator import AlertEvaluator, load_rules
 from pipeline.alerts.rules import (
     CameraContext,
     Cooldown,
@@ -17,6 +17,7 @@ from pipeline.alerts.rules import (
     evaluate_cv_event,
     evaluate_standing,
     parse_rule,
+    point_in_polygon,
 )
 
 # 2026-11-23 00:00:00 UTC; t seconds after it are that many seconds past midnight.
@@ -59,12 +60,23 @@ CASES = [
     ("person_window_in_camera_timezone",  # 23:30 UTC is 00:30 in Berlin (CET, winter)
      {"kind": "person", "params": {"window": "00:00-01:00"}}, Ev("person_enter", hms(23, 30)),
      {"timezone": "Europe/Berlin"}, True),
-    ("person_in_zone", {"kind": "person", "params": {"zone": [0, 0, 200, 300]}},
-     Ev("person_enter", 5, bbox=(100, 100, 50, 100)), {}, True),
-    ("person_outside_zone", {"kind": "person", "params": {"zone": [400, 0, 100, 100]}},
-     Ev("person_enter", 5, bbox=(100, 100, 50, 100)), {}, False),
+    # frame 640x480; box (100,100,50,100) has its feet at (125, 200) = (0.195, 0.417)
+    ("person_feet_outside_triangle_zone",
+     {"kind": "person", "params": {"zone": [[0, 0], [0.5, 0], [0.5, 0.5]]}},
+     Ev("person_enter", 5), {"frame_size": (640, 480)}, False),
+    ("person_in_triangle_zone",
+     {"kind": "person", "params": {"zone": [[0, 0], [0.5, 0], [0, 0.9]]}},
+     Ev("person_enter", 5), {"frame_size": (640, 480)}, True),
+    ("person_outside_zone", {"kind": "person",
+                             "params": {"zone": [[0.6, 0], [1, 0], [1, 1], [0.6, 1]]}},
+     Ev("person_enter", 5), {"frame_size": (640, 480)}, False),
     ("person_in_named_zone", {"kind": "person", "params": {"zone": "door"}},
-     Ev("person_enter", 5, bbox=(10, 10, 20, 20)), {"zones": {"door": (0, 0, 50, 50)}}, True),
+     Ev("person_enter", 5), {"frame_size": (640, 480),
+                             "zones": {"door": [(0, 0), (0.3, 0), (0.3, 0.5), (0, 0.5)]}},
+     True),
+    ("loitering_outside_zone", {"kind": "loitering", "params": {"zone": "door"}},
+     Ev("loitering", 10, t_end=100, bbox=(500, 300, 50, 100)),
+     {"frame_size": (640, 480), "zones": {"door": [(0, 0), (0.3, 0), (0.3, 0.5)]}}, False),
     ("loitering_long_enough", {"kind": "loitering", "params": {"min_seconds": 30}},
      Ev("loitering", 10, t_end=45), {}, True),
     ("loitering_too_short", {"kind": "loitering", "params": {"min_seconds": 30}},
@@ -82,10 +94,13 @@ CASES = [
     ("motion_business_hours", {"kind": "off_hours", "params": {"window": "20:00-07:00"}},
      Ev("motion", hms(10)), {}, False),
     ("off_hours_from_camera_ctx", {"kind": "off_hours"}, Ev("person_enter", hms(3)),
-     {"off_hours": "00:00-05:00"}, True),
+     {"off_hours": ("12:00-13:00", "00:00-05:00")}, True),
+    ("off_hours_rule_with_two_windows",
+     {"kind": "off_hours", "params": {"window": ["12:00-13:00", "20:00-21:00"]}},
+     Ev("motion", hms(20, 30)), {}, True),
     ("off_hours_without_any_window", {"kind": "off_hours"}, Ev("motion", hms(3)), {}, False),
     ("off_hours_kind_not_selected", {"kind": "off_hours", "params": {"kinds": ["motion"]}},
-     Ev("person_enter", hms(3)), {"off_hours": "00:00-05:00"}, False),
+     Ev("person_enter", hms(3)), {"off_hours": ("00:00-05:00",)}, False),
     ("tamper_blocked", {"kind": "tamper"}, Ev("tamper_blocked", 7, track_id=None), {}, True),
     ("tamper_only_moved", {"kind": "tamper", "params": {"kinds": ["tamper_moved"]}},
      Ev("tamper_blurred", 7, track_id=None), {}, False),
@@ -149,12 +164,15 @@ def test_standing_rejects_probability_out_of_range():
 
 BAD_RULES = [
     ({"name": "Bad Name", "kind": "person"}, "rule.name", "Bad Name"),
+    ({"name": "r", "kind": "person", "params": {"zone": [[0, 0], [2, 0], [0, 1]]}},
+     "params.zone", "2"),
     ({"name": "r", "kind": "explode"}, "rule.kind", "explode"),
     ({"name": "r", "kind": "crowd", "params": {"min_count": 0}}, "params.min_count", "0"),
     ({"name": "r", "kind": "crowd", "params": {"min_count": "many"}}, "params.min_count", "many"),
     ({"name": "r", "kind": "person", "params": {"window": "25:00-01:00"}}, "params.window",
      "25:00"),
-    ({"name": "r", "kind": "person", "params": {"zone": [0, 0, -1, 5]}}, "params.zone", "-1"),
+    ({"name": "r", "kind": "person", "params": {"zone": [[0, 0], [1, 1]]}}, "params.zone",
+     "[[0, 0], [1, 1]]"),
     ({"name": "r", "kind": "person", "params": {"colour": "red"}}, "params.colour", "red"),
     ({"name": "r", "kind": "standing", "params": {"question": " "}}, "params.question", "' '"),
     ({"name": "r", "kind": "standing", "params": {"question": "q", "threshold": 2}},
@@ -217,3 +235,59 @@ def test_evaluator_refuses_duplicate_rule_names():
     r = parse_rule({"name": "p", "kind": "person"})
     with pytest.raises(ValueError, match="duplicate.*'p'"):
         AlertEvaluator([r, r])
+
+
+def test_zone_rule_without_frame_size_is_an_error_naming_it():
+    rule = parse_rule({"name": "z", "kind": "person", "params": {"zone": [[0, 0], [1, 0], [1, 1]]}})
+    with pytest.raises(RuleError, match="frame_size"):
+        evaluate_cv_event(rule, Ev("person_enter", 1), ctx())
+
+
+def test_point_in_polygon_square_and_concave():
+    square = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    u_shape = [(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)]
+    assert point_in_polygon(0.5, 0.5, square) and not point_in_polygon(1.5, 0.5, square)
+    assert point_in_polygon(0.5, 2, u_shape) and not point_in_polygon(1.5, 2, u_shape)
+
+
+@dataclass(frozen=True)
+class Section:
+    rules: list
+    standing_questions: list = field(default_factory=list)
+    anomaly_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    params: dict
+    camera: str | None = None
+    enabled: bool = True
+
+
+def test_load_rules_merges_config_standing_questions_and_db_rows_skipping_bad_rows():
+    cfg = Section(rules=[{"name": "night", "kind": "person", "params": {"window": "22:00-06:00"}}],
+                  standing_questions=["Is anyone fighting? Answer yes or no."],
+                  anomaly_threshold=0.7)
+    rows = [Row("crowd5", "crowd", {"min_count": 5}, camera="lobby"),
+            Row("bad", "crowd", {"min_count": -1}), Row("night", "tamper", {})]
+    rules, errors = load_rules(cfg, rows)
+    assert [r.name for r in rules] == ["night", "standing-0", "crowd5"]
+    assert rules[1].params == {"question": "Is anyone fighting? Answer yes or no.",
+                               "threshold": 0.7}
+    assert rules[2].camera == "lobby"
+    assert len(errors) == 2 and "min_count" in errors[0] and "'night'" in errors[1]
+
+
+def test_load_rules_refuses_a_bad_config_rule_with_its_path():
+    with pytest.raises(RuleError, match=r"alerts.rules\[0\].params.min_count"):
+        load_rules(Section(rules=[{"name": "c", "kind": "crowd", "params": {"min_count": 0}}]))
+
+
+def test_evaluator_reports_a_rule_it_cannot_evaluate_and_keeps_the_others():
+    ev = AlertEvaluator([parse_rule({"name": "z", "kind": "person", "params": {"zone": "door"}}),
+                         parse_rule({"name": "p", "kind": "person"})])
+    alerts = ev.on_events(ctx(frame_size=(640, 480)), [Ev("person_enter", 1)])
+    assert [a.rule for a in alerts] == ["p"]
+    assert len(ev.errors) == 1 and "'door'" in ev.errors[0]

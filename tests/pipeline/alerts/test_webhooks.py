@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,12 +18,14 @@ class FlakyServer:
 
     def __init__(self, fail_first: int, fail_status: int = 503) -> None:
         self.fail_first, self.fail_status, self.bodies = fail_first, fail_status, []
+        self.raw: list[tuple[bytes, dict]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.bodies.append(body)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.raw.append((raw, dict(self.headers)))
+                outer.bodies.append(json.loads(raw))
                 status = outer.fail_status if len(outer.bodies) <= outer.fail_first else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -102,3 +106,21 @@ def test_webhook_target_rejects_bad_url_and_masks_path():
         WebhookTarget("ftp://x")
     assert WebhookTarget("https://hooks.example.com/T0/secret").masked_url == (
         "https://hooks.example.com")
+
+
+def test_webhook_body_is_signed_with_the_secret(server_factory):
+    srv = server_factory(fail_first=0)
+    assert send_webhook(WebhookTarget(srv.url, secret="s3"), ALERT)
+    raw, headers = srv.raw[0]
+    expected = hmac.new(b"s3", raw, hashlib.sha256).hexdigest()
+    assert headers["X-XLWatch-Signature"] == f"sha256={expected}"
+
+
+def test_dispatcher_sends_only_the_kinds_a_target_wants(server_factory):
+    srv = server_factory(fail_first=0)
+    d = WebhookDispatcher([WebhookTarget(srv.url, kinds=("tamper_blocked",))])
+    d.start()
+    d.submit({**ALERT, "kind": "person_enter"})
+    d.submit({**ALERT, "alert_id": 43, "kind": "tamper_blocked"})
+    d.stop(timeout_s=5)
+    assert [b["alert"]["alert_id"] for b in srv.bodies] == [43]
