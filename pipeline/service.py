@@ -43,6 +43,10 @@ class OrchestratorServiceAPI(DatabaseServiceAPI):
         self._reconcile()
         return out
 
+    def camera_statuses(self) -> list:
+        """Live ingest records of the running cameras (the API's /metrics reads them)."""
+        return self.orchestrator.camera_statuses()
+
     def camera_status(self, name: str) -> Any:
         out = super().camera_status(name)
         try:

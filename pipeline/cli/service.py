@@ -103,11 +103,8 @@ def serve(config: Path | None = CONFIG_OPT,
                                                  help="join this Ray cluster"),
           reconcile_s: float = typer.Option(2.0, "--reconcile-s", min=0.2)) -> None:
     """Run the service: Ray actors for every camera in the database plus the HTTP API."""
-    import uvicorn
-
-    from pipeline.api.app import create_app
+    from pipeline.api.app import create_app, make_server
     from pipeline.api.auth import require_token_for_bind
-    from pipeline.api.metrics import Metrics
     from pipeline.orchestrator import Orchestrator
     from pipeline.service import OrchestratorServiceAPI
 
@@ -123,17 +120,14 @@ def serve(config: Path | None = CONFIG_OPT,
     try:
         orch.start()
         orch.run_reconcile_loop(reconcile_s)
-        metrics = Metrics()
-        metrics.set_camera_source(orch.camera_statuses)
-        app = create_app(OrchestratorServiceAPI(orch), cfg, metrics)
-        server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port,
-                                               log_level="warning"))
+        app = create_app(OrchestratorServiceAPI(orch), cfg)
+        server = make_server(app, cfg.api.host, cfg.api.port)
         # Ray's driver handler turns SIGTERM into exit status 15, and uvicorn re-raises the
         # signal it caught once it has shut down: make SIGTERM a clean stop instead.
         signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         typer.echo(f"xlwatch serving on {_base_url(cfg)} (database: {orch.db.url_masked})",
                    err=True)
-        server.run()  # returns on SIGTERM/SIGINT (uvicorn's handlers)
+        server.run()  # returns on SIGTERM/SIGINT (ends SSE streams first)
     finally:
         orch.stop()
         _shutdown_ray()

@@ -98,6 +98,8 @@ def test_serve_survives_sigterm_restart_with_same_answer_events_and_alerts(
         thumb = answer["intervals"][0]["thumbnail"]
         served = httpx.get(f"{base}/{thumb}", timeout=10)
         assert served.status_code == 200 and served.content[:2] == b"\xff\xd8"  # JPEG
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        assert 'xlwatch_chunks_prefilled_total{camera="lobby"} 2.0' in metrics
     finally:
         assert stop(proc) == 0, log.read_text()[-3000:]
 
