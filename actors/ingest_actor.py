@@ -17,7 +17,12 @@ import time
 from typing import Any
 
 from pipeline.backends.cv_backend import CameraAnalysis
-from pipeline.backends.wiring import camera_ingest, is_file_url, open_camera
+from pipeline.backends.wiring import (
+    camera_ingest,
+    is_file_url,
+    open_camera,
+    record_failure,
+)
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
 
 log = logging.getLogger(__name__)
@@ -30,7 +35,13 @@ class IngestActor:
         self._cfg = cfg
         self._memory = memory if send_to_memory else None
         self._alerts = alerts
-        self._db, cam_cfg, url = open_camera(cfg, camera)
+        try:
+            self._db, cam_cfg, url = open_camera(cfg, camera)
+        except Exception as exc:
+            # Unusable stored camera (e.g. the secret key changed): say so in its row and
+            # die; reconcile does not restart a camera marked failed.
+            record_failure(cfg, camera, f"{type(exc).__name__}: {exc}")
+            raise
         self._max_inflight = max(1, int(cam_cfg.max_inflight_chunks))
         self._analysis = CameraAnalysis(self._db, cfg, camera)
         self._is_file = is_file_url(url)

@@ -21,7 +21,8 @@ from pipeline.messages import Answer, AnswerInterval, FrameChunk, Question
 
 # Question words -> CV event kinds whose chunks get a relevance boost.
 _KIND_WORDS = {
-    "person_enter": r"person|people|someone|anyone|man|woman|enter|arriv|came|walk",
+    "person_enter": r"person|people|someone|anyone|anybody|man\b|woman|men\b|women|enter|"
+                    r"arriv|came\b|walk",
     "person_leave": r"leave|left|exit|gone",
     "motion": r"motion|mov|activity|happen",
     "crowd": r"crowd|group|many",
@@ -36,7 +37,8 @@ BOOST = 1.0
 def boosts_for(question: str, events: list[StoredEvent]) -> dict[int, float]:
     """Per-chunk boost: BOOST for each chunk holding a CV event the question is about."""
     text = question.lower()
-    kinds = {k for k, pat in _KIND_WORDS.items() if re.search(pat, text)}
+    # Word starts only: "camera" must not read as "came", "human" as "man".
+    kinds = {k for k, pat in _KIND_WORDS.items() if re.search(rf"\b(?:{pat})", text)}
     out: dict[int, float] = {}
     for ev in events:
         if ev.kind in kinds and ev.chunk_seq is not None:
@@ -101,8 +103,12 @@ class VideoXL2Memory:
                     if org + t1 >= wall_range[0] and org + t0 <= wall_range[1]]
             seq_range = (min(seqs), max(seqs)) if seqs else None
         result = self.engine.ask(camera, text, seq_range=seq_range, boosts=boosts)
-        origins = [org for (_, _, org) in self._chunks.get(camera, {}).values()]
+        chunks = self._chunks.get(camera, {})
+        origins = [org for (_, _, org) in chunks.values()]
+        seq_of = [next((s for s, (t0, t1, _) in sorted(chunks.items()) if t0 <= a <= t1 + 1),
+                       None) for a, _ in result.intervals]
         return {"text": result.text, "intervals": [tuple(i) for i in result.intervals],
+                "interval_seqs": seq_of,
                 "chunks_used": [tuple(c) for c in result.chunks_used],
                 "scores": dict(result.scores), "wall_origin": origins[-1] if origins else None}
 
@@ -145,11 +151,12 @@ def answer_llm(cfg: Any, question: Question, events: list[StoredEvent], llm_ask:
     out = llm_ask(question.camera, question.text, window, boosts or None)
     origin = wall_origin if wall_origin is not None else (out.get("wall_origin") or 0.0)
     intervals, evidence = [], set()
-    for t0, t1 in out["intervals"]:
+    seqs = out.get("interval_seqs") or [None] * len(out["intervals"])
+    for (t0, t1), seq in zip(out["intervals"], seqs, strict=True):
         near = [e for e in events if e.t_start <= t1 + 1.0 and (e.t_end or e.t_start) >= t0 - 1.0]
         evidence.update(e.id for e in near if e.id is not None)
         thumb = next((e.thumbnail for e in near if e.thumbnail), None) or _chunk_thumb(
-            cfg, question.camera, t0, events)
+            cfg, question.camera, seq)
         intervals.append(AnswerInterval(origin + t0, origin + t1, t0, t1, "answer",
                                         1.0, thumb))
     chunks_used = tuple((int(s), str(k)) for s, k in out["chunks_used"])
@@ -157,8 +164,9 @@ def answer_llm(cfg: Any, question: Question, events: list[StoredEvent], llm_ask:
                   evidence_event_ids=tuple(sorted(evidence)), chunks_used=chunks_used)
 
 
-def _chunk_thumb(cfg: Any, camera: str, t: float, events: list[StoredEvent]) -> str | None:
-    """The per-chunk keyframe the ingest side saved, when one covers t."""
-    seq = int(t * cfg.camera(camera).fps) // 16
+def _chunk_thumb(cfg: Any, camera: str, seq: int | None) -> str | None:
+    """The keyframe the ingest side saved for the chunk holding the interval's start."""
+    if seq is None:
+        return None
     rel = thumbnail_relpath(camera, f"chunk-{seq:08d}")
     return rel if (Path(cfg.data_dir) / rel).exists() else None

@@ -120,6 +120,15 @@ def camera_ingest(cfg: Any, camera: str, cam_cfg: Any, url: str) -> Any:
     return CameraIngest(camera, url, options, on_chunk=queue)
 
 
+def record_failure(cfg: Any, camera: str, error: str) -> None:
+    """Best effort: the database may itself be what failed."""
+    try:
+        with database(cfg).session() as s:
+            repo.set_camera_status(s, camera, "failed", error)
+    except Exception:  # noqa: BLE001 - the caller re-raises the original error
+        pass
+
+
 def desired_cameras(cfg: Any, db: Database, has_gpu: bool = False) -> dict[str, CameraPlan]:
     """The cameras the service should hold, from the database (the source of truth)."""
     plans: dict[str, CameraPlan] = {}
@@ -129,7 +138,10 @@ def desired_cameras(cfg: Any, db: Database, has_gpu: bool = False) -> dict[str, 
                 continue
             backend = backend_of(cfg, row.name)
             is_file = is_file_url(row.url_masked)
-            done = is_file and row.status in FILE_STATES_DONE and not cfg.camera(row.name).loop
+            # A failed camera waits for the operator (remove and add it again); a file
+            # read to its end is not read again unless it loops.
+            done = row.status == "failed" or (
+                is_file and row.status in FILE_STATES_DONE and not cfg.camera(row.name).loop)
             plans[row.name] = CameraPlan(row.name, backend, is_file, not done,
                                          backend == "videoxl2" and has_gpu)
     return plans
