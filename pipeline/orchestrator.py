@@ -228,11 +228,21 @@ class Orchestrator:
         return dead
 
     def _reload_restarted_memory(self) -> None:
-        """A memory actor restarted by Ray only knows its constructor's cameras: re-add."""
-        for slot, handle in self.memory.items():
+        """A memory actor restarted by Ray only knows its constructor's cameras: re-add.
+        One that Ray gave up on is forgotten with its cameras' placement, so the next
+        round places them afresh (new memory actor, reload from disk, new ingest)."""
+        for slot, handle in list(self.memory.items()):
             expected = {c for c, s in self.placement.items() if s == slot}
             try:
                 held = set(ray.get(handle.cameras.remote(), timeout=RPC_TIMEOUT_S))
+            except ray.exceptions.ActorDiedError:
+                log.error("memory actor %s died for good; re-placing %s", slot.key,
+                          sorted(expected))
+                self.memory.pop(slot)
+                for name in expected:
+                    self._stop_camera_ingest(name)
+                    self.placement.pop(name, None)
+                continue
             except Exception:  # noqa: BLE001 - restarting right now: next round
                 continue
             for name in sorted(expected - held):

@@ -21,23 +21,18 @@ from typing import Any
 import typer
 
 from pipeline.backends.evidence import format_wall
+from pipeline.cli.common import EXIT_REFUSED, EXIT_UNAVAILABLE, cli_errors, fail, get_config
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file")
 JSON_OPT = typer.Option(False, "--json", help="print JSON")
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _fail(message: str, code: int = EXIT_REFUSED) -> None:
+    fail(message, code)  # one format for every command; credentials masked
 
 
 def _config(path: Path | None) -> Any:
-    from pipeline.config import load_config
-
-    try:
-        return load_config(path)
-    except Exception as exc:  # noqa: BLE001 - config errors name the field already
-        _fail(str(exc))
+    return get_config(path)
 
 
 def _base_url(cfg: Any) -> str:
@@ -152,7 +147,8 @@ def ask(camera: str = typer.Argument(...), question: str = typer.Argument(...),
             "until": _parse_time(until, "until"), "backend": backend}
     out = _http(cfg, "POST", "/ask", json=body)
     if out is None:
-        _fail(f"api: no service answers at {_base_url(cfg)} (start it with `xlwatch serve`)")
+        _fail(f"api: no service answers at {_base_url(cfg)} (start it with `xlwatch serve`)",
+              EXIT_UNAVAILABLE)
     tz = cfg.camera(camera).timezone
     lines = [out["text"]] + [
         f"  {format_wall(i['start'], i['t_start'], tz)} .. "
@@ -183,18 +179,14 @@ def events(camera: str = typer.Argument(...),
            limit: int = typer.Option(100, min=1, max=1000),
            config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
     """Events of one camera (from the service, or the database when it is not running)."""
-    from storage.records import NotFound
-
     cfg = _config(config)
     s, u = _parse_time(since, "since"), _parse_time(until, "until")
     params = {k: v for k, v in {"camera": camera, "since": s, "until": u,
                                 "limit": limit}.items() if v is not None}
     rows = _http(cfg, "GET", "/events", params=params)
     if rows is None:
-        try:
+        with cli_errors():
             rows = _db_rows(cfg, "events", camera=camera, since=s, until=u, limit=limit)
-        except NotFound as exc:
-            _fail(str(exc))
     tz = cfg.camera(camera).timezone
     lines = [f"#{r['event_id']} {r['kind']:<15} {format_wall(r['wall_start'], r['t_start'], tz)}"
              + ("" if r.get("t_end") is None else f" .. t={r['t_end']:.1f}s")
@@ -214,7 +206,8 @@ def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
                                     "limit": limit}.items() if v is not None}
         rows = _http(cfg, "GET", "/alerts", params=params)
         if rows is None:
-            rows = _db_rows(cfg, "alerts", after_id=cursor, camera=camera, limit=limit)
+            with cli_errors():
+                rows = _db_rows(cfg, "alerts", after_id=cursor, camera=camera, limit=limit)
         for r in rows:
             cursor = max(cursor, r["alert_id"])
             line = (json.dumps(r, default=str) if as_json else
@@ -249,7 +242,9 @@ def analyze(file: Path = typer.Argument(..., help="video file"),
 
         try:
             result = analyze_file(cfg, file, question, backend, model_path, progress)
-        except (QueryError, IngestError, FileNotFoundError) as exc:
+        # QueryError: bad input; IngestError: unreadable video; ValueError/OSError: a
+        # checkpoint the loader refuses (missing keys, wrong shapes, no config.json).
+        except (QueryError, IngestError, ValueError, OSError) as exc:
             _fail(str(exc))
     lines = [result.answer] + [f"  {i['start']:.1f}s .. {i['end']:.1f}s  {i['label']} "
                                f"({i['confidence']:.2f})" for i in result.intervals]
