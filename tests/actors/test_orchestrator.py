@@ -142,3 +142,18 @@ def test_demo_reports_answer_events_alerts_and_database_for_operator_footage(wor
     assert str(root / "demo-data" / "xlwatch.db") in report.database
     text = "\n".join(report.lines())
     assert "UTC (t=" in text and "database: " in text
+
+
+def test_memory_actor_dead_for_good_is_replaced_and_reloads_its_cameras(world):
+    import ray
+
+    cfg, orch, _, _ = world
+    slot = orch.placement["lobby"]
+    old = orch.memory[slot]
+    ray.kill(old, no_restart=True)  # beyond Ray's restarts
+    deadline = time.monotonic() + 60
+    while orch.memory.get(slot) in (None, old):
+        assert time.monotonic() < deadline
+        orch.reconcile()  # first round forgets it, the next places lobby afresh
+    stats = ray.get(orch.memory[orch.placement["lobby"]].stats.remote(), timeout=60)
+    assert stats["cv"]["lobby"]["chunks"] == 2  # reloaded from the database
