@@ -75,7 +75,10 @@ class MemoryActor:
     def ask(self, camera: str, text: str, t_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> Any:
         with self._lock:
-            return self._ensure_llm(self._device).ask(camera, text, t_range, boosts)
+            if self._llm is None or camera not in self._llm.cameras():
+                raise ValueError(f"backend: camera {camera!r} has no video LLM memory "
+                                 f"(its backend is cv); got 'videoxl2'")
+            return self._llm.ask(camera, text, t_range, boosts)
 
     def cameras(self) -> list[str]:
         names = set(self._cv.cameras())

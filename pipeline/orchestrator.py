@@ -147,6 +147,7 @@ class Orchestrator:
         for handle in self.memory.values():
             ray.kill(handle, no_restart=True)
         self.memory.clear()
+        self.placement.clear()  # a later start() places every camera afresh
 
     def _start_queries(self, size: int = 2) -> None:
         self.queries = [QueryRemote.remote(self.cfg) for _ in range(size)]

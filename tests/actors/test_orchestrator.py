@@ -157,3 +157,9 @@ def test_memory_actor_dead_for_good_is_replaced_and_reloads_its_cameras(world):
         orch.reconcile()  # first round forgets it, the next places lobby afresh
     stats = ray.get(orch.memory[orch.placement["lobby"]].stats.remote(), timeout=60)
     assert stats["cv"]["lobby"]["chunks"] == 2  # reloaded from the database
+
+
+def test_videoxl2_question_on_a_cv_camera_is_refused_naming_the_backend(world):
+    cfg, orch, _, _ = world
+    with pytest.raises(ValueError, match=r"^backend: camera 'lobby' has no video LLM"):
+        orch.ask(Question("lobby", "when did a person enter?", backend="videoxl2"))
