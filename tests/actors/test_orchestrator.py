@@ -30,7 +30,9 @@ def world(local_ray, tmp_path_factory):
         pytest.skip(f"test footage not found at {VTEST}")
     root = tmp_path_factory.mktemp("orch")
     clip = cut_clip(VTEST, root / "clips" / "lobby.mp4", seconds=24)
-    cfg = make_cfg(root / "data")
+    door = {"fps": 4, "backoff_initial_s": 0.5, "backoff_max_s": 1.0, "read_timeout_s": 3,
+            "connect_timeout_s": 3}  # the RTSP camera: quick chunks, quick reconnects
+    cfg = make_cfg(root / "data", cameras={"door": door})
     orch = Orchestrator(cfg).start()
     yield cfg, orch, root, clip
     orch.stop()
@@ -163,3 +165,32 @@ def test_videoxl2_question_on_a_cv_camera_is_refused_naming_the_backend(world):
     cfg, orch, _, _ = world
     with pytest.raises(ValueError, match=r"^backend: camera 'lobby' has no video LLM"):
         orch.ask(Question("lobby", "when did a person enter?", backend="videoxl2"))
+
+
+def test_live_rtsp_camera_streams_then_reconnects_without_touching_others(world):
+    from tests.rtsp import GstRtspServer, make_h264_clip, require_gst_rtsp
+
+    require_gst_rtsp()
+    cfg, orch, root, _ = world
+    server = GstRtspServer(make_h264_clip(root / "clips" / "door.mp4", seconds=12.0)).start()
+    try:
+        add_camera(cfg, "door", server.url)
+        assert orch.reconcile().added == ["door"]
+        deadline = time.monotonic() + 90
+        while not rows(cfg, "door")[0]:  # a first 16-frame chunk at 4 fps
+            assert time.monotonic() < deadline, rows(cfg, "door")[3]
+            time.sleep(0.5)
+        server.kill()  # the camera loses power
+        while rows(cfg, "door")[3].status != "reconnecting":
+            assert time.monotonic() < deadline, rows(cfg, "door")[3]
+            time.sleep(0.5)
+        cam = rows(cfg, "door")[3]
+        assert "door" in (cam.last_error or "") and "rtsp://127.0.0.1" in cam.last_error
+        health = orch.health()
+        assert all(health["memory"].values()) and health["cameras"]["door"] is True
+        assert rows(cfg, "lobby")[3].status == "finished"  # the other camera is untouched
+    finally:
+        server.stop()
+        with database(cfg).session() as s:
+            repo.remove_camera(s, "door")
+        assert orch.reconcile().removed == ["door"]
