@@ -68,13 +68,30 @@ class VideoXL2Memory:
         self.engine = Engine(self.model, EngineConfig(**eng),
                              tiered_store(cfg, dev) if persist else None)
         self.cfg = cfg
+        self.persist = persist
         self._chunks: dict[str, dict[int, tuple[float, float, float]]] = {}  # seq -> t0,t1,org
         self._prefilled = 0
 
     def add_camera(self, camera: str) -> dict:
-        self._chunks.setdefault(camera, {})
+        """Rebuild the camera's records from the disk store; check them against the DB."""
         recovered = self.engine.recover(camera)
-        return {"camera": camera, "backend": "videoxl2", "recovered": _plain(recovered)}
+        fps = self.cfg.camera(camera).fps
+        mem = self.engine.memories.get(camera)
+        self._chunks[camera] = {
+            m.seq: (m.group_times[0], m.group_times[-1] + 3.0 / fps, m.wall_origin)
+            for m in (mem.metas.values() if mem is not None else ())}
+        lost: tuple = ()
+        if hasattr(self.engine.store, "reconcile") and self.persist:
+            from pipeline.backends.wiring import database
+            from storage import repo
+
+            with database(self.cfg).session() as s:
+                rows = repo.list_chunks(s, camera) if repo.get_camera(s, camera) else []
+            report = self.engine.store.reconcile(camera, [r.seq for r in rows],
+                                                 [r.seq for r in rows if r.important])
+            lost = tuple(report.missing)
+        return {"camera": camera, "backend": "videoxl2", "recovered": recovered,
+                "lost": list(lost)}
 
     def on_chunk(self, chunk: FrameChunk, important: bool = False,
                  standing: list[tuple[str, str]] | None = None) -> dict:
@@ -101,7 +118,11 @@ class VideoXL2Memory:
         if wall_range is not None:
             seqs = [s for s, (t0, t1, org) in self._chunks.get(camera, {}).items()
                     if org + t1 >= wall_range[0] and org + t0 <= wall_range[1]]
-            seq_range = (min(seqs), max(seqs)) if seqs else None
+            if not seqs:
+                return {"text": "No footage of this camera is stored for that time window.",
+                        "intervals": [], "interval_seqs": [], "chunks_used": [],
+                        "scores": {}, "wall_origin": None}
+            seq_range = (min(seqs), max(seqs))
         result = self.engine.ask(camera, text, seq_range=seq_range, boosts=boosts)
         chunks = self._chunks.get(camera, {})
         origins = [org for (_, _, org) in chunks.values()]

@@ -91,5 +91,8 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
         assert stats["engine"]["cameras"]["lobby"]["chunks"] == 2  # ...with the memory
         again = orch.ask(Question("lobby", "When did a person enter the corridor?"))
         assert again.text == answer.text and again.chunks_used == answer.chunks_used
+        # A window with no stored footage is answered as such, from no chunk at all.
+        empty = orch.ask(Question("lobby", "Anyone there?", since=1000.0, until=2000.0))
+        assert empty.chunks_used == () and "No footage" in empty.text
     finally:
         orch.stop()
