@@ -80,6 +80,12 @@ class MemoryActor:
                                  f"(its backend is cv); got 'videoxl2'")
             return self._llm.ask(camera, text, t_range, boosts)
 
+    def sweep(self) -> int:
+        """Retention of the KV store (expired fine/coarse forms); 0 for cv-only slots."""
+        with self._lock:
+            store = self._llm.engine.store if self._llm is not None else None
+            return int(store.sweep()) if hasattr(store, "sweep") else 0
+
     def cameras(self) -> list[str]:
         names = set(self._cv.cameras())
         if self._llm is not None:

@@ -29,12 +29,14 @@ from actors.query_actor import QueryActor
 from pipeline.backends.wiring import database, desired_cameras
 from pipeline.messages import Answer, CameraStatus, Question
 from pipeline.placement import CameraDemand, NodeSpec, Slot, place
+from storage import repo
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "xlwatch"
 NODE_RESOURCE_PREFIX = "xlwatch_node_"
 RPC_TIMEOUT_S = 60.0
+SWEEP_INTERVAL_S = 600.0
 
 # ray.remote is applied here and nowhere else (DESIGN.md section 2).
 IngestRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=0)(IngestActor)
@@ -297,14 +299,30 @@ class Orchestrator:
     def run_reconcile_loop(self, interval_s: float = 2.0) -> None:
         """Pick up `camera add/remove` done against the DB, and dead nodes, periodically."""
         def loop() -> None:
+            last_sweep = time.monotonic()
             while not self._loop_stop.wait(interval_s):
                 try:
                     self.reconcile()
+                    if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
+                        last_sweep = time.monotonic()
+                        self.sweep()
                 except Exception:  # noqa: BLE001 - report and try again next round
                     log.exception("reconcile failed")
 
         self._loop = threading.Thread(target=loop, name="reconcile", daemon=True)
         self._loop.start()
+
+    def sweep(self) -> dict:
+        """Retention: expired KV forms in every memory actor's store, and event rows past
+        `memory.event_retention_days` (kept forever when it is not set)."""
+        refs = [h.sweep.remote() for h in self.memory.values()]
+        dropped = sum(ray.get(refs, timeout=RPC_TIMEOUT_S)) if refs else 0
+        events = 0
+        days = self.cfg.memory.event_retention_days
+        if days:
+            with self.db.session() as s:
+                events = repo.delete_events_before(s, time.time() - days * 86400.0)
+        return {"kv_forms_dropped": dropped, "events_deleted": events}
 
     def stop_reconcile_loop(self) -> None:
         self._loop_stop.set()

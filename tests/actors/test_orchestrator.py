@@ -194,3 +194,19 @@ def test_live_rtsp_camera_streams_then_reconnects_without_touching_others(world)
         with database(cfg).session() as s:
             repo.remove_camera(s, "door")
         assert orch.reconcile().removed == ["door"]
+
+
+def test_sweep_keeps_events_forever_unless_a_retention_is_set(world):
+    from pipeline.orchestrator import Orchestrator
+    from storage.records import NewEvent
+
+    cfg, orch, root, _ = world
+    with database(cfg).session() as s:
+        old_id = repo.add_events(s, "lobby", [NewEvent("motion", 0.0, wall_start=1000.0,
+                                                       t_end=1.0, wall_end=1001.0)])[0]
+    assert orch.sweep() == {"kv_forms_dropped": 0, "events_deleted": 0}
+    kept = Orchestrator(make_cfg(root / "data", memory={"event_retention_days": 1}))
+    kept.db = database(kept.cfg)
+    assert kept.sweep()["events_deleted"] == 1  # only the 1970 event is past one day
+    ids = {e.id for e in rows(cfg, "lobby")[1]}
+    assert old_id not in ids and ids  # today's events stay
