@@ -19,9 +19,11 @@ from typing import Any
 from pipeline.backends.evidence import save_thumbnail
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
 from storage import repo
+from storage.db import DatabaseUnavailable
 from storage.records import NewEvent
 
 log = logging.getLogger(__name__)
+DB_ATTEMPTS = 6  # 0.5 + 1 + 2 + 4 + 8 s of waiting before a chunk's rows are given up
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,23 @@ class CameraAnalysis:
         return self._store(events, self._last_chunk) if events else []
 
     def _store(self, events: list, chunk: FrameChunk | None) -> list[StoredEvent]:
+        """Commit a chunk's rows; a database outage is retried with backoff (the ingest
+        queue meanwhile drops the oldest pending chunks and counts them)."""
+        delay = 0.5
+        for attempt in range(DB_ATTEMPTS):
+            saved = (dict(self._open), self.last_stored_seq)
+            try:
+                return self._store_once(events, chunk)
+            except DatabaseUnavailable as exc:
+                self._open, self.last_stored_seq = saved  # the transaction rolled back
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                log.warning("camera %s: %s; retrying in %.1f s", self.camera, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    def _store_once(self, events: list, chunk: FrameChunk | None) -> list[StoredEvent]:
         out: list[StoredEvent] = []
         with self.db.session() as s:
             if chunk is not None and chunk.seq > self.last_stored_seq:
