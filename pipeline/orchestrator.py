@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -184,14 +185,15 @@ class Orchestrator:
         with self._lock:
             report = ReconcileReport()
             nodes = discover_nodes()
-            wanted = desired_cameras(self.cfg, self.db, has_gpu=any(n.gpus for n in nodes))
+            wanted, in_db = desired_cameras(self.cfg, self.db,
+                                            has_gpu=any(n.gpus for n in nodes))
             demands = [CameraDemand(n, needs_gpu=p.needs_gpu) for n, p in wanted.items()]
             new_place = place(demands, nodes, self.placement)
             live_slots = {Slot(n.name, d) for n in nodes for d in n.devices()}
             for slot in [s for s in self.memory if s not in live_slots]:
                 ray.kill(self.memory.pop(slot), no_restart=True)  # its node is gone
             for name in sorted(set(self.placement) - set(wanted)):
-                self._remove_camera(name)
+                self._remove_camera(name, deleted=name not in in_db)
                 report.removed.append(name)
             dead = self._dead_ingest()
             for name, plan in sorted(wanted.items()):
@@ -268,11 +270,15 @@ class Orchestrator:
             log.warning("camera %s: ingest actor did not stop cleanly", name)
         ray.kill(handle, no_restart=True)
 
-    def _remove_camera(self, name: str) -> None:
+    def _remove_camera(self, name: str, deleted: bool) -> None:
+        """Release a camera; one deleted from the database also loses its KV memory and
+        thumbnails (a disabled one keeps them for when it is enabled again)."""
         self._stop_camera_ingest(name)
         slot = self.placement.pop(name, None)
         if slot in self.memory:
-            self.memory[slot].drop_camera.remote(name, True)
+            self.memory[slot].drop_camera.remote(name, deleted)
+        if deleted:
+            shutil.rmtree(Path(self.cfg.data_dir) / "thumbnails" / name, ignore_errors=True)
 
     def _memory_for(self, slot: Slot, nodes: list[NodeSpec]) -> Any:
         if slot not in self.memory:

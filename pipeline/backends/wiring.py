@@ -129,19 +129,24 @@ def record_failure(cfg: Any, camera: str, error: str) -> None:
         pass
 
 
-def desired_cameras(cfg: Any, db: Database, has_gpu: bool = False) -> dict[str, CameraPlan]:
-    """The cameras the service should hold, from the database (the source of truth)."""
+def desired_cameras(cfg: Any, db: Database, has_gpu: bool = False
+                    ) -> tuple[dict[str, CameraPlan], set[str]]:
+    """(plans for the enabled cameras, names of every camera row): the database is the
+    source of truth; a disabled camera is released but keeps its memory on disk."""
     plans: dict[str, CameraPlan] = {}
     with db.session() as s:
-        for row in repo.list_cameras(s):
-            if not row.enabled:
-                continue
-            backend = backend_of(cfg, row.name)
-            is_file = is_file_url(row.url_masked)
-            # A failed camera waits for the operator (remove and add it again); a file
-            # read to its end is not read again unless it loops.
-            done = row.status == "failed" or (
-                is_file and row.status in FILE_STATES_DONE and not cfg.camera(row.name).loop)
-            plans[row.name] = CameraPlan(row.name, backend, is_file, not done,
-                                         backend == "videoxl2" and has_gpu)
-    return plans
+        rows = repo.list_cameras(s)
+    for row in rows:
+        if row.enabled:
+            plans[row.name] = _plan(cfg, row, has_gpu)
+    return plans, {row.name for row in rows}
+
+
+def _plan(cfg: Any, row: Any, has_gpu: bool) -> CameraPlan:
+    backend = backend_of(cfg, row.name)
+    is_file = is_file_url(row.url_masked)
+    # A failed camera waits for the operator (remove and add it again); a file read to
+    # its end is not read again unless it loops.
+    done = row.status == "failed" or (
+        is_file and row.status in FILE_STATES_DONE and not cfg.camera(row.name).loop)
+    return CameraPlan(row.name, backend, is_file, not done, backend == "videoxl2" and has_gpu)

@@ -194,6 +194,7 @@ def test_live_rtsp_camera_streams_then_reconnects_without_touching_others(world)
         with database(cfg).session() as s:
             repo.remove_camera(s, "door")
         assert orch.reconcile().removed == ["door"]
+        assert not (Path(cfg.data_dir) / "thumbnails" / "door").exists()  # deleted camera
 
 
 def test_sweep_keeps_events_forever_unless_a_retention_is_set(world):
@@ -210,3 +211,20 @@ def test_sweep_keeps_events_forever_unless_a_retention_is_set(world):
     assert kept.sweep()["events_deleted"] == 1  # only the 1970 event is past one day
     ids = {e.id for e in rows(cfg, "lobby")[1]}
     assert old_id not in ids and ids  # today's events stay
+
+
+def test_disabled_camera_is_released_but_keeps_its_evidence_and_memory(world):
+    import ray
+
+    cfg, orch, _, _ = world
+    thumbs = Path(cfg.data_dir) / "thumbnails" / "lobby"
+    with database(cfg).session() as s:
+        repo.update_camera(s, "lobby", enabled=False)
+    assert orch.reconcile().removed == ["lobby"] and "lobby" not in orch.placement
+    assert thumbs.is_dir() and any(thumbs.iterdir())
+    with database(cfg).session() as s:
+        repo.update_camera(s, "lobby", enabled=True)
+    assert orch.reconcile().added == ["lobby"]
+    stats = ray.get(orch.memory[orch.placement["lobby"]].stats.remote(), timeout=60)
+    assert stats["cv"]["lobby"]["chunks"] == 2
+    assert orch.ask(Question("lobby", "when did a person enter?")).intervals
