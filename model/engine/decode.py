@@ -17,8 +17,9 @@ import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
-from model.engine.records import ChunkMeta, DecodePlan, DecodeResult
+from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
+from model.engine.store import ChunkUnavailable
 from model.intervals import parse_intervals
 
 if TYPE_CHECKING:
@@ -62,11 +63,8 @@ def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) ->
     lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
     if lo > hi:
         raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
-    stored = eng.store.seqs(camera)
-    if stored:  # records older than anything stored were dropped by retention
-        mem.forget_before(stored[0])
-        eng.summaries(camera).forget_before(stored[0])
-    present = set(stored)
+    eng.prune(camera)  # records older than anything stored were dropped by retention
+    present = set(eng.store.seqs(camera))
     return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
 
@@ -75,9 +73,11 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
                   ) -> DecodePlan:
     metas = _chunk_metas(eng, camera, seq_range)
     scores: dict[int, float] = {}
+    found, summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
+    keep = set(found)
+    metas = [m for m in metas if m.seq in keep]  # lost chunks cannot be used
     if metas:
         qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
-        summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}
@@ -87,15 +87,25 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
                          eng.cfg.coarse_ratio, fine)
 
 
-def assemble(eng: Engine, plan: DecodePlan) -> Context:
+def assemble(eng: Engine, plan: DecodePlan,
+             used: list[tuple[int, Granularity]] | None = None) -> Context:
+    """Prefix + chosen chunks in temporal order, rotated contiguously. A dense chunk whose
+    fine KV vanished since planning falls back to coarse; a lost chunk is left out.
+    `used`, if given, receives what was really assembled."""
     mem = eng.memories[plan.camera]
     segs = [eng.prefix]
     for seq, how in plan.chunks:
         key, meta = (plan.camera, seq), mem.metas[seq]
-        if how == "dense":
-            segs.append(chunk_segment(meta, eng.store.get(key, "fine")))
-        else:
-            segs.append(coarse_segment(meta, eng.store.get(key, "coarse"), eng.cfg.coarse_ratio))
+        for form in (("fine", "coarse") if how == "dense" else ("coarse",)):
+            try:
+                kv = eng.store.get(key, form)
+            except ChunkUnavailable:
+                continue
+            segs.append(chunk_segment(meta, kv) if form == "fine"
+                        else coarse_segment(meta, kv, eng.cfg.coarse_ratio))
+            if used is not None:
+                used.append((seq, "dense" if form == "fine" else "coarse"))
+            break
     return gather(segs, eng.runner.rope, "contiguous")
 
 
@@ -130,12 +140,13 @@ def ask(eng: Engine, camera: str, question: str, seq_range: tuple[int, int] | No
     q_ids = list(eng.prompt.question_ids(question))
     plan = plan_question(eng, camera, q_ids, seq_range, boosts)
     keys = [(camera, s) for s, _ in plan.chunks]
-    eng.store.pin(keys)
+    used: list[tuple[int, Granularity]] = []
+    eng.store.pin(keys)  # keep them from being spilled while they are gathered
     try:
-        ctx = assemble(eng, plan)
+        ctx = assemble(eng, plan, used)
     finally:
         eng.store.unpin(keys)
     ids, _ = greedy(eng, ctx, q_ids, eng.cfg.max_new_tokens)
     text = eng.tokenizer.decode(ids, skip_special_tokens=True).strip()
-    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=list(plan.chunks),
+    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=used,
                         scores=plan.scores, token_ids=ids)

@@ -19,6 +19,7 @@ times to wall-clock time beyond keeping each chunk's `wall_origin`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +50,9 @@ from model.engine.runner import KVBuffer, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
 
+log = logging.getLogger(__name__)
+PRUNE_EVERY = 256  # chunks (about 68 min at 1 fps) between checks for retention drops
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -61,6 +65,9 @@ class EngineConfig:
     positions: Literal["contiguous", "original"] = "contiguous"  # prefill rotation
     max_batch: int = 16  # chunks (cameras) per step
     max_pending: int = 8  # per camera; beyond, the oldest chunk is dropped and counted
+    # summary keys held per camera for one-product relevance (28 KiB each at real sizes in
+    # bf16: 4096 = 112 MiB, 18 h at 1 fps); older ones are re-read from the store if asked
+    summary_capacity: int = 4096
 
     def __post_init__(self) -> None:
         for name in ("prev_chunks", "max_headers"):
@@ -68,7 +75,7 @@ class EngineConfig:
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0 or None, got {v!r}")
         for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
-                     "max_pending"):
+                     "max_pending", "summary_capacity"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -93,12 +100,15 @@ class Engine:
                              f"{self.slots} vision slots per group")
         self.prefix = self._prefill_prefix()
         self.memories: dict[str, CameraMemory] = {}
-        self.headers: dict[str, dict[int, KVSegment]] = {}  # camera -> seq -> header KV
+        # camera -> seq -> (n_groups, header KV of the chunk): a cache of what the coarse
+        # form also holds, so that prefill never reads old chunks from the store
+        self.headers: dict[str, dict[int, tuple[int, KVSegment]]] = {}
         self.banks: dict[str, SummaryBank] = {}
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
-        self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0}
+        self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0,
+                         "context_chunks_missing": 0}
 
     @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
@@ -138,7 +148,21 @@ class Engine:
         self._store_chunks(plan, fines)
         self.counters["steps"] += 1
         self.counters["chunks_prefilled"] += len(plan.items)
-        return self.scheduler.update(plan, self.memories, n_ctx)
+        results = self.scheduler.update(plan, self.memories, n_ctx)
+        for r in results:
+            if r.seq % PRUNE_EVERY == 0:
+                self.prune(r.camera)
+        return results
+
+    def prune(self, camera: str) -> int:
+        """Forget records of chunks older than anything the store still holds (dropped by
+        retention); run every PRUNE_EVERY chunks so a camera's bookkeeping stays bounded."""
+        stored = self.store.seqs(camera)
+        mem = self.memories.get(camera)
+        if not stored or mem is None:
+            return 0
+        self.summaries(camera).forget_before(stored[0])
+        return mem.forget_before(stored[0])
 
     def run_until_idle(self) -> list[PrefillResult]:
         results = []
@@ -207,20 +231,33 @@ class Engine:
             self._cache_headers(meta, header_segment(meta, fine))
 
     def _cache_headers(self, meta: ChunkMeta, seg: KVSegment) -> None:
-        """Keep the headers of the chunks a prefill can still need (bounded by p + H)."""
+        """Keep the headers a prefill can still need: the newest p + 1 chunks (they leave
+        the dense window next) and, before them, chunks holding the last H groups."""
         cache = self.headers.setdefault(meta.camera, {})
-        cache[meta.seq] = seg
-        limit = self.scheduler.history_window()
-        while limit is not None and len(cache) > limit + 1:
-            del cache[min(cache)]
+        cache[meta.seq] = (meta.n_groups, seg)
+        p, h = self.cfg.prev_chunks, self.cfg.max_headers
+        if p is None or h is None:
+            return
+        newest = sorted(cache, reverse=True)
+        groups = 0
+        for i, seq in enumerate(newest):
+            if i <= p:
+                continue
+            if groups >= h:
+                del cache[seq]
+            groups += cache.get(seq, (0, None))[0]
 
     def summaries(self, camera: str) -> SummaryBank:
-        return self.banks.setdefault(camera, SummaryBank(camera))
+        if camera not in self.banks:
+            self.banks[camera] = SummaryBank(camera, self.cfg.summary_capacity)
+        return self.banks[camera]
 
     # ---- context assembly -------------------------------------------------------------
     def _headers(self, meta: ChunkMeta, groups: list[int]) -> KVSegment:
-        seg = self.headers.get(meta.camera, {}).get(meta.seq)
-        if seg is None:  # after recover: the coarse form keeps headers verbatim
+        cached = self.headers.get(meta.camera, {}).get(meta.seq)
+        if cached is not None:
+            seg = cached[1]
+        else:  # after recover: the coarse form keeps headers verbatim
             coarse = self.store.get((meta.camera, meta.seq), "coarse")
             seg = headers_from_coarse(meta, coarse, self.cfg.coarse_ratio)
             self._cache_headers(meta, seg)
@@ -243,8 +280,15 @@ class Engine:
         by_seq: dict[int, list[int]] = {}
         for seq, g in plan.header_groups:
             by_seq.setdefault(seq, []).append(g)
-        segs += [self._headers(mem.metas[s], gs) for s, gs in by_seq.items()]
-        segs += [self._dense(mem.metas[s]) for s in plan.dense_seqs]
+        parts = [(s, gs) for s, gs in by_seq.items()] + [(s, None) for s in plan.dense_seqs]
+        for seq, groups in parts:
+            meta = mem.metas[seq]
+            try:
+                segs.append(self._dense(meta) if groups is None else self._headers(meta, groups))
+            except ChunkUnavailable as err:  # lost (corrupt file): its context goes without it,
+                # rather than one camera's loss failing every camera's chunk in the step
+                self.counters["context_chunks_missing"] += 1
+                log.warning("camera %s: context of a new chunk skips %s", camera, err)
         return segs
 
     def prefill_context(self, camera: str, plan: PrefillContextPlan,
@@ -276,7 +320,12 @@ class Engine:
         """Rebuild a camera's records from the store (after a restart); returns chunk count."""
         mem = CameraMemory(camera, self.prefix.n_tokens)
         for seq in self.store.seqs(camera):
-            mem.add(ChunkMeta.from_meta(self.store.meta((camera, seq))))
+            raw = self.store.meta((camera, seq))
+            ratio = raw.get("coarse_ratio", str(self.cfg.coarse_ratio))
+            if ratio != str(self.cfg.coarse_ratio):  # the coarse layout depends on r
+                raise ValueError(f"chunk {seq} of camera {camera!r} was stored with "
+                                 f"coarse_ratio {ratio}, engine has {self.cfg.coarse_ratio}")
+            mem.add(ChunkMeta.from_meta(raw))
         self.memories[camera] = mem
         self.headers.pop(camera, None)
         self.banks.pop(camera, None)

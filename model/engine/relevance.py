@@ -18,7 +18,7 @@ import torch
 
 from model.engine.context import KVSegment
 from model.engine.runner import KVBuffer, Runner
-from model.engine.store import ChunkTensorStore
+from model.engine.store import ChunkTensorStore, ChunkUnavailable
 
 
 def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int]) -> torch.Tensor:
@@ -45,11 +45,13 @@ class SummaryBank:
     """Summary keys [L, Hkv, D] of one camera's chunks, rows in a growing tensor.
 
     Filled as chunks are prefilled and, after a restart, lazily from the store's coarse
-    form. About L * Hkv * D * 2 bytes per chunk (28 KiB at the real sizes in bf16).
+    form. About L * Hkv * D * 2 bytes per chunk (28 KiB at the real sizes in bf16); at
+    `capacity` rows the oldest quarter is forgotten (re-read from the store if asked for).
     """
 
-    def __init__(self, camera: str) -> None:
+    def __init__(self, camera: str, capacity: int = 1024) -> None:
         self.camera = camera
+        self.capacity = capacity
         self.rows: dict[int, int] = {}  # seq -> row
         self.data: torch.Tensor | None = None
 
@@ -57,22 +59,33 @@ class SummaryBank:
         if seq in self.rows:
             self.data[self.rows[seq]] = summary
             return
+        if len(self.rows) >= self.capacity:
+            oldest = sorted(self.rows)
+            self.forget_before(oldest[len(oldest) // 4])
         n = len(self.rows)
         if self.data is None or n == self.data.shape[0]:
-            grown = summary.new_empty((max(16, 2 * n), *summary.shape))
+            grown = summary.new_empty((min(self.capacity, max(16, 2 * n)), *summary.shape))
             if self.data is not None:
                 grown[:n] = self.data
             self.data = grown
         self.data[n] = summary
         self.rows[seq] = n
 
-    def gather(self, seqs: list[int], store: ChunkTensorStore) -> torch.Tensor:
-        """[len(seqs), L, Hkv, D]; summaries not held yet are read from the store."""
+    def gather(self, seqs: list[int], store: ChunkTensorStore
+               ) -> tuple[list[int], torch.Tensor | None]:
+        """(seqs found, [n, L, Hkv, D]); summaries not held yet are read from the store,
+        chunks the store cannot serve are left out."""
         for seq in seqs:
             if seq not in self.rows:
-                self.add(seq, store.get((self.camera, seq), "coarse")["summary"])
-        idx = torch.tensor([self.rows[s] for s in seqs], device=self.data.device)
-        return self.data.index_select(0, idx)
+                try:
+                    self.add(seq, store.get((self.camera, seq), "coarse")["summary"])
+                except ChunkUnavailable:
+                    continue
+        found = [s for s in seqs if s in self.rows]
+        if not found:
+            return [], None
+        idx = torch.tensor([self.rows[s] for s in found], device=self.data.device)
+        return found, self.data.index_select(0, idx)
 
     def forget_before(self, seq: int) -> None:
         keep = sorted(s for s in self.rows if s >= seq)

@@ -185,6 +185,8 @@ def test_recovered_engine_continues_the_stream_like_the_original(tiny_model):
     assert restarted.recover("cam") == 3
     with pytest.raises(ValueError, match="seq 2"):
         restarted.submit("cam", 2, *chunks[2], wall_origin=0.0)
+    with pytest.raises(ValueError, match="coarse_ratio 4"):
+        Engine(tiny_model, EngineConfig(coarse_ratio=8), store).recover("cam")
     reference = Engine(tiny_model, cfg)
     feed(reference, "cam", chunks)
     feed(restarted, "cam", chunks[3:], first_seq=3)
@@ -224,6 +226,10 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     assert sum(h == "dense" for _s, h in plan.chunks) == 2
     with pytest.raises(ChunkUnavailable):
         eng.standing("cam", 1, ["Is anyone there?"])
+    store.dropped |= {("cam", 0)}  # dropped after planning: the answer uses it coarse
+    used: list = []
+    decode.assemble(eng, plan, used)
+    assert dict(used)[0] == "coarse" and dict(used)[1] == "coarse"
     eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
     (result,) = eng.step()
     metas = eng.memories["cam"].metas
@@ -245,3 +251,31 @@ def test_standing_questions_of_two_cameras_in_one_batch_equal_each_camera_alone(
     assert batch[0] == pytest.approx(eng.standing("a", 2, qs_a), rel=1e-5)
     assert batch[1] == pytest.approx(eng.standing("b", 0, qs_b), rel=1e-5)
     assert batch[2] == []
+
+
+class LostChunkStore(InMemoryChunkStore):
+    """A store that lost every form of some chunks (a corrupt file), as a disk store can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: set[tuple[str, int]] = set()
+
+    def get(self, key, form):
+        if key in self.lost:
+            raise ChunkUnavailable(key, form, "lost: corrupt file")
+        return super().get(key, form)
+
+
+def test_a_lost_window_chunk_is_skipped_without_failing_other_cameras_in_the_step(tiny_model):
+    store = LostChunkStore()
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=1, max_headers=4), store)
+    chunks = chunk_frames(3, seed=1)
+    feed(eng, "a", chunks[:2])
+    feed(eng, "b", chunks[:2])
+    store.lost.add(("a", 1))
+    eng.submit("a", 2, *chunks[2], wall_origin=0.0)
+    eng.submit("b", 2, *chunks[2], wall_origin=0.0)
+    results = {r.camera: r for r in eng.step()}
+    assert set(results) == {"a", "b"}
+    assert results["a"].context_tokens < results["b"].context_tokens
+    assert eng.stats()["context_chunks_missing"] == 1

@@ -171,4 +171,5 @@ def test_engine_prefill_context_stops_growing_once_the_window_is_full(tiny_model
         headers = sum(metas[s].header_lens[g] for s, g in plan.header_groups)
         assert r.context_tokens == prefix + headers + metas[r.seq - 1].n_tokens
     assert results[0].context_tokens == prefix
+    assert sorted(eng.headers["cam"]) == [2, 3, 4]  # header cache bounded by p and H
     assert max(r.context_tokens for r in results[2:]) < results[1].context_tokens + 40

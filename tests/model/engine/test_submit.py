@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from model.engine.engine import Engine, EngineConfig
 from model.engine.records import ChunkMeta
@@ -68,3 +69,16 @@ def test_cameras_with_different_frame_sizes_share_a_step(tiny_model):
     results = eng.step()
     assert sorted((r.camera, r.n_tokens > 144) for r in results) == [("a", True), ("b", True)]
     assert eng.store.get(("b", 0), "fine")["k"].shape[2] == eng.memories["b"].metas[0].n_tokens
+
+
+def test_prune_forgets_records_of_chunks_the_store_dropped(tiny_model):
+    eng = Engine(tiny_model, EngineConfig())
+    mem = CameraMemory("cam", 0)
+    for seq in range(4):
+        meta = ChunkMeta("cam", seq, (4.0 * seq,), (5,), 144, 0.0, mem.next_offset)
+        mem.add(meta)
+        if seq >= 2:  # retention dropped chunks 0 and 1 from the store
+            eng.store.put(("cam", seq), "coarse", {"summary": torch.zeros(1)}, meta.to_meta())
+    eng.memories["cam"] = mem
+    assert eng.prune("cam") == 2
+    assert [m.seq for m in mem.history()] == [2, 3]
