@@ -19,13 +19,20 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.backends.wiring import database
 from pipeline.cli import app
+from pipeline.config import load_config
+from storage import repo
 from tests.e2e.clips import cut_clip, write_config
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "when did a person enter?"
+
+
+def database_for(cfg_path: Path):
+    return database(load_config(cfg_path))
 
 
 def cli(*args: str) -> str:
@@ -98,6 +105,14 @@ def test_serve_survives_sigterm_restart_with_same_answer_events_and_alerts(
         thumb = answer["intervals"][0]["thumbnail"]
         served = httpx.get(f"{base}/{thumb}", timeout=10)
         assert served.status_code == 200 and served.content[:2] == b"\xff\xd8"  # JPEG
+        for args, needle in ((["nosuch", QUESTION], "camera: "),
+                             (["lobby", "   "], "question"),
+                             (["lobby", "x" * 1001], "question"),
+                             (["lobby", QUESTION, "--since", "2026-01-02",
+                               "--until", "2026-01-01"], "until")):
+            res = CliRunner().invoke(app, ["ask", *args, "--config", cfg])
+            assert res.exit_code != 0 and needle in res.output, res.output
+        assert json.loads(cli("events", "lobby", "--json", "--config", cfg)) == events
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
         assert 'xlwatch_chunks_prefilled_total{camera="lobby"} 2.0' in metrics
     finally:
@@ -118,3 +133,7 @@ def test_serve_survives_sigterm_restart_with_same_answer_events_and_alerts(
     assert again["intervals"] == strip
     assert events2 == events and alerts2 == alerts
     assert again["query_id"] != answer["query_id"]  # both questions persisted
+    db = database_for(cfg_path)
+    with db.session() as s:
+        asked = [q.question for q in repo.list_queries(s, limit=100)]
+    assert asked == [QUESTION, QUESTION]  # refused questions stored nothing
