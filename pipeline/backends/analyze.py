@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
             progress(n, chunk.end)
     _collect(events, analyzer.flush(), camera, None)
     stored = sorted(events.values(), key=lambda e: (e.t_start, e.kind))
-    stored = [StoredEvent(i, *_fields(e)[1:]) for i, e in enumerate(stored, 1)]
+    stored = [replace(e, id=i) for i, e in enumerate(stored, 1)]  # ids for evidence
     q = Question(camera, question, backend=backend)
     if memory is not None:
         from pipeline.backends.videoxl2_backend import answer_llm
@@ -93,15 +93,11 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     return AnalyzeResult(answer.text, intervals, backend, latency, stored)
 
 
-def _fields(e: StoredEvent) -> tuple:
-    return tuple(getattr(e, f) for f in StoredEvent.__dataclass_fields__)
-
-
 def _collect(out: dict[str, StoredEvent], events: list, camera: str, seq: int | None) -> None:
     """Keep the latest emission of each event (start, then end) under its key."""
     for ev in events:
         key = ev.key or f"{ev.kind}-{ev.t_start}"
-        wall_start = ev.wall_start if ev.wall_start is not None else ev.t_start  # noqa: E501
+        wall_start = ev.wall_start if ev.wall_start is not None else ev.t_start
         prev = out.get(key)
         out[key] = StoredEvent(
             None, camera, ev.kind, ev.t_start, ev.t_end, wall_start, ev.wall_end,
