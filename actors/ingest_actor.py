@@ -106,25 +106,39 @@ class IngestActor:
         import ray  # the shell's one Ray call; the core objects never see Ray
 
         if self._inflight:
-            _, self._inflight = ray.wait(self._inflight, num_returns=len(self._inflight),
-                                         timeout=0)
+            ready, self._inflight = ray.wait(self._inflight, num_returns=len(self._inflight),
+                                             timeout=0)
+            self._check(ready)
         if self._is_file and len(self._inflight) >= self._max_inflight:
             # A file is not live: wait for the memory actor instead of losing footage.
-            _, self._inflight = ray.wait(self._inflight, num_returns=1, timeout=300)
+            ready, self._inflight = ray.wait(self._inflight, num_returns=1, timeout=300)
+            self._check(ready)
         if len(self._inflight) >= self._max_inflight:
             self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
             return
         self._inflight.append(self._memory.on_chunk.remote(chunk, important))
 
     def _finish(self) -> None:
-        self._notify(self._analysis.flush())
-        self._analysis.set_state(self._ingest.status())
         import ray
 
-        # Idle means "everything it saw has reached the alert and memory actors".
+        self._notify(self._analysis.flush())
+        # "finished" means everything it saw reached the alert and memory actors.
         pending = self._alert_refs + self._inflight
         if pending:
-            ray.wait(pending, num_returns=len(pending), timeout=60)
+            ready, _ = ray.wait(pending, num_returns=len(pending), timeout=300)
+            self._check(ready)
+        self._analysis.set_state(self._ingest.status())
+
+    def _check(self, ready: list) -> None:
+        """Surface failures of the memory/alert calls that already returned."""
+        import ray
+
+        for ref in ready:
+            try:
+                ray.get(ref, timeout=0)
+            except Exception as exc:  # noqa: BLE001 - report; the camera keeps running
+                self._error = f"{type(exc).__name__}: {str(exc)[:500]}"
+                log.warning("camera %s: downstream call failed: %s", self.camera, self._error)
 
     def _notify(self, events: list) -> None:
         if events and self._alerts is not None:
