@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from actors.peers import peer
 from pipeline.backends.cv_backend import CameraAnalysis
 from pipeline.backends.wiring import (
     camera_ingest,
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 
 class IngestActor:
-    def __init__(self, camera: str, cfg: Any, memory: Any | None, alerts: Any | None,
+    def __init__(self, camera: str, cfg: Any, memory: str | None, alerts: str | None,
                  send_to_memory: bool = False) -> None:
+        # Peers are named actors, looked up at each use: no handles among the constructor
+        # arguments (Ray restarts an actor from them), and a replaced peer is found again.
         self.camera = camera
         self._cfg = cfg
         self._memory = memory if send_to_memory else None
@@ -116,7 +119,7 @@ class IngestActor:
         if len(self._inflight) >= self._max_inflight:
             self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
             return
-        self._inflight.append(self._memory.on_chunk.remote(chunk, important))
+        self._inflight.append(peer(self._memory).on_chunk.remote(chunk, important))
 
     def _finish(self) -> None:
         import ray
@@ -142,7 +145,7 @@ class IngestActor:
 
     def _notify(self, events: list) -> None:
         if events and self._alerts is not None:
-            self._alert_refs.append(self._alerts.on_events.remote(self.camera, events))
+            self._alert_refs.append(peer(self._alerts).on_events.remote(self.camera, events))
             self._alert_refs = self._alert_refs[-64:]  # bounded: old ones are long done
 
     # Public surface.

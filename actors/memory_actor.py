@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from actors.peers import peer
 from pipeline.backends.alerting import StandingQuestions
 from pipeline.backends.cv_backend import CVMemory
 from pipeline.backends.evidence import thumbnail_relpath
@@ -21,7 +22,7 @@ from pipeline.messages import FrameChunk
 
 class MemoryActor:
     def __init__(self, slot_key: str, cfg: Any, device: int | None, cameras: list[str],
-                 alerts: Any | None = None) -> None:
+                 alerts: str | None = None) -> None:
         self.slot_key = slot_key
         self._cfg = cfg
         self._alerts = alerts
@@ -67,7 +68,7 @@ class MemoryActor:
             standing = self._standing.for_camera(chunk.camera)
             out = self._ensure_llm(self._device).on_chunk(chunk, important, standing)
         if out["scores"] and self._alerts is not None:  # fire and forget: rules decide
-            self._alerts.on_scores.remote(
+            peer(self._alerts).on_scores.remote(
                 chunk.camera, chunk.seq, chunk.start, chunk.wall_origin + chunk.start,
                 out["scores"], thumbnail_relpath(chunk.camera, f"chunk-{chunk.seq:08d}"))
         return out

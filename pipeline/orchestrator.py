@@ -17,6 +17,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ class Orchestrator:
         self.ingest: dict[str, Any] = {}
         self.placement: dict[str, Slot] = {}
         self._rr = itertools.count()
+        # Actor names are unique per orchestrator: several may share one Ray (tests).
+        self._prefix = f"xlwatch-{uuid.uuid4().hex[:8]}"
         self._parts = [
             ("storage", self._start_storage, self._stop_storage),
             ("memory", self._start_memory, self._stop_memory),
@@ -161,7 +164,7 @@ class Orchestrator:
         self.queries = []
 
     def _start_alerts(self) -> None:
-        self.alerts = AlertRemote.remote(self.cfg)
+        self.alerts = AlertRemote.options(name=self.alerts_name).remote(self.cfg)
 
     def _stop_alerts(self) -> None:
         if self.alerts is not None:
@@ -255,10 +258,11 @@ class Orchestrator:
 
     def _start_camera_ingest(self, name: str, slot: Slot, nodes: list[NodeSpec],
                              plan: Any) -> None:
-        memory = self._memory_for(slot, nodes)
+        self._memory_for(slot, nodes)  # exists before ingest sends it chunks
         opts = self._affinity(slot, nodes)
         self.ingest[name] = IngestRemote.options(**opts).remote(
-            name, self.cfg, memory, self.alerts, plan.needs_memory_frames)
+            name, self.cfg, self.memory_name(slot), self.alerts_name,
+            plan.needs_memory_frames)
 
     def _stop_camera_ingest(self, name: str) -> None:
         handle = self.ingest.pop(name, None)
@@ -280,14 +284,21 @@ class Orchestrator:
         if deleted:
             shutil.rmtree(Path(self.cfg.data_dir) / "thumbnails" / name, ignore_errors=True)
 
+    @property
+    def alerts_name(self) -> str:
+        return f"{self._prefix}-alerts"
+
+    def memory_name(self, slot: Slot) -> str:
+        return f"{self._prefix}-memory-{slot.key.replace('/', '-')}"
+
     def _memory_for(self, slot: Slot, nodes: list[NodeSpec]) -> Any:
         if slot not in self.memory:
             opts = self._affinity(slot, nodes)
             if slot.device is not None:
                 opts["num_gpus"] = 1
             cams = [c for c, s in self.placement.items() if s == slot]
-            self.memory[slot] = MemoryRemote.options(**opts).remote(
-                slot.key, self.cfg, slot.device, cams, self.alerts)
+            self.memory[slot] = MemoryRemote.options(name=self.memory_name(slot), **opts).remote(
+                slot.key, self.cfg, slot.device, cams, self.alerts_name)
         return self.memory[slot]
 
     @staticmethod
