@@ -55,10 +55,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     export_project_path()
     if address:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
+                 logging_level=logging.ERROR)
     else:
         ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False,
-                 _node_ip_address="127.0.0.1", namespace=NAMESPACE, log_to_driver=False)
+                 _node_ip_address="127.0.0.1", namespace=NAMESPACE, log_to_driver=False,
+                 logging_level=logging.ERROR)  # Ray's own start-up chatter off the console
 
 
 def export_project_path() -> None:
