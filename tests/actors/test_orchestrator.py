@@ -228,3 +228,37 @@ def test_disabled_camera_is_released_but_keeps_its_evidence_and_memory(world):
     stats = ray.get(orch.memory[orch.placement["lobby"]].stats.remote(), timeout=60)
     assert stats["cv"]["lobby"]["chunks"] == 2
     assert orch.ask(Question("lobby", "when did a person enter?")).intervals
+
+
+def test_the_same_service_runs_on_postgresql(world):
+    """Everything real: a database created for this test on the local PostgreSQL."""
+    import uuid
+
+    import psycopg
+
+    from pipeline.orchestrator import Orchestrator
+    from tests.services import require_postgres
+
+    url = require_postgres()
+    _, _, root, clip = world
+    name = f"xlwatch_svc_{uuid.uuid4().hex[:8]}"
+    admin = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    cfg = make_cfg(root / "pg-data", db_url=url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        add_camera(cfg, "lobby", clip)
+        orch = Orchestrator(cfg).start()
+        try:
+            assert orch.wait_idle("lobby", 120)
+            answer = orch.ask(Question("lobby", "when did a person enter?"))
+        finally:
+            orch.stop()
+        chunks, events, alerts, cam = rows(cfg, "lobby")
+        assert cam.status == "finished" and len(chunks) == 2
+        assert answer.intervals and any(e.kind == "person_enter" for e in events) and alerts
+        assert "postgresql" in database(cfg).dialect
+    finally:
+        database(cfg).close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
