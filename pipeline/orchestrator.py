@@ -224,18 +224,7 @@ class Orchestrator:
 
     def _dead_ingest(self) -> set[str]:
         """Ingest actors that do not answer a health check (Ray gave up restarting)."""
-        refs = {h.health.remote(): n for n, h in self.ingest.items()}
-        if not refs:
-            return set()
-        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=10)
-        dead = {n for r, n in refs.items() if r not in ready}
-        for ref in ready:
-            try:
-                if not ray.get(ref, timeout=1):
-                    dead.add(refs[ref])
-            except Exception:  # noqa: BLE001 - RayActorError: the actor is gone
-                dead.add(refs[ref])
-        return dead
+        return {n for n, ok in _alive_all(dict(self.ingest)).items() if not ok}
 
     def _reload_restarted_memory(self) -> None:
         """A memory actor restarted by Ray only knows its constructor's cameras: re-add.
@@ -307,13 +296,6 @@ class Orchestrator:
     def _affinity(slot: Slot, nodes: list[NodeSpec]) -> dict:
         node = next(n for n in nodes if n.name == slot.node)
         return {"resources": {node.resource: 0.001}} if node.resource else {}
-
-    @staticmethod
-    def _alive(handle: Any) -> bool:
-        try:
-            return bool(ray.get(handle.health.remote(), timeout=10))
-        except Exception:  # noqa: BLE001 - dead, restarting too often, or unreachable
-            return False
 
     def run_reconcile_loop(self, interval_s: float = 2.0) -> None:
         """Pick up `camera add/remove` done against the DB, and dead nodes, periodically."""
@@ -397,8 +379,8 @@ class Orchestrator:
         started = time.monotonic()
         out = {
             "parts": list(self._started),
-            "cameras": {n: self._alive(h) for n, h in self.ingest.items()},
-            "memory": {s.key: self._alive(h) for s, h in self.memory.items()},
+            "cameras": _alive_all(dict(self.ingest)),
+            "memory": {s.key: ok for s, ok in _alive_all(dict(self.memory)).items()},
             "alerts": self.alerts is not None and bool(self._alert_health()),
             "placement": {n: s.key for n, s in self.placement.items()},
         }
@@ -410,3 +392,18 @@ class Orchestrator:
             return ray.get(self.alerts.health.remote(), timeout=10)
         except Exception:  # noqa: BLE001
             return None
+
+
+def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bool]:
+    """Health of many actors in one round (no ray.get in a loop over slow actors)."""
+    refs = {h.health.remote(): key for key, h in handles.items()}
+    if not refs:
+        return {}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    out = dict.fromkeys(handles, False)
+    for ref in ready:
+        try:
+            out[refs[ref]] = bool(ray.get(ref, timeout=1))
+        except Exception:  # noqa: BLE001 - RayActorError: dead or restarting
+            out[refs[ref]] = False
+    return out
