@@ -211,8 +211,8 @@ def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
         for r in rows:
             cursor = max(cursor, r["alert_id"])
             line = (json.dumps(r, default=str) if as_json else
-                    f"#{r['alert_id']} {r['camera']} {r['rule']} {r['kind']}: {r['message']} at "
-                    f"{format_wall(r['wall_time'], r.get('t'))}")
+                    f"#{r['alert_id']} {format_wall(r['wall_time'], r.get('t'))} "
+                    f"{r['camera']}/{r['rule']} ({r['kind']}): {r['message']}")
             typer.echo(line)
         if not follow:
             return
