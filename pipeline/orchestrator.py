@@ -201,17 +201,21 @@ class Orchestrator:
                 self._remove_camera(name, deleted=name not in in_db)
                 report.removed.append(name)
             dead = self._dead_ingest()
-            for name, plan in sorted(wanted.items()):
+            loads = []  # memory reloads run in parallel; ingest starts once they are done
+            for name in sorted(wanted):
                 slot, old = new_place[name], self.placement.get(name)
                 if old is not None and old != slot:
                     self._stop_camera_ingest(name)
                     report.moved.append(name)
                 if old != slot:
-                    memory = self._memory_for(slot, nodes)
-                    ray.get(memory.add_camera.remote(name), timeout=RPC_TIMEOUT_S)
+                    loads.append(self._memory_for(slot, nodes).add_camera.remote(name))
                     if old is None:
                         report.added.append(name)
                 self.placement[name] = slot
+            if loads:
+                ray.get(loads, timeout=RPC_TIMEOUT_S * max(1, len(loads) // 8))
+            for name, plan in sorted(wanted.items()):
+                slot = self.placement[name]
                 if name in dead:
                     self._stop_camera_ingest(name)
                     report.restarted.append(name)
