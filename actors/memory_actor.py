@@ -30,19 +30,21 @@ class MemoryActor:
         self._lock = threading.Lock()
         self._cv = CVMemory(cfg)
         self._llm = None
+        # The slot's GPU index is a label: Ray gives this actor one GPU (num_gpus=1) and
+        # makes it the only visible one, so it is cuda:0 in here.
+        self._device = None if device is None else 0
         if cfg.model.backend == "videoxl2" or any(
             cfg.camera(c).backend == "videoxl2" for c in cameras
         ):
-            self._ensure_llm(device)
-        self._device = device
+            self._ensure_llm()
         for camera in cameras:
             self.add_camera(camera)
 
-    def _ensure_llm(self, device: int | None):
+    def _ensure_llm(self) -> Any:
         if self._llm is None:
             from pipeline.backends.videoxl2_backend import VideoXL2Memory
 
-            self._llm = VideoXL2Memory(self._cfg, device)
+            self._llm = VideoXL2Memory(self._cfg, self._device)
         return self._llm
 
     def _backend(self, camera: str) -> str:
@@ -52,7 +54,7 @@ class MemoryActor:
         """Start holding a camera; reload its memory from the disk store and the DB."""
         with self._lock:
             if self._backend(camera) == "videoxl2":
-                return self._ensure_llm(getattr(self, "_device", None)).add_camera(camera)
+                return self._ensure_llm().add_camera(camera)
             return self._cv.add_camera(camera)
 
     def drop_camera(self, camera: str, delete: bool = False) -> None:
@@ -66,7 +68,7 @@ class MemoryActor:
             if self._backend(chunk.camera) != "videoxl2":
                 return self._cv.on_chunk(chunk)
             standing = self._standing.for_camera(chunk.camera)
-            out = self._ensure_llm(self._device).on_chunk(chunk, important, standing)
+            out = self._ensure_llm().on_chunk(chunk, important, standing)
         if out["scores"] and self._alerts is not None:  # fire and forget: rules decide
             peer(self._alerts).on_scores.remote(
                 chunk.camera, chunk.seq, chunk.start, chunk.wall_origin + chunk.start,

@@ -61,7 +61,8 @@ class VideoXL2Memory:
         from model import load_model
         from model.engine.engine import Engine, EngineConfig
 
-        dev = "cpu" if device is None or not torch.cuda.is_available() else f"cuda:{device}"
+        gpu = device is not None and cfg.model.device != "cpu" and torch.cuda.is_available()
+        dev = f"cuda:{device}" if gpu else "cpu"
         dtype = getattr(torch, cfg.model.dtype) if dev != "cpu" else torch.float32
         self.model = load_model(_resolve_model_path(cfg, model_path), device=dev, dtype=dtype)
         eng = cfg.engine.model_dump() if hasattr(cfg.engine, "model_dump") else {}

@@ -149,4 +149,5 @@ def _plan(cfg: Any, row: Any, has_gpu: bool) -> CameraPlan:
     # its end is not read again unless it loops.
     done = row.status == "failed" or (
         is_file and row.status in FILE_STATES_DONE and not cfg.camera(row.name).loop)
-    return CameraPlan(row.name, backend, is_file, not done, backend == "videoxl2" and has_gpu)
+    needs_gpu = backend == "videoxl2" and has_gpu and cfg.model.device != "cpu"
+    return CameraPlan(row.name, backend, is_file, not done, needs_gpu)
