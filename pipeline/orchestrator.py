@@ -58,7 +58,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
                  logging_level=logging.ERROR)
     else:
-        ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False,
+        # address="local": always a new Ray of our own, never one `ray start` left running
+        # on this machine (ray.init() alone would join that).
+        ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2),
+                 include_dashboard=False,
                  _node_ip_address="127.0.0.1", namespace=NAMESPACE, log_to_driver=False,
                  logging_level=logging.ERROR)  # Ray's own start-up chatter off the console
 
