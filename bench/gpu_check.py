@@ -4,7 +4,9 @@
    the CPU, within bf16 tolerance: relative error of every chunk's fine KV, the standing
    question's P(Yes), and the greedy answer text (reported, not required to match: a
    random tiny model's top tokens can be near ties).
-2. A random model at the real Video-XL-2 sizes builds directly on the GPU, is written as
+2. The tiered KV store (GPU slab, pinned host slab, disk) spills and loads real-size
+   chunks bit-identical on the device.
+3. A random model at the real Video-XL-2 sizes builds directly on the GPU, is written as
    a sharded checkpoint, and `xlwatch model info` reads it back (about 8.1 B parameters).
 
     python bench/gpu_check.py [--quick] [--skip-real]
@@ -85,14 +87,49 @@ def real_size(tmp: Path) -> dict:
     return {"params_built": n_params, "model_info": parsed}
 
 
+def tiers_roundtrip(device: torch.device, tmp: Path) -> dict:
+    """Tiered KV store on the real device: preallocated GPU slab, pinned host slab (on
+    CUDA), disk; spill everything down and load it back bit-identical."""
+    from model.kv.index import Tier
+    from model.kv.policy import TierConfig
+    from model.kv.tiered import TieredChunkStore
+
+    shape = (28, 4, 608, 128)  # one real-size chunk's fine K (and V): 34 MiB in bf16
+    chunk = 2 * int(np.prod(shape)) * 2
+    cfg = TierConfig(gpu_bytes=2 * chunk, host_bytes=2 * chunk, disk_bytes=100 * chunk,
+                     prefill_chunks=1, gpu_coarse_chunks=0, write_through=False)
+    store = TieredChunkStore(cfg, tmp / "kv", device=device, preallocate=True)
+    made = {}
+    for seq in range(6):
+        g = torch.Generator(device=device).manual_seed(seq)
+        kv = {n: torch.randn(shape, generator=g, device=device).to(torch.bfloat16) for n in "kv"}
+        made[seq] = {n: t.clone() for n, t in kv.items()}
+        store.put(("cam", seq), "fine", kv, {"seq": str(seq)})
+    tiers = [store.where(("cam", s), "fine").name for s in range(6)]
+    identical, on_device = True, True
+    for seq in range(6):
+        got = store.get(("cam", seq), "fine")
+        on_device &= all(t.device.type == device.type for t in got.values())
+        identical &= all(torch.equal(got[n], made[seq][n]) for n in "kv")
+        store.check_integrity()
+    counters = store.stats()["counters"]
+    return {"tiers_after_puts": tiers, "bit_identical": identical, "returned_on_device": on_device,
+            "spills": counters.get("spills", 0), "loads": counters.get("loads", 0),
+            "disk_seen": Tier.DISK.name in tiers, "host_seen": Tier.HOST.name in tiers}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--tiers-only", action="store_true")
     args = ap.parse_args()
     device = pick_device(args.quick)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        emit("gpu_check.tiers_roundtrip", device, **tiers_roundtrip(device, tmp))
+        if args.tiers_only:
+            return
         emit("gpu_check.tiny_parity", device, **tiny_parity(device, tmp))
         if device.type == "cuda" and not args.skip_real:
             emit("gpu_check.real_size", device, **real_size(tmp))
