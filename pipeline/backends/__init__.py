@@ -1,0 +1,1 @@
+"""Service-side glue of the answer backends (cv, videoxl2), questions, alerts, analyze."""
