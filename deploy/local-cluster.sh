@@ -43,10 +43,18 @@ new_pids() { # PIDs that appeared since snapshot $1 and belong to this cluster's
 }
 start_node() { # name, then ray start args; records the node's PIDs in $state/<name>.pids
   local name="$1"; shift
+  local rc=0
   snapshot >"$state/.before"
   timeout 120 "$RAY" start --node-ip-address=127.0.0.1 --temp-dir="$tmp" "$@" \
-      >"$state/$name.log" 2>&1 || { echo "ray start ($name) failed; see $state/$name.log" >&2; return 1; }
+      >"$state/$name.log" 2>&1 || rc=$?
   new_pids "$state/.before" "$tmp" >"$state/$name.pids"
+  if [ "$rc" != 0 ]; then # undo what this start left running, then give up
+    echo "ray start ($name) failed ($rc); see $state/$name.log" >&2
+    # shellcheck disable=SC2046
+    kill_pids $(cat "$state"/*.pids) >/dev/null
+    rm -rf "$tmp"
+    exit 1
+  fi
 }
 kill_pids() { # SIGKILL these PIDs and the current children of each (Ray workers)
   local p all=""
