@@ -17,7 +17,7 @@ set -euo pipefail
 cmd="${1:?usage: local-cluster.sh start|serve|kill-node|stop [STATE_DIR]}"; shift
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || command -v python3)}"
-RAY="${RAY:-$(dirname "$PYTHON")/ray}"
+RAY="${RAY:-$( [ -x "$(dirname "$PYTHON")/ray" ] && echo "$(dirname "$PYTHON")/ray" || echo ray)}"
 NODE_CPUS="${NODE_CPUS:-1}"
 # Ray refuses `ray start --address` (joining) unless clusters are enabled; every process
 # still binds 127.0.0.1 only because each node is started with --node-ip-address=127.0.0.1.
@@ -80,13 +80,19 @@ start)
       --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_a": 1}'
   start_node node-b --address="127.0.0.1:$head_port" --node-manager-port="$nm_b" \
       --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_b": 1}'
+  node_id() { # the Ray node id of a node: its raylet's --node_id flag
+    local p
+    for p in $(cat "$state/$1.pids"); do
+      tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | sed -n 's/^--node_id=//p'
+    done | head -n1
+  }
   pids() { "$PYTHON" -c 'import json,sys; print(json.dumps([int(p) for p in open(sys.argv[1]).read().split()]))' "$state/$1.pids"; }
   cat >"$state/cluster.json" <<JSON
 {"address": "127.0.0.1:$head_port", "temp_dir": "$tmp", "state_dir": "$state",
  "auth_token_path": "$state/auth_token",
- "head": {"pids": $(pids head)},
- "nodes": {"a": {"resource": "xlwatch_node_a", "node_manager_port": $nm_a, "pids": $(pids node-a)},
-           "b": {"resource": "xlwatch_node_b", "node_manager_port": $nm_b, "pids": $(pids node-b)}}}
+ "head": {"node_id": "$(node_id head)", "pids": $(pids head)},
+ "nodes": {"a": {"resource": "xlwatch_node_a", "node_manager_port": $nm_a, "node_id": "$(node_id node-a)", "pids": $(pids node-a)},
+           "b": {"resource": "xlwatch_node_b", "node_manager_port": $nm_b, "node_id": "$(node_id node-b)", "pids": $(pids node-b)}}}
 JSON
   echo "$state/cluster.json"
   ;;

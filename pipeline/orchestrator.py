@@ -390,6 +390,8 @@ class Orchestrator:
             # What each memory actor holds (reloaded from disk/DB after a move or restart).
             "memory_stats": {s.key: v for s, v in _call_all(dict(self.memory), "stats").items()
                              if v is not None},
+            "memory_nodes": {s.key: v for s, v in _call_all(dict(self.memory), "node_id").items()
+                             if v is not None},  # the Ray node id each memory actor runs on
         }
         out["check_ms"] = round((time.monotonic() - started) * 1000, 1)
         return out

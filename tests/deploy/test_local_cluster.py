@@ -123,6 +123,10 @@ def test_camera_moves_to_surviving_node_with_memory_and_same_answer(cluster, tmp
     victim = next(n for n, node in nodes.items() if node == "b")
     survivor = next(n for n, node in nodes.items() if node == "a")
     before = {n: ask(cfg, n) for n in clips}
+    # Ray's own view: each slot's memory actor runs on that worker node's raylet.
+    ran_on = health(base, state)["service"]["memory_nodes"]
+    assert ran_on == {n: info["nodes"][n[0]]["node_id"] for n in ("a/cpu", "b/cpu")}
+    assert len({info["nodes"][n]["node_id"] for n in ("a", "b")}) == 2
     assert before[victim]["intervals"] and before[victim]["backend"] == "cv"
 
     killed_at = time.time()
@@ -140,6 +144,7 @@ def test_camera_moves_to_surviving_node_with_memory_and_same_answer(cluster, tmp
 
     after = wait_until(moved, 120, state, f"{victim} to move to node a")
     assert after["placement"][survivor] == "a/cpu" and after["memory"]["a/cpu"] is True
+    assert after["memory_nodes"] == {"a/cpu": info["nodes"]["a"]["node_id"]}
     # The survivor's memory actor reloaded the victim's chunks from the data dir.
     held = after["memory_stats"]["a/cpu"]["cv"]
     with database(load_config(cfg_path)).session() as s:
