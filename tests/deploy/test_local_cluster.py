@@ -26,7 +26,7 @@ from pipeline.cli import app
 from pipeline.config import load_config
 from storage import repo
 from tests.e2e.clips import cut_clip, write_config
-from tests.services import free_port
+from tests.services import free_port, require_binary
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,8 @@ def ask(cfg: str, camera: str) -> dict:
 @pytest.fixture
 def cluster(tmp_path):
     """The script's cluster in tmp_path; stopped (serve, nodes, head by PID) afterwards."""
+    for tool in ("bash", "ps", "pgrep", "setsid", "timeout"):
+        require_binary(tool)  # what deploy/local-cluster.sh runs
     state = tmp_path / "cluster"
     info = json.loads(Path(script("start", str(state))).read_text())
     pids = [*info["head"]["pids"], *info["nodes"]["a"]["pids"], *info["nodes"]["b"]["pids"]]
