@@ -390,6 +390,11 @@ class Orchestrator:
             "memory": {s.key: ok for s, ok in _alive_all(dict(self.memory)).items()},
             "alerts": self.alerts is not None and bool(self._alert_health()),
             "placement": {n: s.key for n, s in self.placement.items()},
+            # What each memory actor holds (reloaded from disk/DB after a move or restart).
+            "memory_stats": {s.key: v for s, v in _call_all(dict(self.memory), "stats").items()
+                             if v is not None},
+            "memory_nodes": {s.key: v for s, v in _call_all(dict(self.memory), "node_id").items()
+                             if v is not None},  # the Ray node id each memory actor runs on
         }
         out["check_ms"] = round((time.monotonic() - started) * 1000, 1)
         return out
@@ -413,4 +418,17 @@ def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bo
             out[refs[ref]] = bool(ray.get(ref, timeout=1))
         except Exception:  # noqa: BLE001 - RayActorError: dead or restarting
             out[refs[ref]] = False
+    return out
+
+
+def _call_all(handles: dict[Any, Any], method: str, timeout_s: float = 10.0) -> dict[Any, Any]:
+    """One method of many actors in one round; None for those that do not answer."""
+    refs = {getattr(h, method).remote(): key for key, h in handles.items()}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s) if refs else ([], [])
+    out = dict.fromkeys(handles)
+    for ref in ready:
+        try:
+            out[refs[ref]] = ray.get(ref, timeout=1)
+        except Exception:  # noqa: BLE001 - dead or restarting: reported as None
+            continue
     return out
