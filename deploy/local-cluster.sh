@@ -19,9 +19,19 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || command -v python3)}"
 RAY="${RAY:-$( [ -x "$(dirname "$PYTHON")/ray" ] && echo "$(dirname "$PYTHON")/ray" || echo ray)}"
 NODE_CPUS="${NODE_CPUS:-1}"
-# Ray refuses `ray start --address` (joining) unless clusters are enabled; every process
-# still binds 127.0.0.1 only because each node is started with --node-ip-address=127.0.0.1.
+# Ray refuses `ray start --address` (joining) unless multi-node clusters are enabled, and
+# with them enabled its worker gRPC servers and agents listen on every interface, not only
+# on --node-ip-address. So the script runs only where loopback is the sole interface (a
+# private network namespace: `unshare --net`, which the test uses), unless the operator
+# says external binds are allowed on this machine (XLWATCH_ALLOW_EXTERNAL_BIND=1).
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1 RAY_USAGE_STATS_ENABLED=0
+only_loopback() { ! ip -o addr show 2>/dev/null | awk '{print $2}' | grep -qv '^lo$'; }
+if [ "$cmd" = start ] && [ "${XLWATCH_ALLOW_EXTERNAL_BIND:-0}" != 1 ] && ! only_loopback; then
+  echo "refusing to start: multi-node Ray listens on every interface and this machine has" \
+       "more than loopback. Run inside a private network namespace (sudo unshare --net --" \
+       "bash -c 'ip link set lo up; ...') or set XLWATCH_ALLOW_EXTERNAL_BIND=1." >&2
+  exit 2
+fi
 # Nodes and workers of a checkout (not a pip install) must import the project.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 

@@ -29,6 +29,9 @@ from tests.e2e.clips import cut_clip, write_config
 from tests.services import free_port, require_binary
 
 pytestmark = pytest.mark.slow
+# Multi-node Ray listens on every interface, so the scenario runs inside a private network
+# namespace whose only interface is loopback; the outer test below creates it.
+IN_NETNS = os.environ.get("XLWATCH_TEST_NETNS") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "local-cluster.sh"
 QUESTION = "when did a person enter?"
@@ -98,6 +101,27 @@ def cluster(tmp_path):
         assert not Path(info["temp_dir"]).exists()
 
 
+@pytest.mark.skipif(IN_NETNS, reason="the outer test; the scenario runs in the namespace")
+def test_local_cluster_runs_in_a_private_loopback_only_network_namespace():
+    """Re-runs the scenario test below under `unshare --net` (root on CI and here): a new
+    network namespace with only `lo` up, so no Ray port is reachable from outside."""
+    for tool in ("unshare", "ip"):
+        require_binary(tool)
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        from tests.services import missing
+
+        missing("`unshare --net` is not permitted here (needs root or CAP_SYS_ADMIN)")
+    target = f"{Path(__file__)}::test_camera_moves_to_surviving_node_with_memory_and_same_answer"
+    cmd = ["unshare", "--net", "--", "bash", "-c",
+           'ip link set lo up && exec "$0" -m pytest "$1" -q -p no:cacheprovider -x -rA',
+           sys.executable, target]
+    res = subprocess.run(cmd, env={**os.environ, "XLWATCH_TEST_NETNS": "1"}, cwd=ROOT,
+                         capture_output=True, text=True, timeout=540)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert "1 passed" in res.stdout, res.stdout[-3000:]
+
+
+@pytest.mark.skipif(not IN_NETNS, reason="runs inside the namespace the outer test creates")
 def test_camera_moves_to_surviving_node_with_memory_and_same_answer(cluster, tmp_path,
                                                                     vtest_path):
     state, info = cluster
