@@ -35,7 +35,16 @@ fi
 # Nodes and workers of a checkout (not a pip install) must import the project.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free loopback port that is none of Ray's default ports (dashboard agent 52365,
+# dashboard 8265, client 10001, GCS 6379, worker ports 10002-19999): a node-manager port
+# that lands on one of those makes `ray start` refuse the port layout.
+free_port() { "$PYTHON" -c '
+import socket
+reserved = {6379, 8076, 8077, 8265, 10001, 52365, 62365} | set(range(10002, 20000))
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    if port not in reserved:
+        print(port); break'; }
 json_get() { "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2:]: d=d[k]
 print(" ".join(map(str, d)) if isinstance(d, list) else d)' "$@"; }
@@ -87,9 +96,11 @@ start)
       --disable-usage-stats --dashboard-port="$(free_port)" \
       --ray-client-server-port="$(free_port)" --resources='{"xlwatch_head": 1}'
   start_node node-a --address="127.0.0.1:$head_port" --node-manager-port="$nm_a" \
-      --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_a": 1}'
+      --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_a": 1}' \
+      --dashboard-agent-listen-port="$(free_port)" --metrics-export-port="$(free_port)"
   start_node node-b --address="127.0.0.1:$head_port" --node-manager-port="$nm_b" \
-      --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_b": 1}'
+      --num-cpus="$NODE_CPUS" --resources='{"xlwatch_node_b": 1}' \
+      --dashboard-agent-listen-port="$(free_port)" --metrics-export-port="$(free_port)"
   node_id() { # the Ray node id of a node: its raylet's --node_id flag
     local p
     for p in $(cat "$state/$1.pids"); do
