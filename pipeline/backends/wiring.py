@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.ingest.backpressure import BoundedChunkQueue
 from pipeline.ingest.options import IngestOptions
-from pipeline.messages import FrameChunk
 from storage import repo
 from storage.db import Database, open_database
 
@@ -89,35 +87,13 @@ def open_camera(cfg: Any, camera: str) -> tuple[Database, Any, str]:
     return db, cfg.camera(camera), url
 
 
-class WaitingChunkQueue(BoundedChunkQueue):
-    """For files that are not looped: wait for the consumer instead of dropping.
-
-    A file is not live, so nothing is lost by reading it at the consumer's pace, and a
-    dropped chunk would be footage the operator can never ask about. The wait is in short
-    slices so `close()` (stop) always frees a waiting producer.
-    """
-
-    def put(self, chunk: FrameChunk) -> FrameChunk | None:
-        with self._cond:
-            while len(self._items) >= self.maxsize and not self._closed:
-                self._cond.wait(0.2)
-        return super().put(chunk)
-
-    def get(self, timeout: float | None = None) -> FrameChunk | None:
-        item = super().get(timeout)
-        with self._cond:
-            self._cond.notify_all()
-        return item
-
-
 def camera_ingest(cfg: Any, camera: str, cam_cfg: Any, url: str) -> Any:
-    """A CameraIngest with no callback: the ingest actor drains `.queue` itself."""
+    """A CameraIngest with no callback: the ingest actor drains `.queue` itself. Its queue
+    waits for the consumer on a file read once (dropping would lose footage nobody can ask
+    about again) and drops the oldest chunk on live cameras and looped files."""
     from pipeline.ingest.supervisor import CameraIngest
 
-    options = ingest_options(cam_cfg)
-    queue = (WaitingChunkQueue(options.max_in_flight)
-             if is_file_url(url) and not options.loop else BoundedChunkQueue(options.max_in_flight))
-    return CameraIngest(camera, url, options, on_chunk=queue)
+    return CameraIngest(camera, url, ingest_options(cam_cfg))
 
 
 def record_failure(cfg: Any, camera: str, error: str) -> None:

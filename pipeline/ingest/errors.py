@@ -9,44 +9,19 @@ supervisor does).
 from __future__ import annotations
 
 import errno
-import re
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 
-try:  # the shared rule, once the storage layer is in the checkout
-    from storage.secrets import mask_url as _shared_mask_url
-except ImportError:
-    _shared_mask_url = None
+from storage.secrets import mask_text, mask_url
 
 SUPPORTED_SCHEMES = ("rtsp", "rtsps")
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
-
-
-def mask_url(url: str) -> str:
-    """`rtsp://user:pass@host/x` -> `rtsp://user:***@host/x`; other strings unchanged.
-
-    Uses `storage.secrets.mask_url` (the project's one masking rule) where that module is
-    present; the local rule below only bridges checkouts without it.
-    """
-    if _shared_mask_url is not None:
-        return _shared_mask_url(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def scrub(text: str, url: str) -> str:
     """Remove the raw URL (and any `user:pass@` in `text`) so errors never leak secrets."""
     if url:
         text = text.replace(url, mask_url(url))
-    return _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
+    return mask_text(text)
 
 
 class IngestError(Exception):
