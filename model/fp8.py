@@ -38,6 +38,31 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x.float() / scale).clamp_(-E4M3_MAX, E4M3_MAX).to(E4M3), scale
 
 
+def fp8_linear(x: torch.Tensor, w8: torch.Tensor, w_scale: torch.Tensor,
+               bias: torch.Tensor | None, out_dtype: torch.dtype, native: bool) -> torch.Tensor:
+    """x [..., in] @ (w8 * w_scale).T + bias with x quantised per row; w8 [out, in] e4m3,
+    w_scale [1, out]. Plain tensor code, so that torch.compile fuses the activation
+    quantisation (amax, scale, cast) into the producer of x (RMSNorm, GELU)."""
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    m = x2.shape[0]
+    x8, x_scale = quantize_rows(x2)
+    if native:
+        pad = (-m) % 16  # cuBLASLt wants the row count a multiple of 16
+        if pad:
+            x8 = torch.cat([x8, x8.new_zeros(pad, x8.shape[1])])
+            x_scale = torch.cat([x_scale, x_scale.new_ones(pad, 1)])
+        out = torch._scaled_mm(x8, w8.t(), scale_a=x_scale, scale_b=w_scale,
+                               out_dtype=out_dtype)[:m]
+    else:  # simulated: same quantization, product in the input dtype
+        xd = (x8.float() * x_scale).to(x.dtype)
+        wd = (w8.float() * w_scale.t()).to(x.dtype)
+        out = (xd @ wd.t()).to(out_dtype)
+    if bias is not None:
+        out = out + bias
+    return out.view(*lead, w8.shape[0])
+
+
 class FP8Linear(nn.Module):
     """Drop-in replacement of an nn.Linear (same in/out features, same bias)."""
 
@@ -53,24 +78,8 @@ class FP8Linear(nn.Module):
         self.native = fp8_supported(linear.weight.device) and self.out_dtype == torch.bfloat16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)
-        m = x2.shape[0]
-        x8, x_scale = quantize_rows(x2)
-        if self.native:
-            pad = (-m) % 16  # cuBLASLt wants the row count a multiple of 16
-            if pad:
-                x8 = torch.cat([x8, x8.new_zeros(pad, self.in_features)])
-                x_scale = torch.cat([x_scale, x_scale.new_ones(pad, 1)])
-            out = torch._scaled_mm(x8, self.weight_fp8.t(), scale_a=x_scale,
-                                   scale_b=self.weight_scale, out_dtype=self.out_dtype)[:m]
-        else:  # simulated: same quantization, product in the input dtype
-            xd = (x8.float() * x_scale).to(x.dtype)
-            wd = (self.weight_fp8.float() * self.weight_scale.t()).to(x.dtype)
-            out = (xd @ wd.t()).to(self.out_dtype)
-        if self.bias is not None:
-            out = out + self.bias
-        return out.view(*lead, self.out_features)
+        return fp8_linear(x, self.weight_fp8, self.weight_scale, self.bias, self.out_dtype,
+                          self.native)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
@@ -85,6 +94,8 @@ def _swap_linears(module: nn.Module) -> int:
             n += 1
         else:
             n += _swap_linears(child)
+    if n and getattr(module, "fused_qkv", None) is not None:
+        module.fuse()  # a fused product of the old layers would bypass the new ones
     return n
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.configs import VisionConfig
+from model.fuse import fuse_linears, linear
 
 
 class SiglipVisionEmbeddings(nn.Module):
@@ -42,16 +43,25 @@ class SiglipAttention(nn.Module):
         self.k_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.v_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.out_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.fused_qkv: tuple | None = None  # (Weight, bias) from fuse(); None: separate
+
+    def fuse(self) -> bool:
+        """Compute q, k and v as one matrix product from now on (model.fuse: same values,
+        the modules keep their keys). False when the three are of different kinds."""
+        self.fused_qkv = fuse_linears([self.q_proj, self.k_proj, self.v_proj])
+        return self.fused_qkv is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
 
         def heads(y: torch.Tensor) -> torch.Tensor:
-            return y.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # [B, H, T, D]
+            return y.reshape(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # [B,H,T,D]
 
-        out = F.scaled_dot_product_attention(
-            heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
-        )
+        if self.fused_qkv is not None:
+            q, k, v = linear(x, *self.fused_qkv).chunk(3, dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
         return self.out_proj(out.transpose(1, 2).reshape(b, t, c))
 
 

@@ -52,10 +52,17 @@ class VideoXL2ForCausalLM(nn.Module):
         self._vision_fn: Any = None  # compiled tower (compile_vision); None: eager
         self._sae_fn: Any = None  # compiled DTS (compile_vision); None: eager
 
+    def fuse_vision(self) -> int:
+        """SigLIP's q/k/v as one product per layer (model.fuse; same values, same keys);
+        returns how many layers were fused."""
+        layers = self.model.vision_tower.vision_tower.vision_model.encoder.layers
+        return sum(layer.self_attn.fuse() for layer in layers)
+
     def compile_vision(self, mode: str | None = None) -> None:
         """Run the SigLIP tower and DTS through torch.compile from now on (GPU speed; the module
         and its checkpoint keys are unchanged). Each distinct frame-batch size compiles
         once, so callers keep batch sizes few (vision_batch and the remainders)."""
+        self.fuse_vision()
         self._vision_fn = torch.compile(self.model.vision_tower, mode=mode, dynamic=False)
         self._sae_fn = torch.compile(self.model.sae, mode=mode, dynamic=False)
 

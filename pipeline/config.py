@@ -153,6 +153,10 @@ class EngineSection(_Section):
     top_k: int = Field(8, ge=1)
     token_budget: int = Field(16384, ge=1024)
     max_new_tokens: int = Field(64, ge=1, le=4096)
+    # speed settings (model.engine.EngineConfig); no effect on values
+    vision_ahead: int = Field(32, ge=0, le=4096)  # chunks encoded ahead in one vision batch
+    fused_blocks: bool = True  # fused q/k/v and gate/up, torch.compile'd layers on CUDA
+    cuda_graphs: bool = True  # decode steps replayed from a CUDA graph on CUDA
 
 
 class MemoryConfig(_Section):

@@ -1,25 +1,28 @@
 """The dense parts of one Qwen2 decoder layer as plain functions of tensors, so that
-torch.compile can fuse them (RMSNorm, rotary embedding, SiLU-gating and residual adds
-become a few kernels instead of dozens of launches per layer).
+torch.compile can fuse them (RMSNorm, rotary embedding, SiLU-gating, residual adds and,
+with FP8 layers, the activation quantisation become a few kernels per layer).
 
-Owns: `pre_attention` (input norm, q/k/v projections, rotary embedding of q and k) and
-`post_attention` (o projection, residual, post norm, gated MLP, residual), with the same
-numerics as model.qwen2 (norm in fp32, cast, then weight), and `compiled()`, which
-returns them through torch.compile (dynamic token counts; one compiled graph serves all
-28 layers because weights are arguments, not captured modules).
+Owns: `pre_attention` (input norm, one fused q/k/v product, rotary embedding of q and k)
+and `post_attention` (o projection, residual, post norm, one fused gate/up product, SiLU
+gating, down projection, residual), with the same numerics as model.qwen2 (norm in fp32,
+cast, then weight); `layer_weights`, which fuses a layer's q/k/v and gate/up weights
+(model.fuse: the modules keep their keys and share the fused memory), for plain or FP8
+layers alike; and `compiled()`, which returns the two functions through torch.compile
+(one graph serves all 28 layers because weights are arguments, not captured modules).
 
 Why: a 608-token chunk over 28 layers issues about 1,300 small kernel launches in eager
-mode; on an H100 the launches, not the matrix products, bound the per-chunk time. Opt-in
-(`Runner.use_blocks`); the default path stays the module-by-module one.
+mode, and q/k/v as three products (two of them 512 columns wide) run far below the GEMM
+rate; fused, each layer is four matrix products, attention and a few fused kernels.
 
-Does not: attend (the runner's `_attend` does, between the two blocks), nor handle
-FP8Linear layers (blocks need plain nn.Linear weights; the runner falls back).
+Does not: attend (the runner's `_attend` does, between the two blocks).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from model.fuse import fuse_linears, linear
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -33,22 +36,24 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
-def pre_attention(h, ln_w, eps: float, wq, bq, wk, bk, wv, bv, cos, sin, n_heads: int,
-                  n_kv: int, head_dim: int):
+def pre_attention(h, w: dict, cos, sin, n_heads: int, n_kv: int, head_dim: int):
     """h [B, T, hidden] -> q, k, v (pre-RoPE) and rotated q, k, each [B, heads, T, D]."""
     b, t, _ = h.shape
-    x = rms_norm(h, ln_w, eps)
-    q = F.linear(x, wq, bq).view(b, t, n_heads, head_dim).transpose(1, 2)
-    k = F.linear(x, wk, bk).view(b, t, n_kv, head_dim).transpose(1, 2)
-    v = F.linear(x, wv, bv).view(b, t, n_kv, head_dim).transpose(1, 2)
+    x = rms_norm(h, w["ln1"], w["eps1"])
+    qkv = linear(x, w["wqkv"], w["bqkv"])
+    nq, nk = n_heads * head_dim, n_kv * head_dim
+    q = qkv[..., :nq].reshape(b, t, n_heads, head_dim).transpose(1, 2)
+    k = qkv[..., nq:nq + nk].reshape(b, t, n_kv, head_dim).transpose(1, 2)
+    v = qkv[..., nq + nk:].reshape(b, t, n_kv, head_dim).transpose(1, 2)
     return q, k, v, rope(q, cos, sin), rope(k, cos, sin)
 
 
-def post_attention(h, o, wo, ln_w, eps: float, wg, wu, wd):
+def post_attention(h, o, w: dict):
     """Residual over the attention output o [B, T, H * D], then the gated MLP."""
-    h = h + F.linear(o, wo)
-    x = rms_norm(h, ln_w, eps)
-    return h + F.linear(F.silu(F.linear(x, wg)) * F.linear(x, wu), wd)
+    h = h + linear(o, w["wo"])
+    x = rms_norm(h, w["ln2"], w["eps2"])
+    gate, up = linear(x, w["wgu"]).chunk(2, dim=-1)
+    return h + linear(F.silu(gate) * up, w["wd"])
 
 
 _COMPILED: dict[str, object] = {}
@@ -62,15 +67,17 @@ def compiled() -> tuple[object, object]:
     return _COMPILED["pre"], _COMPILED["post"]
 
 
-def layer_weights(layer: torch.nn.Module) -> dict[str, torch.Tensor] | None:
-    """The tensors the blocks take, or None when a projection is not a plain nn.Linear."""
+def layer_weights(layer: torch.nn.Module) -> dict | None:
+    """The tensors the blocks take (q/k/v and gate/up fused), or None when the layer's
+    projections are neither all plain nn.Linear nor all FP8Linear."""
     a, m = layer.self_attn, layer.mlp
-    mods = (a.q_proj, a.k_proj, a.v_proj, a.o_proj, m.gate_proj, m.up_proj, m.down_proj)
-    if not all(type(x) is torch.nn.Linear for x in mods):
+    qkv = fuse_linears([a.q_proj, a.k_proj, a.v_proj])
+    gu = fuse_linears([m.gate_proj, m.up_proj])
+    o, d = fuse_linears([a.o_proj]), fuse_linears([m.down_proj])
+    if qkv is None or gu is None or o is None or d is None or o[1] is not None:
         return None
     return {"ln1": layer.input_layernorm.weight, "eps1": layer.input_layernorm.variance_epsilon,
-            "wq": a.q_proj.weight, "bq": a.q_proj.bias, "wk": a.k_proj.weight,
-            "bk": a.k_proj.bias, "wv": a.v_proj.weight, "bv": a.v_proj.bias,
-            "wo": a.o_proj.weight, "ln2": layer.post_attention_layernorm.weight,
+            "wqkv": qkv[0], "bqkv": qkv[1], "wo": o[0],
+            "ln2": layer.post_attention_layernorm.weight,
             "eps2": layer.post_attention_layernorm.variance_epsilon,
-            "wg": m.gate_proj.weight, "wu": m.up_proj.weight, "wd": m.down_proj.weight}
+            "wgu": gu[0], "wd": d[0]}

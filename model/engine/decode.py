@@ -17,6 +17,7 @@ import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
+from model.engine.graphs import DecodeGraph, graph_for
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
 from model.engine.store import ChunkUnavailable
@@ -109,27 +110,40 @@ def assemble(eng: Engine, plan: DecodePlan,
     return gather(segs, eng.runner.rope, "contiguous")
 
 
-def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int
-           ) -> tuple[list[int], torch.Tensor]:
-    """Greedy tokens after the question (stop token excluded) and the first logits [V]."""
+def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
+           graph: DecodeGraph | None = None) -> tuple[list[int], torch.Tensor]:
+    """Greedy tokens after the question (stop token excluded) and the first logits [V].
+    The question is prefilled in one forward; each further token is one decode step, from
+    a CUDA graph (model.engine.graphs) when the engine runs on CUDA with `cuda_graphs`, or
+    from `graph` when given (tests run its steps eagerly), else one eager forward each."""
     runner, dev = eng.runner, eng.runner.device
-    buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=len(question_ids) + max_new + 1)
-    ids = list(question_ids)
-    pos0 = ctx.next_position
+    need = ctx.n_tokens + len(question_ids) + max_new + 1
+    if graph is None and eng.cfg.cuda_graphs and dev.type == "cuda":
+        graph = graph_for(runner, need)
+    if graph is not None:
+        buf = graph.load(ctx.k, ctx.v)
+    else:
+        buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=len(question_ids) + max_new + 1)
+    pos = torch.arange(ctx.next_position, ctx.next_position + len(question_ids), device=dev)
+    out = runner.forward(runner.embed(torch.tensor(question_ids, device=dev))[None], pos[None],
+                         buf, logits_at=torch.tensor([len(question_ids) - 1]))
+    first = out.logits[0]
+    pos0 = ctx.next_position + len(question_ids)
+    nxt = int(first.argmax())
     out_ids: list[int] = []
-    first = None
     stop = {eng.prompt.im_end_id, getattr(eng.tokenizer, "eos_token_id", None)}
-    for _ in range(max_new + 1):
-        pos = torch.arange(pos0, pos0 + len(ids), device=dev)
-        out = runner.forward(runner.embed(torch.tensor(ids, device=dev))[None], pos[None], buf,
-                             logits_at=torch.tensor([len(ids) - 1]))
-        first = out.logits[0] if first is None else first
-        pos0 += len(ids)
-        nxt = int(out.logits[0].argmax())
-        if nxt in stop or len(out_ids) >= max_new:
-            break
+    while nxt not in stop and len(out_ids) < max_new:
         out_ids.append(nxt)
-        ids = [nxt]
+        if len(out_ids) == max_new:
+            break  # the token after the last one is never used
+        if graph is not None:
+            nxt = graph.step(nxt, pos0)
+        else:
+            step = runner.forward(runner.embed(torch.tensor([nxt], device=dev))[None],
+                                  torch.tensor([[pos0]], device=dev), buf,
+                                  logits_at=torch.tensor([0]))
+            nxt = int(step.logits[0].argmax())
+        pos0 += 1
     return out_ids, first
 
 

@@ -52,6 +52,7 @@ from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunk
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 256  # chunks (about 68 min at 1 fps) between checks for retention drops
+PAD_TOKENS = 64  # on CUDA a step's new tokens are right-padded to a multiple of this
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class EngineConfig:
     # run each decoder layer as two fused blocks (model.engine.blocks), torch.compile'd on
     # CUDA: far fewer kernel launches per chunk and per decoded token. Off: module by module.
     fused_blocks: bool = False
+    # decode steps of a question from a captured CUDA graph (model.engine.graphs) on CUDA;
+    # no effect on the CPU
+    cuda_graphs: bool = True
 
     def __post_init__(self) -> None:
         for name in ("prev_chunks", "max_headers"):
@@ -102,6 +106,8 @@ class Engine:
         self.runner = Runner(model)
         if self.cfg.fused_blocks:
             self.runner.use_blocks(compile=self.runner.device.type == "cuda")
+        if self.runner.device.type == "cuda" and hasattr(model, "fuse_vision"):
+            model.fuse_vision()  # SigLIP q/k/v as one product: same values, fewer kernels
         self.store: ChunkTensorStore = store if store is not None else InMemoryChunkStore(
             self.runner.device)
         self.prompt = model.prompt
@@ -248,6 +254,8 @@ class Engine:
         ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
                                                                       strict=True)]
         tmax = max(e.shape[0] for e in embs)
+        if self.runner.device.type == "cuda":  # whole GEMM tiles, few compiled shapes; the
+            tmax = -(-tmax // PAD_TOKENS) * PAD_TOKENS  # padded tail is never attended to
         buf = KVBuffer.from_contexts([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
         emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
                            for e in embs])

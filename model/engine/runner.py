@@ -53,6 +53,7 @@ class KVBuffer:
     v: torch.Tensor  # [L, B, Hkv, capacity, D]
     valid: torch.Tensor  # [B, capacity] bool: which of the first `length` slots are real
     length: int  # slots in use (the longest context, then new tokens appended)
+    padded: bool = False  # some context is shorter than `length` (known without a sync)
 
     @classmethod
     @torch.inference_mode()
@@ -70,7 +71,7 @@ class KVBuffer:
             k[:, i, :, :lens[i]] = ki
             v[:, i, :, :lens[i]] = vi
             valid[i, :lens[i]] = True
-        return cls(k=k, v=v, valid=valid, length=tmax)
+        return cls(k=k, v=v, valid=valid, length=tmax, padded=len(set(lens)) > 1)
 
     @classmethod
     def empty(cls, like: torch.Tensor, batch: int, capacity: int, dims: TextDims) -> KVBuffer:
@@ -98,17 +99,21 @@ class Runner:
         self.dtype = next(model.parameters()).dtype
         self.rope = Rope(self.dims.head_dim, self.dims.rope_theta, self.device)
         # On CUDA, SDPA with a boolean mask and enable_gqa falls back to the math kernel
-        # (scores materialised): attend with a lower-right causal bias (flash/efficient
-        # kernels) when every context slot is valid, and with KV heads expanded otherwise.
+        # (scores materialised): attend with a lower-right causal bias (flash kernel, KV
+        # heads shared natively) when every context slot is valid, and with the boolean mask
+        # and KV heads expanded only when contexts of a batch differ in length.
         # Off on the CPU, where the plain masked call is the tested reference path.
         self.fast_attention = self.device.type == "cuda"
         self._blocks: tuple | None = None  # (pre, post, per-layer weights): use_blocks()
 
     def use_blocks(self, compile: bool = True) -> bool:
         """Run each layer as two fused blocks (model.engine.blocks), through torch.compile
-        unless compile=False (tests). False, and nothing changes, when some projection is
-        not a plain nn.Linear (FP8 layers)."""
-        weights = [blocks.layer_weights(layer) for layer in self.model.model.layers]
+        unless compile=False (tests). False, and nothing changes, when a layer's
+        projections are neither all plain nn.Linear nor all FP8Linear."""
+        layers = self.model.model.layers
+        if not all(blocks.layer_weights(layer) is not None for layer in layers[:1]):
+            return False  # checked on one layer first: fusing re-points module weights
+        weights = [blocks.layer_weights(layer) for layer in layers]
         if any(w is None for w in weights):
             return False
         pre, post = blocks.compiled() if compile else (blocks.pre_attention,
@@ -137,33 +142,20 @@ class Runner:
         causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
         mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
                           causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
-        dense = not s or bool(buf.valid[:, :s].all())  # no padding inside the contexts
+        dense = not s or not buf.padded  # no padding inside the contexts
         ks, vs, qs = [], [], []
         h = emb
-        if self._blocks is not None:
-            return self._forward_blocks(emb, positions, buf, cos, sin, mask, dense, logits_at,
-                                        all_logits, capture_queries)
-        for i, layer in enumerate(self.model.model.layers):
-            attn = layer.self_attn
-            x = layer.input_layernorm(h)
-            q = attn.q_proj(x).view(b, t, d.n_heads, d.head_dim).transpose(1, 2)
-            k = attn.k_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
-            v = attn.v_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
+        for i in range(d.n_layers):
+            q, k, v, qr, kr = self.project(i, h, cos, sin)
             ks.append(k)
             vs.append(v)
             if capture_queries:
                 qs.append(q)
-            buf.k[i, :, :, s:e] = Rope.apply(k, cos, sin)
+            buf.k[i, :, :, s:e] = kr
             buf.v[i, :, :, s:e] = v
-            o = self._attend(Rope.apply(q, cos, sin), buf.k[i, :, :, :e], buf.v[i, :, :, :e],
-                             mask, dense)
-            h = h + attn.o_proj(o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim))
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
-        return self._finish(h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries)
-
-    def _finish(self, h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries):
-        b = h.shape[0]
-        buf.valid[:, buf.length:e] = True
+            o = self._attend(qr, buf.k[i, :, :, :e], buf.v[i, :, :, :e], mask, dense)
+            h = self.finish_layer(i, h, o)
+        buf.valid[:, s:e] = True
         buf.length = e
         logits = None
         if all_logits:
@@ -174,28 +166,34 @@ class Runner:
         return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=logits,
                          queries=torch.stack(qs) if capture_queries else None)
 
-    def _forward_blocks(self, emb, positions, buf, cos, sin, mask, dense, logits_at,
-                        all_logits, capture_queries) -> RunOutput:
-        b, t, _ = emb.shape
+    def project(self, i: int, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        """Layer i's input norm and projections of h [B, T, hidden]: q, k, v (pre-RoPE) and
+        rotated q, k, each [B, heads, T, D]; cos/sin [B, 1, T, D]."""
         d = self.dims
-        s, e = buf.length, buf.length + t
-        pre, post, weights = self._blocks
-        ks, vs, qs = [], [], []
-        h = emb
-        for i, w in enumerate(weights):
-            q, k, v, qr, kr = pre(h, w["ln1"], w["eps1"], w["wq"], w["bq"], w["wk"], w["bk"],
-                                  w["wv"], w["bv"], cos, sin, d.n_heads, d.n_kv_heads,
-                                  d.head_dim)
-            ks.append(k)
-            vs.append(v)
-            if capture_queries:
-                qs.append(q)
-            buf.k[i, :, :, s:e] = kr
-            buf.v[i, :, :, s:e] = v
-            o = self._attend(qr, buf.k[i, :, :, :e], buf.v[i, :, :, :e], mask, dense)
-            h = post(h, o.transpose(1, 2).reshape(b, t, d.n_heads * d.head_dim), w["wo"],
-                     w["ln2"], w["eps2"], w["wg"], w["wu"], w["wd"])
-        return self._finish(h, ks, vs, qs, buf, e, logits_at, all_logits, capture_queries)
+        if self._blocks is not None:
+            pre, _post, weights = self._blocks
+            return pre(h, weights[i], cos, sin, d.n_heads, d.n_kv_heads, d.head_dim)
+        b, t, _ = h.shape
+        layer = self.model.model.layers[i]
+        attn = layer.self_attn
+        x = layer.input_layernorm(h)
+        q = attn.q_proj(x).view(b, t, d.n_heads, d.head_dim).transpose(1, 2)
+        k = attn.k_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
+        v = attn.v_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
+        return q, k, v, Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+
+    def finish_layer(self, i: int, h: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        """Layer i after attention: h [B, T, hidden] plus o [B, H, T, D] projected, then the
+        MLP residual."""
+        b, _h, t, _d = o.shape
+        o = o.transpose(1, 2).reshape(b, t, self.dims.n_heads * self.dims.head_dim)
+        if self._blocks is not None:
+            _pre, post, weights = self._blocks
+            return post(h, o, weights[i])
+        layer = self.model.model.layers[i]
+        h = h + layer.self_attn.o_proj(o)
+        return h + layer.mlp(layer.post_attention_layernorm(h))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 dense: bool) -> torch.Tensor:
@@ -206,8 +204,10 @@ class Runner:
         t, e = q.shape[2], k.shape[2]
         if dense and t == 1:  # one new token sees everything: no mask, GQA kernels
             return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+        if dense:  # flash attention with lower-right causal alignment and native GQA
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(t, e),
+                                                  enable_gqa=gqa)
         if gqa:  # HF's repeat_kv layout: query head j reads KV head j // groups
             groups = self.dims.n_heads // self.dims.n_kv_heads
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=causal_lower_right(t, e) if dense else mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -65,3 +65,17 @@ def test_fp8_accuracy_quick_reports_zero_for_the_rerun_and_error_for_fp8(capsys,
     assert by["bf16 rerun (noise floor)"]["kv_k_rel_err"] == 0.0
     assert 0.0 < by["fp8 llm"]["kv_k_rel_err"] < 0.5
     assert 0.0 < by["fp8 llm+vision"]["logits_rel_err"] < 1.0
+
+
+def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "components.py")
+    seen = {(r["bench"], r["variant"]) for r in rows}
+    assert seen == {("components.dts", "released"), ("components.dts", "ours"),
+                    ("components.decode", "eager"), ("components.decode", "graph"),
+                    ("components.llm_chunk", "modules"), ("components.llm_chunk", "blocks"),
+                    ("components.llm_chunk", "blocks+fp8"), ("components.siglip", "eager"),
+                    ("components.siglip", "fused"), ("components.siglip", "compiled"),
+                    ("components.siglip", "compiled+fp8")}
+    dts = next(r for r in rows if r["bench"] == "components.dts" and r["variant"] == "ours")
+    assert dts["rel_err_vs_released"] < 1e-4  # fp32 on the CPU: the same function
+    assert all(r.get("ms", r.get("ms_per_token", 0)) > 0 for r in rows)

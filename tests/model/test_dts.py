@@ -156,3 +156,25 @@ def test_encode_video_is_independent_of_internal_batch_sizes(tiny_model, monkeyp
     monkeypatch.setattr(videoxl2, "DTS_BATCH_GROUPS", 1)
     split = tiny_model.encode_video(video)
     torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("groups", "side", "channels"), [(2, 4, 32), (3, 5, 64)])
+def test_fast_dts_equals_the_released_formulation(groups: int, side: int, channels: int) -> None:
+    """model.dts (channels-last tokens, fused q/k/v products, fp32 softmax and GroupNorm
+    statistics) computes what the released layout computes (tests/model/dts_reference.py),
+    block by block and end to end, with the same state dict."""
+    from tests.model import dts_reference as released
+
+    torch.manual_seed(groups * 10 + side)
+    cfg = DTSConfig(channels=channels, max_relative_position=2)
+    fast = SiglipAE(cfg).eval()
+    init_weights(fast, std=0.1)
+    ref = released.SiglipAE(cfg).eval()
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(groups, channels, 4, side, side)
+    with torch.no_grad():
+        for got_block, ref_block in zip(fast.encoder, ref.encoder, strict=True):
+            torch.testing.assert_close(got_block(x), ref_block(x), rtol=1e-4, atol=1e-4)
+        got, want = fast(x), ref(x)
+    assert got.shape == (groups, channels, 1, side, side)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

@@ -279,3 +279,40 @@ def test_a_lost_window_chunk_is_skipped_without_failing_other_cameras_in_the_ste
     assert set(results) == {"a", "b"}
     assert results["a"].context_tokens < results["b"].context_tokens
     assert eng.stats()["context_chunks_missing"] == 1
+
+
+def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_model, twin):
+    """The CUDA-graph decode step (model.engine.graphs), run eagerly here (capture needs a
+    GPU; its values do not): fixed-capacity buffer, slot written by index, the slots after
+    it masked. Its tokens equal the plain decode loop's and transformers' greedy ones, and
+    the same DecodeGraph serves a second question after a first one left stale slots."""
+    from model.engine.graphs import DecodeGraph, attend_one
+
+    eng, chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
+                                {}, 3, 10**6, 0, 4)
+    ctx = decode.assemble(eng, plan)
+    graph = DecodeGraph(eng.runner, ctx.n_tokens + len(q_ids) + 40, capture=False)
+    assert not graph.capture
+    for _ in range(2):  # the second run finds the first one's slots in the buffer
+        got, first = decode.greedy(eng, ctx, q_ids, 12, graph=graph)
+        want, want_first = decode.greedy(eng, ctx, q_ids, 12)
+        assert got == want and len(got) >= 3  # several steps really ran
+        assert_close(first, want_first, **TOL)
+    _logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
+    times = [t for _f, ts in chunks for t in ts]
+    _ids, vis = tiny_model.prompt.build_dense(times, QUESTION)
+    emb = tiny_model.model.embed_tokens(torch.tensor(dense_ids)).clone()
+    feats = tiny_model.encode_video(np.concatenate([f for f, _ in chunks]))
+    emb[torch.tensor(vis)] = feats.reshape(-1, emb.shape[-1])
+    assert got == twin_greedy(twin, emb, 12, eng.prompt.im_end_id)
+    # one query token per head over grouped KV heads equals SDPA with expanded heads
+    q, k, v = torch.randn(1, 8, 1, 16), torch.randn(1, 2, 10, 16), torch.randn(1, 2, 10, 16)
+    seen = (torch.arange(10) <= 6)[None, None, None]
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(4, 1)[:, :, :7], v.repeat_interleave(4, 1)[:, :, :7])
+    assert_close(attend_one(q, k, v, seen), ref, **TOL)
+    graph.buf.length = graph.capacity
+    with pytest.raises(ValueError, match="decode buffer full"):
+        graph.step(1, 0)

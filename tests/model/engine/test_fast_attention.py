@@ -54,11 +54,51 @@ def test_fused_blocks_equal_the_module_by_module_layers(tiny_model, lens, t):
     assert got_buf.length == ref_buf.length and bool((got_buf.valid == ref_buf.valid).all())
 
 
-def test_fused_blocks_decline_fp8_layers(tiny_model):
+def test_fused_blocks_run_fp8_layers_as_the_fp8_modules_do(tiny_model):
+    """With FP8 layers (simulated e4m3 on the CPU) the blocks fuse the FP8 weights and
+    scales and compute what the FP8 modules compute one by one."""
     import copy
 
     from model.fp8 import apply_fp8
 
     model = copy.deepcopy(tiny_model)
     apply_fp8(model, ("llm",))
+    ref, _ = _run(Runner(model), [7, 19], 5, fast=False, seed=3)
+    runner = Runner(model)
+    assert runner.use_blocks(compile=False)
+    got, _ = _run(runner, [7, 19], 5, fast=False, seed=3)
+    assert_close(got.logits, ref.logits, rtol=1e-5, atol=1e-5)
+    plain, _ = _run(Runner(tiny_model), [7, 19], 5, fast=False, seed=3)
+    assert not torch.allclose(got.logits, plain.logits, atol=1e-6)  # FP8 really ran
+
+
+def test_fused_blocks_decline_a_mix_of_fp8_and_plain_layers(tiny_model):
+    import copy
+
+    from model.fp8 import FP8Linear
+
+    model = copy.deepcopy(tiny_model)
+    attn = model.model.layers[0].self_attn
+    attn.q_proj = FP8Linear(attn.q_proj)
     assert not Runner(model).use_blocks(compile=False)
+
+
+def test_fusing_shares_memory_and_keeps_the_state_dict(tiny_model):
+    """Fused q/k/v and gate/up weights are one tensor each; the modules' own weights become
+    views of it (no memory doubled) and the state dict keeps its keys and values."""
+    import copy
+
+    model = copy.deepcopy(tiny_model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    runner = Runner(model)
+    assert runner.use_blocks(compile=False)
+    assert runner.use_blocks(compile=False)  # twice: the cached fusion is reused
+    layer = model.model.layers[0]
+    fused = runner._blocks[2][0]["wqkv"]
+    assert layer.self_attn.q_proj.weight.data_ptr() == fused.data_ptr()
+    assert layer.self_attn.k_proj.weight.untyped_storage().data_ptr() == \
+        fused.untyped_storage().data_ptr()
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        assert torch.equal(after[k], v), k
