@@ -46,7 +46,7 @@ from model.engine.records import (
     PrefillResult,
 )
 from model.engine.relevance import SummaryBank
-from model.engine.runner import KVBuffer, Runner
+from model.engine.runner import PrefillArena, Runner
 from model.engine.scheduler import CameraMemory, PrefillScheduler
 from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunkStore
 
@@ -125,6 +125,7 @@ class Engine:
         # (camera, seq) -> vision features encoded ahead (vision_ahead > 0); bounded by the
         # pending queues: entries of chunks no longer pending are dropped at each encode
         self.features: dict[tuple[str, int], torch.Tensor] = {}
+        self._arena = PrefillArena()  # prefill buffers reused across steps
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
                                           self.slots, self.prefix.n_tokens)
@@ -256,7 +257,7 @@ class Engine:
         tmax = max(e.shape[0] for e in embs)
         if self.runner.device.type == "cuda":  # whole GEMM tiles, few compiled shapes; the
             tmax = -(-tmax // PAD_TOKENS) * PAD_TOKENS  # padded tail is never attended to
-        buf = KVBuffer.from_contexts([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
+        buf = self._arena.buffer([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
         emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
                            for e in embs])
         ar = torch.arange(tmax, device=emb.device)

@@ -24,21 +24,29 @@ import torch
 from model.engine.runner import KVBuffer, Runner
 
 BUCKET = 4096  # capacity granularity (tokens)
+SPLIT = 256  # key block of the split value product in attend_one
 KEEP = 2  # graphs kept per runner (each holds a KV buffer: ~1.2 GiB per 20k tokens at 7B)
 
 
 def attend_one(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor
                ) -> torch.Tensor:
     """One query token per head q [B, H, 1, D] over k, v [B, Hkv, S, D] where `visible`
-    [B, 1, 1, S] is True; query head j reads KV head j // (H / Hkv). Two batched products
-    reading each key and value once, softmax in fp32."""
+    [B, 1, 1, S] is True; query head j reads KV head j // (H / Hkv). Batched products that
+    read each key and value once, softmax in fp32. The value product is split along S into
+    blocks of SPLIT (summed after): as one product its output is a few hundred numbers
+    reduced over S, which one GEMM runs on a handful of SMs."""
     b, h, _, d = q.shape
-    hkv = k.shape[1]
-    qg = q.reshape(b, hkv, h // hkv, d)  # [B, Hkv, G, D]
+    hkv, s = k.shape[1], k.shape[2]
+    g = h // hkv
+    qg = q.reshape(b, hkv, g, d)  # [B, Hkv, G, D]
     scores = torch.matmul(qg, k.transpose(2, 3)).float() * (d ** -0.5)  # [B, Hkv, G, S]
-    scores = scores.masked_fill(~visible, float("-inf"))
-    out = torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)  # [B, Hkv, G, D]
-    return out.reshape(b, h, 1, d)
+    p = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1).to(v.dtype)
+    if s % SPLIT:
+        out = torch.matmul(p, v)
+    else:  # [B, Hkv, P, G, SPLIT] @ [B, Hkv, P, SPLIT, D] -> summed over the P blocks
+        pb = p.view(b, hkv, g, s // SPLIT, SPLIT).transpose(2, 3)
+        out = torch.matmul(pb, v.view(b, hkv, s // SPLIT, SPLIT, d)).float().sum(dim=2)
+    return out.to(v.dtype).reshape(b, h, 1, d)
 
 
 class DecodeGraph:

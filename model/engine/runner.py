@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 from model.engine import blocks
+from model.engine.attention import pieces_for, split_kv_attention
 from model.engine.context import Rope
 
 
@@ -79,6 +80,40 @@ class KVBuffer:
         return cls(k=like.new_zeros(shape), v=like.new_zeros(shape),
                    valid=torch.zeros(batch, capacity, dtype=torch.bool, device=like.device),
                    length=0)
+
+
+class PrefillArena:
+    """Storage reused by every prefill step's KVBuffer: contexts are copied into views of
+    it instead of a freshly allocated, zero-filled buffer per step (slots past a context
+    are never attended: dense contexts are sliced, padded ones masked by `valid`). Grows,
+    with headroom, when a step needs more cameras or tokens than it holds."""
+
+    HEADROOM = 1024  # tokens
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None  # [L, B, Hkv, S, D]
+        self.v: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def buffer(self, ks: list[torch.Tensor], vs: list[torch.Tensor], extra: int) -> KVBuffer:
+        lens = [k.shape[2] for k in ks]
+        tmax, b = max(lens), len(ks)
+        n_layers, h, _, d = ks[0].shape
+        need = tmax + extra
+        if (self.k is None or self.k.shape[1] < b or self.k.shape[3] < need
+                or self.k.dtype != ks[0].dtype or self.k.device != ks[0].device):
+            self.k = self.v = None  # free the old storage before taking the new
+            cap = -(-need // self.HEADROOM) * self.HEADROOM + self.HEADROOM
+            shape = (n_layers, b, h, cap, d)
+            # zeroed once: a masked slot's weight is 0, and 0 * NaN (uninitialised) is NaN
+            self.k, self.v = ks[0].new_zeros(shape), ks[0].new_zeros(shape)
+        k, v = self.k[:, :b, :, :need], self.v[:, :b, :, :need]
+        valid = torch.zeros(b, need, dtype=torch.bool, device=k.device)
+        for i, (ki, vi) in enumerate(zip(ks, vs, strict=True)):
+            k[:, i, :, :lens[i]] = ki
+            v[:, i, :, :lens[i]] = vi
+            valid[i, :lens[i]] = True
+        return KVBuffer(k=k, v=v, valid=valid, length=tmax, padded=len(set(lens)) > 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +239,8 @@ class Runner:
         t, e = q.shape[2], k.shape[2]
         if dense and t == 1:  # one new token sees everything: no mask, GQA kernels
             return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+        if dense and pieces_for(e - t) >= 2:  # long context: split along the keys
+            return split_kv_attention(q, k, v, e - t)
         if dense:  # flash attention with lower-right causal alignment and native GQA
             return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(t, e),
                                                   enable_gqa=gqa)

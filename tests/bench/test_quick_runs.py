@@ -79,3 +79,13 @@ def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
     dts = next(r for r in rows if r["bench"] == "components.dts" and r["variant"] == "ours")
     assert dts["rel_err_vs_released"] < 1e-4  # fp32 on the CPU: the same function
     assert all(r.get("ms", r.get("ms_per_token", 0)) > 0 for r in rows)
+
+
+def test_diagnose_quick_reports_attention_kernels_gemv_and_launch_figures(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "diagnose.py")
+    kernels = {r["kernel"] for r in rows if r["bench"] == "diagnose.attention"}
+    assert {"flash_gqa_lower_right", "split_kv_flash_gqa"} <= kernels
+    split = next(r for r in rows if r.get("kernel") == "split_kv_flash_gqa")
+    assert split["rel_err"] < 1e-4
+    assert {r["bench"] for r in rows} >= {"diagnose.gemv", "diagnose.decode_step",
+                                          "diagnose.chunk_launch"}

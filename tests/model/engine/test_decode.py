@@ -316,3 +316,19 @@ def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_
     graph.buf.length = graph.capacity
     with pytest.raises(ValueError, match="decode buffer full"):
         graph.step(1, 0)
+
+
+def test_one_token_attention_split_into_key_blocks_equals_the_plain_product():
+    """attend_one's value product split along the keys (SPLIT blocks, summed) equals SDPA
+    over expanded KV heads, with the masked tail of a fixed-capacity buffer ignored."""
+    from model.engine.graphs import SPLIT, attend_one
+
+    g = torch.Generator().manual_seed(11)
+    s = 2 * SPLIT
+    q = torch.randn(1, 8, 1, 16, generator=g)
+    k, v = torch.randn(1, 2, s, 16, generator=g), torch.randn(1, 2, s, 16, generator=g)
+    seen = (torch.arange(s) <= SPLIT + 37)[None, None, None]
+    n = SPLIT + 38
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(4, 1)[:, :, :n], v.repeat_interleave(4, 1)[:, :, :n])
+    assert_close(attend_one(q, k, v, seen), ref, **TOL)

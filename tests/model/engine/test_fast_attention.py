@@ -102,3 +102,37 @@ def test_fusing_shares_memory_and_keeps_the_state_dict(tiny_model):
     assert after.keys() == before.keys()
     for k, v in before.items():
         assert torch.equal(after[k], v), k
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_arena_buffers_reused_across_steps_compute_what_fresh_buffers_do(tiny_model, fast):
+    """PrefillArena hands out views of one storage: a second, smaller batch finds the first
+    one's K/V in the slots past its contexts; they are never attended (dense contexts are
+    sliced, padded ones masked), so its output equals a fresh buffer's."""
+    from model.engine.runner import PrefillArena
+
+    runner = Runner(tiny_model)
+    runner.fast_attention = fast
+    d = runner.dims
+    g = torch.Generator().manual_seed(5)
+    arena = PrefillArena()
+
+    def ctx(n):
+        return (torch.randn(d.n_layers, d.n_kv_heads, n, d.head_dim, generator=g),
+                torch.randn(d.n_layers, d.n_kv_heads, n, d.head_dim, generator=g))
+
+    big = [ctx(40), ctx(33), ctx(25)]
+    arena.buffer([c[0] for c in big], [c[1] for c in big], extra=6)
+    storage = arena.k
+    for lens in ([11, 20], [17]):
+        cs = [ctx(n) for n in lens]
+        emb = torch.randn(len(lens), 4, d.hidden, generator=g)
+        pos = torch.stack([n + torch.arange(4) for n in lens])
+        got = runner.forward(emb, pos, arena.buffer([c[0] for c in cs], [c[1] for c in cs], 4),
+                             all_logits=True)
+        want = runner.forward(emb, pos, KVBuffer.from_contexts([c[0] for c in cs],
+                                                               [c[1] for c in cs], 4),
+                              all_logits=True)
+        assert arena.k is storage  # reused, not reallocated
+        assert_close(got.logits, want.logits, rtol=1e-5, atol=1e-5)
+        assert_close(got.k, want.k)
