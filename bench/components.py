@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import emit, pick_device, sync, time_fn  # noqa: E402
 from bench.phases import top_kernels  # noqa: E402
 from bench.prefill import build_ours  # noqa: E402
-from model.engine.graphs import DecodeGraph  # noqa: E402
+from model.engine.graphs import graph_for  # noqa: E402
 from model.engine.runner import KVBuffer, Runner  # noqa: E402
 from model.fp8 import apply_fp8  # noqa: E402
 
@@ -92,7 +92,7 @@ def bench_decode(model, args, device, fused: bool) -> None:
             runner.forward(emb, torch.tensor([[args.decode_context + i]], device=device), buf,
                            logits_at=torch.tensor([0])).logits.argmax()
 
-    graph = DecodeGraph(runner, args.decode_context + steps + 1)
+    graph = graph_for(runner, args.decode_context + steps + 1)  # as decode.greedy takes it
 
     def graphed():
         graph.load(k, v)

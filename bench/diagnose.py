@@ -9,8 +9,7 @@ Parts (one JSON line each; CUDA-event medians):
   same forward captured in one CUDA graph and replayed (what launch overhead costs).
 - `diagnose.attention`: that chunk's attention alone (28 query heads over 4 KV heads,
   lower-right causal) with each kernel PyTorch offers: flash (native GQA), cuDNN with an
-  additive mask over expanded KV heads, FlexAttention (compiled, GQA, block mask), and
-  ours split along the keys (model.engine.attention).
+  additive mask over expanded KV heads, FlexAttention (compiled, GQA, block mask).
 - `diagnose.gemv`: one decode token's MLP product (1 x 3584 by 18944 x 3584) as
   F.linear with 1 row, with the row padded to 16, and as torch.mv, against the bandwidth
   floor; and the top kernels of one eager decode step over 16,384 tokens of context.
@@ -101,11 +100,7 @@ def attention(args, device, dtype) -> None:
         with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
             return F.scaled_dot_product_attention(q, kk, vv, attn_mask=bias)
 
-    from model.engine.attention import split_kv_attention
-
-    cands = {"flash_gqa_lower_right": flash,
-             "split_kv_flash_gqa": lambda: split_kv_attention(q, k, v, s - t),
-             "cudnn_mask_expanded_kv": cudnn_expanded,
+    cands = {"flash_gqa_lower_right": flash, "cudnn_mask_expanded_kv": cudnn_expanded,
              "cudnn_mask_expand_each_call": cudnn_expand_inside}
     if device.type == "cuda":
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention

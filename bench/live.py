@@ -7,7 +7,7 @@ steps until all are prefilled (vision for all N chunks encoded ahead in large ba
 then the LLM in batches of `--max-batch` chunks, each over its bounded context); during a
 round questions arrive at `--qps` per simulated second and are answered between steps
 against a camera holding one hour of memory (bench.synthetic.AliasStore over really
-prefilled chunks). Fine KV of the newest 4 chunks per camera stays on the GPU, coarse KV
+prefilled chunks). Fine KV of the newest p = 3 chunks per camera stays on the GPU, coarse KV
 goes to host memory (bench.synthetic.WindowStore). A round is real time when its wall
 time (prefill + questions) is at most 16 s. After `--warm` rounds (contexts full),
 `--rounds` rounds are timed; the load is their mean wall time over 16 s.
@@ -71,7 +71,8 @@ def run_round(eng: Engine, qeng: Engine, n: int, seq: int, pool: torch.Tensor, q
 def measure(model, n: int, args, qeng: Engine, pool: torch.Tensor, device) -> dict:
     cfg = EngineConfig(max_batch=args.max_batch, vision_ahead=n, max_pending=2,
                        max_new_tokens=args.max_new_tokens, fused_blocks=args.fused)
-    eng = Engine(model, cfg, WindowStore(device, keep_fine=(cfg.prev_chunks or 0) + 1))
+    # the p previous chunks are all a prefill reads fine: older fine KV leaves the GPU
+    eng = Engine(model, cfg, WindowStore(device, keep_fine=max(1, cfg.prev_chunks or 0)))
     reset_peak(device)
     walls, lats = [], []
     for r in range(args.warm + args.rounds):

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 from model.engine import blocks
-from model.engine.attention import pieces_for, split_kv_attention
 from model.engine.context import Rope
 
 
@@ -239,8 +238,6 @@ class Runner:
         t, e = q.shape[2], k.shape[2]
         if dense and t == 1:  # one new token sees everything: no mask, GQA kernels
             return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
-        if dense and pieces_for(e - t) >= 2:  # long context: split along the keys
-            return split_kv_attention(q, k, v, e - t)
         if dense:  # flash attention with lower-right causal alignment and native GQA
             return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(t, e),
                                                   enable_gqa=gqa)

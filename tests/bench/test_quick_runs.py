@@ -84,8 +84,8 @@ def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
 def test_diagnose_quick_reports_attention_kernels_gemv_and_launch_figures(capsys, monkeypatch):
     rows = run_quick(capsys, monkeypatch, "diagnose.py")
     kernels = {r["kernel"] for r in rows if r["bench"] == "diagnose.attention"}
-    assert {"flash_gqa_lower_right", "split_kv_flash_gqa"} <= kernels
-    split = next(r for r in rows if r.get("kernel") == "split_kv_flash_gqa")
-    assert split["rel_err"] < 1e-4
+    assert {"flash_gqa_lower_right", "cudnn_mask_expanded_kv"} <= kernels
+    flash = next(r for r in rows if r.get("kernel") == "flash_gqa_lower_right")
+    assert flash["rel_err"] < 1e-4
     assert {r["bench"] for r in rows} >= {"diagnose.gemv", "diagnose.decode_step",
                                           "diagnose.chunk_launch"}
