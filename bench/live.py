@@ -69,7 +69,8 @@ def run_round(eng: Engine, qeng: Engine, n: int, seq: int, pool: torch.Tensor, q
 
 
 def measure(model, n: int, args, qeng: Engine, pool: torch.Tensor, device) -> dict:
-    cfg = EngineConfig(max_batch=args.max_batch, vision_ahead=n, max_pending=2,
+    cfg = EngineConfig(max_batch=args.max_batch, vision_ahead=min(n, args.vision_ahead),
+                       max_pending=2,
                        max_new_tokens=args.max_new_tokens, fused_blocks=args.fused)
     # the p previous chunks are all a prefill reads fine: older fine KV leaves the GPU
     eng = Engine(model, cfg, WindowStore(device, keep_fine=max(1, cfg.prev_chunks or 0)))
@@ -108,6 +109,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--qps", type=float, default=0.25, help="questions per simulated second")
     ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--vision-ahead", type=int, default=64,
+                    help="chunks encoded per vision call (bounds the transient memory)")
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--compile", action="store_true", help="torch.compile SigLIP + DTS")
     ap.add_argument("--search", action="store_true", help="extrapolate from the first N")
