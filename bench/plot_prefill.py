@@ -1,7 +1,8 @@
 """docs/prefill.png: prefill time against frames, ours and the transformers reference,
-from the JSON lines the GPU runs printed (docs/gpu-run-perf.jsonl). CPU only.
+from the JSON lines the GPU runs printed (docs/gpu-run-perf.jsonl: first build;
+docs/gpu-run-2.jsonl: fused projections, arena buffers, channels-last DTS). CPU only.
 
-    python bench/plot_prefill.py [--jsonl docs/gpu-run-perf.jsonl] [--out docs/prefill.png]
+    python bench/plot_prefill.py [--docs docs] [--out docs/prefill.png]
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SERIES = {  # label -> (bench, variant, command must contain)
-    "ours, bf16 eager (vision ahead 32)": ("prefill.ours", "bf16", "--vision-ahead 32"),
-    "ours, bf16 + compiled vision + fused blocks": ("prefill.ours", "compile+blocks", ""),
-    "ours, FP8 linear (eager quantisation)": ("prefill.ours", "fp8+compile", ""),
-    "reference: transformers SigLIP + dense Qwen2": ("prefill.reference", None, ""),
+SERIES = {  # label -> (file, bench, variant, command must contain)
+    "first build, bf16 eager": ("gpu-run-perf.jsonl", "prefill.ours", "bf16",
+                                "--vision-ahead 32"),
+    "first build, compiled vision + blocks": ("gpu-run-perf.jsonl", "prefill.ours",
+                                              "compile+blocks", ""),
+    "now: fused q/k/v + gate/up, arena, channels-last DTS, compiled": (
+        "gpu-run-2.jsonl", "prefill.ours", "compile+blocks", "--sizes 512,1024,2048,4096"),
+    "reference: transformers SigLIP + dense Qwen2 (same run)": (
+        "gpu-run-2.jsonl", "prefill.reference", None, "--sizes 512,1024,2048,4096"),
 }
 
 
-def load(path: Path) -> dict[str, dict[int, float]]:
+def load(docs: Path) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = {k: {} for k in SERIES}
-    for line in path.read_text().splitlines():
-        d = json.loads(line)
-        for label, (bench, variant, needle) in SERIES.items():
+    for label, (name, bench, variant, needle) in SERIES.items():
+        for line in (docs / name).read_text().splitlines():
+            d = json.loads(line)
             if d["bench"] == bench and d.get("variant") == variant and needle in d["command"]:
                 out[label][d["frames"]] = d["seconds"]  # later runs replace earlier ones
     return out
@@ -35,10 +40,10 @@ def load(path: Path) -> dict[str, dict[int, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jsonl", type=Path, default=Path("docs/gpu-run-perf.jsonl"))
+    ap.add_argument("--docs", type=Path, default=Path("docs"))
     ap.add_argument("--out", type=Path, default=Path("docs/prefill.png"))
     args = ap.parse_args()
-    data = load(args.jsonl)
+    data = load(args.docs)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for label, pts in data.items():
         if pts:
