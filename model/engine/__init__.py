@@ -13,6 +13,7 @@ users such as a KV index can import `records` and `store` types cheaply):
 - `records`: `ChunkMeta` (token layout; `to_meta`/`from_meta` for persistence), plans,
   `PrefillResult`, `DecodeResult`.
 
-Modules: `context` (assembly, RoPE at gather), `runner` (layer-wise forward),
-`scheduler` (bounded queues, camera records), `decode`, `standing`, `relevance`.
+Modules: `context` (assembly, RoPE at gather), `runner` (layer-wise forward, reused
+prefill buffers), `blocks` (fused, compiled layer halves), `graphs` (CUDA-graph decode
+steps), `scheduler` (bounded queues, camera records), `decode`, `standing`, `relevance`.
 """
