@@ -83,6 +83,20 @@ kill_pids() { # SIGKILL these PIDs and the current children of each (Ray workers
   echo $all
 }
 
+wait_gone() { # until these PIDs have exited (a zombie counts as gone), at most 30 s
+  local p state
+  for _ in $(seq 150); do
+    local left=""
+    for p in "$@"; do
+      state=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null || true)
+      [ -n "$state" ] && [ "$state" != "Z" ] && left="$left $p"
+    done
+    [ -z "$left" ] && return 0
+    sleep 0.2
+  done
+  echo "still running after SIGKILL:$left" >&2
+}
+
 case "$cmd" in
 start)
   state="${1:-$(mktemp -d /tmp/xlwatch-cluster.XXXXXX)}"; mkdir -p "$state"
@@ -145,10 +159,13 @@ stop)
   [ -f "$state/cluster.json" ] || exit 0
   # Workers first (with their Ray worker children), then the head.
   # shellcheck disable=SC2046
-  kill_pids $(json_get "$state/cluster.json" nodes a pids) \
-            $(json_get "$state/cluster.json" nodes b pids) >/dev/null
+  killed=$(kill_pids $(json_get "$state/cluster.json" nodes a pids) \
+                     $(json_get "$state/cluster.json" nodes b pids))
   # shellcheck disable=SC2046
-  kill_pids $(json_get "$state/cluster.json" head pids) >/dev/null
+  killed="$killed $(kill_pids $(json_get "$state/cluster.json" head pids))"
+  # SIGKILL is asynchronous: return only once they are gone
+  # shellcheck disable=SC2086
+  wait_gone $killed
   tmp=$(json_get "$state/cluster.json" temp_dir)
   case "$tmp" in /tmp/xlr.*) rm -rf "$tmp" ;; esac
   ;;
