@@ -12,7 +12,9 @@ Parts (one JSON line per part and variant; ms are CUDA-event medians):
   module, eager), `blocks` (fused q/k/v and gate/up, torch.compile'd) and `blocks+fp8`.
   The blocks run also reports its top kernels.
 - `components.decode`: one token over a context of --decode-context tokens: `eager`
-  (one forward per token) against `graph` (model.engine.graphs, one CUDA graph replay).
+  (one forward per token) against `graph` (model.engine.graphs, one CUDA graph replay),
+  module layers and fused blocks, then with FP8 LLM layers (`+fp8`, weights read at half
+  the bytes).
 - `components.siglip`: a batch of --vision-batch frames through the tower: `eager`,
   `fused` (one q/k/v product), `compiled` (fused + torch.compile), `compiled+fp8`.
 - `components.dts`: 24 groups of 4 frames through DTS: ours (model.dts, channels-last)
@@ -22,7 +24,6 @@ Parts (one JSON line per part and variant; ms are CUDA-event medians):
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def bench_llm_chunk(model, args, device, variant: str) -> None:
              top=top_kernels(run, device, n=25))
 
 
-def bench_decode(model, args, device, fused: bool) -> None:
+def bench_decode(model, args, device, fused: bool, tag: str = "") -> None:
     runner = Runner(model)
     if fused:
         runner.use_blocks(compile=device.type == "cuda")
@@ -101,7 +102,7 @@ def bench_decode(model, args, device, fused: bool) -> None:
 
     for name, fn in (("eager", eager), ("graph", graphed)):
         t = time_fn(fn, device, warmup=1, repeat=args.repeat)
-        emit("components.decode", device, variant=name, blocks=fused, steps=steps,
+        emit("components.decode", device, variant=name + tag, blocks=fused, steps=steps,
              context=args.decode_context, ms_per_token=t["median_s"] * 1e3 / steps,
              captured=graph.capture if name == "graph" else None)
 
@@ -179,10 +180,12 @@ def main() -> None:
             bench_llm_chunk(model, args, device, variant)
     if "siglip" in parts:
         bench_siglip(model, args, device)  # leaves SigLIP in FP8: after the bf16 parts
+    if "llm" in parts or "decode" in parts:  # the FP8 swap is in place: done last
+        apply_fp8(model, ("llm",))
     if "llm" in parts:
-        fp8 = copy.copy(model)  # the FP8 swap is in place: done last
-        apply_fp8(fp8, ("llm",))
-        bench_llm_chunk(fp8, args, device, "blocks+fp8")
+        bench_llm_chunk(model, args, device, "blocks+fp8")
+    if "decode" in parts:
+        bench_decode(model, args, device, fused=True, tag="+fp8")
     sync(device)
 
 

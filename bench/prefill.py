@@ -10,7 +10,8 @@ prefill over the whole sequence) measured in the same run on the same device.
 The whole video is queued at once (the queue is sized to it) and every timed run's memory
 is checked complete: every chunk stored fine and coarse, nothing dropped. Variants apply
 cumulatively in the order given (FP8 swaps layers in place). `--profile N` adds a
-per-phase wall-time table and the top kernels for N frames.
+per-phase wall-time table and the top kernels for N frames; `--trace N` the time per
+chunk along an N-frame video, window by window, with the GPU's clock and power.
 Prints one JSON line per (size, variant). FLOP counts are the model's linear and
 attention work (SigLIP + Qwen2 with each chunk's bounded context; DTS and the projector
 are left out of the count and so make the TFLOP/s figure conservative).
@@ -147,6 +148,8 @@ def bench_ours(args, device, dtype) -> None:
                 torch.cuda.empty_cache()
         if args.profile:
             profile(model, args, device, variant)
+        if args.trace:
+            trace(model, args, device, variant)
     del model
     gc.collect()
     if device.type == "cuda":
@@ -169,6 +172,47 @@ def profile(model, args, device, variant: str) -> None:
     emit("prefill.phases", device, variant=variant, frames=n, phases_s=timer.table())
     kernels = top_kernels(lambda: prefill_all(model, frames, cfg), device)
     emit("prefill.kernels", device, variant=variant, frames=n, top=kernels)
+
+
+def gpu_sample() -> dict:
+    """SM clock, power, temperature and active throttle reasons from nvidia-smi ({} if
+    there is none): whether a long run slows because the GPU does."""
+    import subprocess
+
+    fields = "clocks.sm,power.draw,temperature.gpu,clocks_throttle_reasons.active"
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return dict(zip(fields.split(","), (x.strip() for x in out.split(",")), strict=False))
+
+
+def trace(model, args, device, variant: str, window: int = 64) -> None:
+    """Per-step wall time (synchronised) over one long video, averaged per `window`
+    chunks, with a GPU clock/power sample per window: where a long run's time goes."""
+    import time
+
+    n = args.trace
+    frames = make_frames(n, device)
+    eng = Engine(model, engine_config(args, n, variant))
+    for seq in range(n // 16):
+        eng.submit("cam", seq, frames[seq * 16:(seq + 1) * 16],
+                   [seq * 16.0 + 4 * g for g in range(4)], 0.0)
+    rows, done, t_win, n_win = [], 0, 0.0, 0
+    while eng.scheduler.n_pending():
+        sync(device)
+        t0 = time.perf_counter()
+        got = len(eng.step())
+        sync(device)
+        t_win += time.perf_counter() - t0
+        done, n_win = done + got, n_win + got
+        if n_win >= window or not eng.scheduler.n_pending():
+            rows.append({"chunks_to": done, "ms_per_chunk": round(1e3 * t_win / max(1, n_win), 2),
+                         **gpu_sample()})
+            t_win, n_win = 0.0, 0
+    emit("prefill.trace", device, variant=variant, frames=n, window_chunks=window,
+         windows=rows, peak_gib=peak_gib(device))
 
 
 def bench_reference(args, device, dtype) -> None:
@@ -209,6 +253,8 @@ def main() -> None:
     ap.add_argument("--vision-ahead", type=int, default=0,
                     help="EngineConfig.vision_ahead (chunks encoded ahead in one batch)")
     ap.add_argument("--profile", type=int, default=0, help="frames for a per-phase profile")
+    ap.add_argument("--trace", type=int, default=0,
+                    help="frames for a per-step time trace with GPU clock samples")
     args = ap.parse_args()
     device = pick_device(args.quick)
     args.sizes = list(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES))

@@ -26,7 +26,11 @@ def run_quick(capsys, monkeypatch, script: str, *args: str) -> list[dict]:
 @pytest.mark.slow
 def test_prefill_quick_builds_complete_memories_for_ours_and_reference(capsys, monkeypatch):
     rows = run_quick(capsys, monkeypatch, "prefill.py", "--sizes", "16,32", "--variants",
-                     "bf16,blocks", "--vision-ahead", "2", "--reference-max", "16")
+                     "bf16,blocks", "--vision-ahead", "2", "--reference-max", "16",
+                     "--trace", "48")
+    traces = [r for r in rows if r["bench"] == "prefill.trace"]
+    assert [t["windows"][-1]["chunks_to"] for t in traces] == [3, 3]  # 48 frames, 2 variants
+    assert all(w["ms_per_chunk"] > 0 for t in traces for w in t["windows"])
     ours = [r for r in rows if r["bench"] == "prefill.ours"]
     assert {(r["variant"], r["frames"]) for r in ours} == {
         ("bf16", 16), ("bf16", 32), ("blocks", 16), ("blocks", 32)}
@@ -72,6 +76,7 @@ def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
     seen = {(r["bench"], r["variant"]) for r in rows}
     assert seen == {("components.dts", "released"), ("components.dts", "ours"),
                     ("components.decode", "eager"), ("components.decode", "graph"),
+                    ("components.decode", "eager+fp8"), ("components.decode", "graph+fp8"),
                     ("components.llm_chunk", "modules"), ("components.llm_chunk", "blocks"),
                     ("components.llm_chunk", "blocks+fp8"), ("components.siglip", "eager"),
                     ("components.siglip", "fused"), ("components.siglip", "compiled"),
