@@ -83,12 +83,16 @@ class VideoXL2ForCausalLM(nn.Module):
     # ---- vision path -------------------------------------------------------------------
 
     def _padded(self, fn: Any, x: torch.Tensor, size: int) -> torch.Tensor:
-        """fn(x); when compiled, a short last batch is padded to `size` (repeating its
-        last item, dropped from the output) so that no new shape triggers a recompile."""
+        """fn(x); when compiled, x goes in contiguous and a short last batch is padded to
+        `size` (repeating its last item, dropped from the output), so that every call has
+        the same shape and strides: either change recompiles the tower (20-40 s on an
+        H100; a channels-last view against a padded copy once cost a 10,000-frame run 25 s)."""
         n = x.shape[0]
-        if self._vision_fn is None or n == size:
+        if self._vision_fn is None:
             return fn(x)
-        return fn(torch.cat([x, x[-1:].expand(size - n, *x.shape[1:])]))[:n]
+        if n == size:
+            return fn(x.contiguous())
+        return fn(torch.cat([x, x[-1:].expand(size - n, *x.shape[1:])]).contiguous())[:n]
 
     def frame_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [F, 3, S, S] -> SigLIP features resized to [F, C, 24, 24] (fp32 resize,

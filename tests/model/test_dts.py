@@ -178,3 +178,28 @@ def test_fast_dts_equals_the_released_formulation(groups: int, side: int, channe
         got, want = fast(x), ref(x)
     assert got.shape == (groups, channels, 1, side, side)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_compiled_vision_calls_all_get_one_shape_and_one_layout(tiny_model, monkeypatch) -> None:
+    """A compiled tower recompiles on any new shape or stride (tens of seconds on a GPU):
+    full batches (channels-last views of the frames) and the padded last batch must reach it
+    alike. Recorded with a stand-in for the compiled function; values are the eager ones."""
+    import copy
+
+    model = copy.deepcopy(tiny_model)
+    seen = []
+
+    def record(fn):
+        def call(x):
+            seen.append((tuple(x.shape), x.stride()))
+            return fn(x)
+        return call
+
+    model._vision_fn = record(model.model.vision_tower)
+    model._sae_fn = record(model.model.sae)
+    model.vision_batch = 4
+    video = np.random.default_rng(3).integers(0, 256, (10, 32, 40, 3), dtype=np.uint8)
+    got = model.encode_video(video)
+    towers = [s for s in seen if len(s[0]) == 4]
+    assert len(towers) == 3 and len(set(towers)) == 1  # 4 + 4 + (2 padded to 4)
+    torch.testing.assert_close(got, tiny_model.encode_video(video), rtol=1e-4, atol=1e-4)
