@@ -23,6 +23,11 @@ SERIES = {  # label -> (file, bench, variant, command must contain)
                                               "compile+blocks", ""),
     "now: fused q/k/v + gate/up, arena, channels-last DTS, compiled": (
         "gpu-run-2.jsonl", "prefill.ours", "compile+blocks", "--sizes 512,1024,2048,4096"),
+    "now, eager vision, module-by-module layers": (
+        "gpu-run-2.jsonl", "prefill.ours", "bf16", "--sizes 2048,10000 --variants bf16"),
+    "now, compiled, recompile fixed": (
+        "gpu-run-2.jsonl", "prefill.ours", "compile+blocks",
+        "--sizes 2048,10000 --variants compile+blocks"),
     "reference: transformers SigLIP + dense Qwen2 (same run)": (
         "gpu-run-2.jsonl", "prefill.reference", None, "--sizes 512,1024,2048,4096"),
 }
