@@ -39,7 +39,7 @@ from model.engine.runner import KVBuffer, Runner  # noqa: E402
 from model.fp8 import apply_fp8  # noqa: E402
 
 
-def _context(runner: Runner, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def context_kv(runner: Runner, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     d = runner.dims
     shape = (d.n_layers, d.n_kv_heads, n, d.head_dim)
     return (torch.randn(shape, generator=gen, device=runner.device).to(runner.dtype),
@@ -60,7 +60,7 @@ def bench_llm_chunk(model, args, device, variant: str) -> None:
     if variant.startswith("blocks") and not runner.use_blocks(compile=device.type == "cuda"):
         raise SystemExit(f"variant {variant}: layers cannot run as blocks")
     gen = torch.Generator(device=device).manual_seed(0)
-    k, v = _context(runner, args.context, gen)
+    k, v = context_kv(runner, args.context, gen)
     emb = torch.randn(1, args.chunk, runner.dims.hidden, generator=gen, device=device
                       ).to(runner.dtype)
     pos = (args.context + torch.arange(args.chunk, device=device))[None]
@@ -83,7 +83,7 @@ def bench_decode(model, args, device, fused: bool, tag: str = "") -> None:
     if fused:
         runner.use_blocks(compile=device.type == "cuda")
     gen = torch.Generator(device=device).manual_seed(1)
-    k, v = _context(runner, args.decode_context, gen)
+    k, v = context_kv(runner, args.decode_context, gen)
     steps = args.steps
     emb = runner.embed(torch.tensor([[1]], device=device))
 
@@ -123,6 +123,7 @@ def bench_siglip(model, args, device) -> None:
             fn = torch.compile(tower, dynamic=False)
         if variant.endswith("fp8"):
             apply_fp8(model, ("vision",))
+            model.fuse_vision()  # the FP8 layers' q/k/v as one product too
         with torch.inference_mode():
             t = time_fn(lambda f=fn: f(pixels), device, warmup=2, repeat=args.repeat)
         emit("components.siglip", device, variant=variant, frames=args.vision_batch,

@@ -28,8 +28,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import emit, pick_device, sync, time_fn  # noqa: E402
+from bench.components import context_kv  # noqa: E402
 from bench.phases import top_kernels  # noqa: E402
 from bench.prefill import build_ours  # noqa: E402
+from model.engine.graphs import capture  # noqa: E402
 from model.engine.runner import KVBuffer, Runner  # noqa: E402
 
 
@@ -38,11 +40,10 @@ def chunk_launch(model, args, device) -> None:
     runner.use_blocks(compile=device.type == "cuda")
     d = runner.dims
     g = torch.Generator(device=device).manual_seed(0)
-    shape = (d.n_layers, d.n_kv_heads, args.context, d.head_dim)
-    k = torch.randn(shape, generator=g, device=device).to(runner.dtype)
+    k, v = context_kv(runner, args.context, g)
     emb = torch.randn(1, args.chunk, d.hidden, generator=g, device=device).to(runner.dtype)
     pos = (args.context + torch.arange(args.chunk, device=device))[None]
-    buf = KVBuffer.from_contexts([k], [k], extra=args.chunk)
+    buf = KVBuffer.from_contexts([k], [v], extra=args.chunk)
 
     def run():
         buf.length = args.context
@@ -57,14 +58,7 @@ def chunk_launch(model, args, device) -> None:
     done = time.perf_counter() - t0
     graph_ms = None
     if device.type == "cuda":
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            run()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            run()
+        graph = capture(run, warmup=1)
         graph_ms = time_fn(graph.replay, device, warmup=2, repeat=args.repeat)["median_s"] * 1e3
     emit("diagnose.chunk_launch", device, tokens=args.chunk, context=args.context,
          ms=t["median_s"] * 1e3, cpu_issue_ms=issued * 1e3, wall_ms=done * 1e3,

@@ -58,8 +58,9 @@ def engine_config(args, n_frames: int, variant: str = "bf16") -> EngineConfig:
                         **({"vision_ahead": args.vision_ahead} if args.vision_ahead else {}))
 
 
-def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
-    eng = Engine(model, cfg)
+def submit_video(eng: Engine, frames: torch.Tensor) -> None:
+    """Queue a whole video of camera "cam" as 16-frame chunks (the last one padded to
+    whole groups of 4 by repeating its last frame)."""
     n_chunks = -(-frames.shape[0] // 16)
     for seq in range(n_chunks):
         clip = frames[seq * 16:(seq + 1) * 16]
@@ -67,6 +68,11 @@ def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
         if pad:
             clip = torch.cat([clip, clip[-1:].expand(pad, -1, -1, -1)])
         eng.submit("cam", seq, clip, [seq * 16.0 + 4 * g for g in range(clip.shape[0] // 4)], 0.0)
+
+
+def prefill_all(model, frames: torch.Tensor, cfg: EngineConfig) -> Engine:
+    eng = Engine(model, cfg)
+    submit_video(eng, frames)
     eng.run_until_idle()
     return eng
 
@@ -165,9 +171,7 @@ def profile(model, args, device, variant: str) -> None:
     eng = Engine(model, cfg)
     timer = PhaseTimer(device)
     timer.instrument(eng)
-    for seq in range(n // 16):
-        eng.submit("cam", seq, frames[seq * 16:(seq + 1) * 16],
-                   [seq * 16.0 + 4 * g for g in range(4)], 0.0)
+    submit_video(eng, frames)
     eng.run_until_idle()
     emit("prefill.phases", device, variant=variant, frames=n, phases_s=timer.table())
     kernels = top_kernels(lambda: prefill_all(model, frames, cfg), device)
@@ -196,9 +200,7 @@ def trace(model, args, device, variant: str, window: int = 64) -> None:
     n = args.trace
     frames = make_frames(n, device)
     eng = Engine(model, engine_config(args, n, variant))
-    for seq in range(n // 16):
-        eng.submit("cam", seq, frames[seq * 16:(seq + 1) * 16],
-                   [seq * 16.0 + 4 * g for g in range(4)], 0.0)
+    submit_video(eng, frames)
     rows, done, t_win, n_win = [], 0, 0.0, 0
     while eng.scheduler.n_pending():
         sync(device)

@@ -52,8 +52,10 @@ def group_norm_tokens(x: torch.Tensor, norm: nn.GroupNorm) -> torch.Tensor:
 
 def _pointwise(convs: list[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
     """1x1(x1) convolutions over channels as one linear weight [sum out, C] and bias."""
-    w = torch.cat([c.weight.reshape(c.weight.shape[0], -1) for c in convs])
-    return w, torch.cat([c.bias for c in convs])
+    ws = [c.weight.reshape(c.weight.shape[0], -1) for c in convs]
+    if len(convs) == 1:  # a view: nothing to concatenate (or copy)
+        return ws[0], convs[0].bias
+    return torch.cat(ws), torch.cat([c.bias for c in convs])
 
 
 def _to_tokens(x: torch.Tensor) -> torch.Tensor:

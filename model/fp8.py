@@ -94,8 +94,6 @@ def _swap_linears(module: nn.Module) -> int:
             n += 1
         else:
             n += _swap_linears(child)
-    if n and getattr(module, "fused_qkv", None) is not None:
-        module.fuse()  # a fused product of the old layers would bypass the new ones
     return n
 
 

@@ -43,13 +43,17 @@ class SiglipAttention(nn.Module):
         self.k_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.v_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.out_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        self.fused_qkv: tuple | None = None  # (Weight, bias) from fuse(); None: separate
+        # (Weight, bias, the three modules it was fused from) from fuse(); used only while
+        # those are still the layer's modules (apply_fp8 swaps them: separate again)
+        self.fused_qkv: tuple | None = None
 
     def fuse(self) -> bool:
         """Compute q, k and v as one matrix product from now on (model.fuse: same values,
         the modules keep their keys). False when the three are of different kinds."""
-        self.fused_qkv = fuse_linears([self.q_proj, self.k_proj, self.v_proj])
-        return self.fused_qkv is not None
+        mods = (self.q_proj, self.k_proj, self.v_proj)
+        fused = fuse_linears(list(mods))
+        self.fused_qkv = None if fused is None else (*fused, mods)
+        return fused is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
@@ -57,8 +61,9 @@ class SiglipAttention(nn.Module):
         def heads(y: torch.Tensor) -> torch.Tensor:
             return y.reshape(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # [B,H,T,D]
 
-        if self.fused_qkv is not None:
-            q, k, v = linear(x, *self.fused_qkv).chunk(3, dim=-1)
+        fused = self.fused_qkv
+        if fused is not None and fused[2] == (self.q_proj, self.k_proj, self.v_proj):
+            q, k, v = linear(x, fused[0], fused[1]).chunk(3, dim=-1)
         else:
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))

@@ -17,8 +17,6 @@ Does not: prefill the question (the runner does, into this buffer) or pick stop 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import torch
 
 from model.engine.runner import KVBuffer, Runner
@@ -49,6 +47,21 @@ def attend_one(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch
     return out.to(v.dtype).reshape(b, h, 1, d)
 
 
+def capture(fn, warmup: int = 2) -> torch.cuda.CUDAGraph:
+    """fn's kernels captured in a CUDA graph, after `warmup` runs on a side stream (so that
+    compilation, autotuning and allocations happen outside the capture)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph
+
+
 class DecodeGraph:
     """Static buffers and the (captured) one-token step of one capacity."""
 
@@ -62,8 +75,6 @@ class DecodeGraph:
         self.position = torch.zeros(1, 1, dtype=torch.long, device=dev)
         self.slot = torch.zeros(1, dtype=torch.long, device=dev)
         self.next_token = torch.zeros(1, dtype=torch.long, device=dev)
-        self.logits = torch.zeros(1, runner.model.lm_head.out_features, dtype=like.dtype,
-                                  device=dev)
         self._slots = torch.arange(capacity, device=dev)
         self.capture = dev.type == "cuda" if capture is None else capture
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -94,19 +105,7 @@ class DecodeGraph:
             self.buf.v[i].index_copy_(2, self.slot, v)
             o = attend_one(qr, self.buf.k[i], self.buf.v[i], visible)
             h = r.finish_layer(i, h, o)
-        self.logits.copy_(r.model.lm_head(r.model.model.norm(h[:, -1])))
-        self.next_token.copy_(self.logits.argmax(dim=-1))
-
-    def _capture(self) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):  # compile / autotune outside the capture
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._step()
+        self.next_token.copy_(r.model.lm_head(r.model.model.norm(h[:, -1])).argmax(dim=-1))
 
     def step(self, token: int, position: int) -> int:
         """Decode `token` at `position` into the next slot; returns the greedy next token.
@@ -118,7 +117,7 @@ class DecodeGraph:
         self.slot.fill_(self.buf.length)
         if self.capture:
             if self.graph is None:
-                self._capture()
+                self.graph = capture(self._step)
             self.graph.replay()
         else:
             self._step()
@@ -129,8 +128,7 @@ class DecodeGraph:
 
 def graph_for(runner: Runner, tokens: int) -> DecodeGraph:
     """A DecodeGraph of at least `tokens` capacity, reused across questions."""
-    cache: OrderedDict[int, DecodeGraph] = runner.__dict__.setdefault("_decode_graphs",
-                                                                     OrderedDict())
+    cache = runner.decode_graphs
     capacity = -(-tokens // BUCKET) * BUCKET
     graph = cache.pop(capacity, None) or DecodeGraph(runner, capacity)
     cache[capacity] = graph

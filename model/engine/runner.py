@@ -14,6 +14,7 @@ the caller passes.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -60,18 +61,21 @@ class KVBuffer:
     def from_contexts(cls, ks: list[torch.Tensor], vs: list[torch.Tensor], extra: int
                       ) -> KVBuffer:
         """Right-pad contexts [L, Hkv, Tc_i, D] to a common length, plus `extra` slots."""
-        lens = [k.shape[2] for k in ks]
-        tmax = max(lens)
         n_layers, h, _, d = ks[0].shape
-        shape = (n_layers, len(ks), h, tmax + extra, d)
-        k = ks[0].new_zeros(shape)
-        v = vs[0].new_zeros(shape)
-        valid = torch.zeros(len(ks), tmax + extra, dtype=torch.bool, device=k.device)
+        shape = (n_layers, len(ks), h, max(k.shape[2] for k in ks) + extra, d)
+        return cls.filled(ks[0].new_zeros(shape), ks[0].new_zeros(shape), ks, vs)
+
+    @classmethod
+    def filled(cls, k: torch.Tensor, v: torch.Tensor, ks: list[torch.Tensor],
+               vs: list[torch.Tensor]) -> KVBuffer:
+        """A buffer over storage k, v [L, B, Hkv, S, D] with context i copied to row i."""
+        lens = [c.shape[2] for c in ks]
+        valid = torch.zeros(len(ks), k.shape[3], dtype=torch.bool, device=k.device)
         for i, (ki, vi) in enumerate(zip(ks, vs, strict=True)):
             k[:, i, :, :lens[i]] = ki
             v[:, i, :, :lens[i]] = vi
             valid[i, :lens[i]] = True
-        return cls(k=k, v=v, valid=valid, length=tmax, padded=len(set(lens)) > 1)
+        return cls(k=k, v=v, valid=valid, length=max(lens), padded=len(set(lens)) > 1)
 
     @classmethod
     def empty(cls, like: torch.Tensor, batch: int, capacity: int, dims: TextDims) -> KVBuffer:
@@ -95,10 +99,8 @@ class PrefillArena:
 
     @torch.inference_mode()
     def buffer(self, ks: list[torch.Tensor], vs: list[torch.Tensor], extra: int) -> KVBuffer:
-        lens = [k.shape[2] for k in ks]
-        tmax, b = max(lens), len(ks)
+        b, need = len(ks), max(k.shape[2] for k in ks) + extra
         n_layers, h, _, d = ks[0].shape
-        need = tmax + extra
         if (self.k is None or self.k.shape[1] < b or self.k.shape[3] < need
                 or self.k.dtype != ks[0].dtype or self.k.device != ks[0].device):
             self.k = self.v = None  # free the old storage before taking the new
@@ -106,13 +108,7 @@ class PrefillArena:
             shape = (n_layers, b, h, cap, d)
             # zeroed once: a masked slot's weight is 0, and 0 * NaN (uninitialised) is NaN
             self.k, self.v = ks[0].new_zeros(shape), ks[0].new_zeros(shape)
-        k, v = self.k[:, :b, :, :need], self.v[:, :b, :, :need]
-        valid = torch.zeros(b, need, dtype=torch.bool, device=k.device)
-        for i, (ki, vi) in enumerate(zip(ks, vs, strict=True)):
-            k[:, i, :, :lens[i]] = ki
-            v[:, i, :, :lens[i]] = vi
-            valid[i, :lens[i]] = True
-        return KVBuffer(k=k, v=v, valid=valid, length=tmax, padded=len(set(lens)) > 1)
+        return KVBuffer.filled(self.k[:, :b, :, :need], self.v[:, :b, :, :need], ks, vs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,15 +135,15 @@ class Runner:
         # Off on the CPU, where the plain masked call is the tested reference path.
         self.fast_attention = self.device.type == "cuda"
         self._blocks: tuple | None = None  # (pre, post, per-layer weights): use_blocks()
+        # capacity -> DecodeGraph, oldest first; kept by model.engine.graphs.graph_for
+        self.decode_graphs: OrderedDict[int, object] = OrderedDict()
 
     def use_blocks(self, compile: bool = True) -> bool:
         """Run each layer as two fused blocks (model.engine.blocks), through torch.compile
         unless compile=False (tests). False, and nothing changes, when a layer's
         projections are neither all plain nn.Linear nor all FP8Linear."""
-        layers = self.model.model.layers
-        if not all(blocks.layer_weights(layer) is not None for layer in layers[:1]):
-            return False  # checked on one layer first: fusing re-points module weights
-        weights = [blocks.layer_weights(layer) for layer in layers]
+        # fusing a layer that then declines changes no value (its modules share the memory)
+        weights = [blocks.layer_weights(layer) for layer in self.model.model.layers]
         if any(w is None for w in weights):
             return False
         pre, post = blocks.compiled() if compile else (blocks.pre_attention,
@@ -173,10 +169,12 @@ class Runner:
         s, e = buf.length, buf.length + t
         cos, sin = self.rope.cos_sin(positions, emb.dtype)  # [B, T, D]
         cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, D]
-        causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
-        mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
-                          causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
         dense = not s or not buf.padded  # no padding inside the contexts
+        mask = None  # the fast path's dense attention needs none: built only when used
+        if not (self.fast_attention and dense):
+            causal = torch.ones(t, t, dtype=torch.bool, device=emb.device).tril()
+            mask = torch.cat([buf.valid[:, None, None, :s].expand(b, 1, t, s),
+                              causal.expand(b, 1, t, t)], dim=-1)  # [B, 1, T, s + T]
         ks, vs, qs = [], [], []
         h = emb
         for i in range(d.n_layers):
@@ -229,8 +227,8 @@ class Runner:
         h = h + layer.self_attn.o_proj(o)
         return h + layer.mlp(layer.post_attention_layernorm(h))
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                dense: bool) -> torch.Tensor:
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor | None, dense: bool) -> torch.Tensor:
         """q [B, H, T, D] over k, v [B, Hkv, S + T, D]: context fully, new tokens causally."""
         gqa = self.dims.n_heads != self.dims.n_kv_heads
         if not self.fast_attention:

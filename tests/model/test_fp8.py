@@ -45,3 +45,23 @@ def test_apply_fp8_swaps_only_the_named_parts(tiny_model):
     assert isinstance(enc.layers[0].mlp.fc1, nn.Linear)
     with pytest.raises(ValueError, match="fp8 part"):
         apply_fp8(model, ("dts",))
+
+
+def test_fused_siglip_qkv_keeps_values_and_yields_to_swapped_fp8_layers(tiny_model):
+    """fuse_vision computes SigLIP's q/k/v as one product with the same values; once
+    apply_fp8 swaps those layers the stale fused product is not used (the FP8 layers run),
+    and fusing again fuses the FP8 layers with the same result."""
+    import copy
+
+    model = copy.deepcopy(tiny_model)
+    pixels = torch.randn(2, 3, 384, 384, generator=torch.Generator().manual_seed(2))
+    tower = model.model.vision_tower
+    with torch.no_grad():
+        plain = tower(pixels)
+        assert model.fuse_vision() == len(tower.vision_tower.vision_model.encoder.layers)
+        torch.testing.assert_close(tower(pixels), plain, rtol=1e-5, atol=1e-5)
+        apply_fp8(model, ("vision",))
+        fp8_separate = tower(pixels)
+        assert not torch.allclose(fp8_separate, plain, atol=1e-5)  # the FP8 layers ran
+        assert model.fuse_vision()
+        torch.testing.assert_close(tower(pixels), fp8_separate, rtol=1e-5, atol=1e-5)
