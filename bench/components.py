@@ -79,32 +79,40 @@ def bench_llm_chunk(model, args, device, variant: str) -> None:
 
 
 def bench_decode(model, args, device, fused: bool, tag: str = "") -> None:
-    runner = Runner(model)
+    """ms per token: eager steps, and a CUDA-graph step (with fused blocks, both with the
+    one-token compiled blocks and with the prefill blocks' cuBLAS products)."""
+    runners = {"": Runner(model)}
     if fused:
-        runner.use_blocks(compile=device.type == "cuda")
+        runners[""].use_blocks(compile=device.type == "cuda")
+        runners["-cublas"] = Runner(model)
+        runners["-cublas"].use_blocks(compile=device.type == "cuda", decode_kernels=False)
     gen = torch.Generator(device=device).manual_seed(1)
-    k, v = context_kv(runner, args.decode_context, gen)
+    k, v = context_kv(runners[""], args.decode_context, gen)
     steps = args.steps
-    emb = runner.embed(torch.tensor([[1]], device=device))
+    for kind, runner in runners.items():
+        emb = runner.embed(torch.tensor([[1]], device=device))
 
-    def eager():
-        buf = KVBuffer.from_contexts([k], [v], extra=steps)
-        for i in range(steps):
-            runner.forward(emb, torch.tensor([[args.decode_context + i]], device=device), buf,
-                           logits_at=torch.tensor([0])).logits.argmax()
+        def eager(runner=runner, emb=emb):
+            buf = KVBuffer.from_contexts([k], [v], extra=steps)
+            for i in range(steps):
+                runner.forward(emb, torch.tensor([[args.decode_context + i]], device=device),
+                               buf, logits_at=torch.tensor([0])).logits.argmax()
 
-    graph = graph_for(runner, args.decode_context + steps + 1)  # as decode.greedy takes it
+        graph = graph_for(runner, args.decode_context + steps + 1)  # as decode.greedy takes it
 
-    def graphed():
-        graph.load(k, v)
-        for i in range(steps):
-            graph.step(1, args.decode_context + i)
+        def graphed(graph=graph):
+            graph.load(k, v)
+            for i in range(steps):
+                graph.step(1, args.decode_context + i)
 
-    for name, fn in (("eager", eager), ("graph", graphed)):
-        t = time_fn(fn, device, warmup=1, repeat=args.repeat)
-        emit("components.decode", device, variant=name + tag, blocks=fused, steps=steps,
-             context=args.decode_context, ms_per_token=t["median_s"] * 1e3 / steps,
-             captured=graph.capture if name == "graph" else None)
+        fns = (("graph", graphed),) if kind else (("eager", eager), ("graph", graphed))
+        for name, fn in fns:
+            t = time_fn(fn, device, warmup=1, repeat=args.repeat)
+            emit("components.decode", device, variant=name + kind + tag, blocks=fused,
+                 steps=steps, context=args.decode_context,
+                 ms_per_token=t["median_s"] * 1e3 / steps,
+                 captured=graph.capture if name == "graph" else None)
+        runner.decode_graphs.clear()  # each graph holds a KV buffer
 
 
 def bench_siglip(model, args, device) -> None:

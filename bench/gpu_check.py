@@ -4,6 +4,8 @@
    the CPU, within bf16 tolerance: relative error of every chunk's fine KV, the standing
    question's P(Yes), and the greedy answer text (reported, not required to match: a
    random tiny model's top tokens can be near ties).
+   Beside it, a backfill step of eight chunks (packed variable-length attention, flash on
+   CUDA) against the masked path and against chunk-by-chunk steps on the same device.
 2. The tiered KV store (GPU slab, pinned host slab, disk) spills and loads real-size
    chunks bit-identical on the device.
 3. A random model at the real Video-XL-2 sizes builds directly on the GPU, is written as
@@ -70,6 +72,36 @@ def tiny_parity(device: torch.device, tmp: Path) -> dict:
             "chunks_used_equal": ref["chunks_used"] == got["chunks_used"]}
 
 
+def window_parity(device: torch.device, tmp: Path) -> dict:
+    """Eight chunks of one camera prefilled in one step (camera_window 8, p = 3, H = 2, so
+    a chunk's context holds same-step chunks dense and by their headers): the packed
+    variable-length attention path (flash on CUDA) against the masked SDPA path, both on
+    `device` in the model's dtype, and against chunk-by-chunk steps."""
+    path = make_tiny_checkpoint(tmp / "tiny_w", seed=1)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = load_model(path, device=device.type, dtype=dtype)
+    frames = np.random.default_rng(1).integers(0, 256, (128, 384, 384, 3), dtype=np.uint8)
+    fines = {}
+    for name, window, fast in (("packed", 8, True), ("masked", 8, False), ("stepwise", 1, True)):
+        eng = Engine(model, EngineConfig(prev_chunks=3, max_headers=2, camera_window=window))
+        eng.runner.fast_attention = fast and device.type == "cuda"
+        for seq in range(8):
+            eng.submit("cam", seq, frames[seq * 16:(seq + 1) * 16],
+                       [seq * 16.0 + 4 * g for g in range(4)], 0.0)
+        eng.run_until_idle()
+        fines[name] = [eng.store.get(("cam", s), "fine") for s in range(8)]
+        fines[name + "_steps"] = eng.counters["steps"]
+
+    def worst(a: str, b: str) -> float:
+        return max(rel_err(x[n], y[n]) for x, y in zip(fines[a], fines[b], strict=True)
+                   for n in ("k", "v"))
+
+    return {"dtype": str(dtype).removeprefix("torch."), "steps_packed": fines["packed_steps"],
+            "steps_stepwise": fines["stepwise_steps"],
+            "kv_rel_err_packed_vs_masked": worst("packed", "masked"),
+            "kv_rel_err_packed_vs_stepwise": worst("packed", "stepwise")}
+
+
 def real_size(tmp: Path) -> dict:
     from model.checkpoint import build_random, write_checkpoint
     from model.sizes import real_config
@@ -131,6 +163,7 @@ def main() -> None:
         if args.tiers_only:
             return
         emit("gpu_check.tiny_parity", device, **tiny_parity(device, tmp))
+        emit("gpu_check.window_parity", device, **window_parity(device, tmp))
         if device.type == "cuda" and not args.skip_real:
             emit("gpu_check.real_size", device, **real_size(tmp))
 

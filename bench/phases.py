@@ -50,7 +50,7 @@ class PhaseTimer:
         self.wrap(model, "groups_to_tokens", "vision: DTS + projector + pool")
         self.wrap(model, "encode_video", "vision: total (incl. preprocess)")
         self.wrap(engine, "prefill_context", "context: gather + rotate")
-        self.wrap(engine.runner, "forward", "LLM: chunk prefill")
+        self.wrap(engine.runner, "prefill", "LLM: chunk prefill")
         self.wrap(engine, "_store_chunks", "store: fine + coarsen + headers")
         self.wrap(engine, "step", "step: total")
 

@@ -54,7 +54,7 @@ def engine_config(args, n_frames: int, variant: str = "bf16") -> EngineConfig:
     # The whole recorded video is queued at once, so the queue must hold every chunk
     # (the default bound of 8 is for live cameras, where dropping the oldest is right).
     return EngineConfig(max_batch=args.max_batch, max_pending=max(8, -(-n_frames // 16)),
-                        fused_blocks="blocks" in variant,
+                        fused_blocks="blocks" in variant, camera_window=args.camera_window,
                         **({"vision_ahead": args.vision_ahead} if args.vision_ahead else {}))
 
 
@@ -147,6 +147,7 @@ def bench_ours(args, device, dtype) -> None:
                  min_s=t["min_s"], frames_per_s=n / t["median_s"],
                  tflops=flops / t["median_s"] / 1e12, peak_gib=peak_gib(device),
                  repeats=t["repeats"], dtype=str(dtype).removeprefix("torch."), complete=True,
+                 camera_window=args.camera_window,
                  **alloc_stats(device))
             del frames
             gc.collect()
@@ -247,6 +248,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--vision-batch", type=int, default=64)
     ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--camera-window", type=int, default=EngineConfig.camera_window,
+                    help="consecutive chunks of the video prefilled per step (1: one)")
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--variants", type=lambda s: s.split(","), default=["bf16"],
                     help="comma list of bf16, compile (SigLIP + DTS torch.compile), "

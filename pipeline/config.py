@@ -157,6 +157,8 @@ class EngineSection(_Section):
     vision_ahead: int = Field(32, ge=0, le=4096)  # chunks encoded ahead in one vision batch
     fused_blocks: bool = True  # fused q/k/v and gate/up, torch.compile'd layers on CUDA
     cuda_graphs: bool = True  # decode steps replayed from a CUDA graph on CUDA
+    # consecutive chunks of one camera's backlog prefilled in one step (1: one per step)
+    camera_window: int = Field(16, ge=1, le=256)
 
 
 class MemoryConfig(_Section):

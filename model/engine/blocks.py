@@ -56,7 +56,17 @@ def post_attention(h, o, w: dict):
     return h + linear(F.silu(gate) * up, w["wd"])
 
 
+def greedy_head(h, norm_w, eps: float, lm_w):
+    """The greedy next token of the last position of h [B, T, hidden]: final norm, LM head,
+    argmax."""
+    return linear(rms_norm(h[:, -1], norm_w, eps), lm_w).argmax(dim=-1)
+
+
 _COMPILED: dict[str, object] = {}
+# One-token steps: inductor writes each matrix-vector product as a fused reduction kernel
+# whose tile sizes coordinate descent tunes (what reaches the memory bandwidth at M = 1;
+# cuBLAS's GEMV does not), and fuses the norms, rotary and gating around it.
+DECODE_OPTIONS = {"coordinate_descent_tuning": True}
 
 
 def compiled() -> tuple[object, object]:
@@ -65,6 +75,15 @@ def compiled() -> tuple[object, object]:
         _COMPILED["pre"] = torch.compile(pre_attention, dynamic=True)
         _COMPILED["post"] = torch.compile(post_attention, dynamic=True)
     return _COMPILED["pre"], _COMPILED["post"]
+
+
+def compiled_decode() -> tuple[object, object, object]:
+    """(pre_attention, post_attention, greedy_head) compiled for one-token steps."""
+    if "dpre" not in _COMPILED:
+        for name, fn in (("dpre", pre_attention), ("dpost", post_attention),
+                         ("dhead", greedy_head)):
+            _COMPILED[name] = torch.compile(fn, dynamic=False, options=DECODE_OPTIONS)
+    return _COMPILED["dpre"], _COMPILED["dpost"], _COMPILED["dhead"]
 
 
 def layer_weights(layer: torch.nn.Module) -> dict | None:

@@ -1,11 +1,12 @@
 """The engine: streaming chunked prefill and per-camera KV memory over one model.
 
 Owns: `EngineConfig` and `Engine`, the facade the MemoryActor holds. `submit` queues a
-chunk of frames; `step` is schedule -> run -> update: the scheduler picks at most one
-chunk per camera, the run encodes all their frames in one vision call, assembles each
-chunk's bounded context (system prefix, headers of the last H older groups, dense KV of
-the previous p chunks; keys rotated at gather) and prefills all chunks in one padded
-batch; the update writes each chunk's fine and coarse KV to the store and records its
+chunk of frames; `step` is schedule -> run -> update: the scheduler picks every camera's
+next chunk (and, for a camera with a backlog, up to `camera_window` consecutive ones),
+the run encodes all their frames in one vision call, assembles each chunk's bounded
+context (system prefix, headers of the last H older groups, dense KV of the previous p
+chunks; keys rotated at gather; chunks of the same step copied in per layer by the
+runner, model.engine.layout) and prefills all chunks in one padded batch; the update writes each chunk's fine and coarse KV to the store and records its
 metadata. `ask`, `standing` and `recover` sit on the same parts (decode.py, standing.py).
 
 Differences from the released code, on purpose: its dense mask lets header tokens attend
@@ -37,6 +38,7 @@ from model.engine.context import (
     header_segment,
     headers_from_coarse,
 )
+from model.engine.layout import RowLayout, StepLayout, row_layout, split_same_step
 from model.engine.records import (
     ChunkMeta,
     DecodeResult,
@@ -64,7 +66,12 @@ class EngineConfig:
     token_budget: int = 16384
     max_new_tokens: int = 64
     positions: Literal["contiguous", "original"] = "contiguous"  # prefill rotation
-    max_batch: int = 16  # chunks (cameras) per step
+    max_batch: int = 16  # chunks per step
+    # consecutive chunks of one camera prefilled in one step when its queue holds several
+    # (a recorded file, a camera catching up): their dependencies are resolved layer by
+    # layer inside the step (model.engine.layout), so a backfill runs its matrix products
+    # over up to max_batch chunks at once. 1: one chunk per camera per step.
+    camera_window: int = 16
     max_pending: int = 8  # per camera; beyond, the oldest chunk is dropped and counted
     # summary keys held per camera for one-product relevance (28 KiB each at real sizes in
     # bf16: 4096 = 112 MiB, 18 h at 1 fps); older ones are re-read from the store if asked
@@ -89,7 +96,7 @@ class EngineConfig:
         if not isinstance(self.vision_ahead, int) or self.vision_ahead < 0:
             raise ValueError(f"vision_ahead must be an integer >= 0, got {self.vision_ahead!r}")
         for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
-                     "max_pending", "summary_capacity"):
+                     "max_pending", "summary_capacity", "camera_window"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -128,7 +135,8 @@ class Engine:
         self._arena = PrefillArena()  # prefill buffers reused across steps
         self.scheduler = PrefillScheduler(self.cfg.prev_chunks, self.cfg.max_headers,
                                           self.cfg.max_batch, self.cfg.max_pending,
-                                          self.slots, self.prefix.n_tokens)
+                                          self.slots, self.prefix.n_tokens,
+                                          self.cfg.camera_window)
         self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0,
                          "context_chunks_missing": 0}
 
@@ -252,20 +260,27 @@ class Engine:
         """Encode, assemble and prefill every chunk of the plan in one batch; returns each
         chunk's fine KV and the number of context tokens it attended to."""
         embs = self._chunk_embeddings(plan)
-        ctxs = [self.prefill_context(m.camera, c, m) for m, c in zip(plan.metas, plan.contexts,
-                                                                      strict=True)]
-        tmax = max(e.shape[0] for e in embs)
+        t = max(e.shape[0] for e in embs)
         if self.runner.device.type == "cuda":  # whole GEMM tiles, few compiled shapes; the
-            tmax = -(-tmax // PAD_TOKENS) * PAD_TOKENS  # padded tail is never attended to
-        buf = self._arena.buffer([c.k for c in ctxs], [c.v for c in ctxs], extra=tmax)
-        emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, tmax - e.shape[0]))
-                           for e in embs])
-        ar = torch.arange(tmax, device=emb.device)
-        pos = torch.stack([c.next_position + ar for c in ctxs])
-        out = self.runner.forward(emb, pos, buf)
+            t = -(-t // PAD_TOKENS) * PAD_TOKENS  # padded tail is never attended to
+        ctxs, rows = self._step_layout(plan)
+        layout = StepLayout.build(rows, t, self.runner.device)
+        buf = self._arena.buffer([c.k for c in ctxs], [c.v for c in ctxs], extra=layout.extra)
+        emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, t - e.shape[0])) for e in embs])
+        out = self.runner.prefill(emb, layout, buf)
         fines = [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
                   "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
-        return fines, [c.n_tokens for c in ctxs]
+        return fines, [row.own_start for row in rows]
+
+    def _step_layout(self, plan: PrefillPlan) -> tuple[list[Context], list[RowLayout]]:
+        """Per row: its context from stored chunks (gathered and rotated now) and the
+        same-step tokens it sees, which the runner copies in per layer."""
+        ctxs, rows = [], []
+        for meta, (stored, spans) in zip(plan.metas, split_same_step(plan), strict=True):
+            ctx = self.prefill_context(meta.camera, stored, meta)
+            ctxs.append(ctx)
+            rows.append(row_layout(plan, spans, ctx.n_tokens, meta, self.cfg.positions))
+        return ctxs, rows
 
     def _store_chunks(self, plan: PrefillPlan, fines: list[dict[str, torch.Tensor]]) -> None:
         for meta, fine in zip(plan.metas, fines, strict=True):

@@ -100,12 +100,12 @@ class DecodeGraph:
         cos, sin = cos[:, None], sin[:, None]  # [1, 1, 1, D]
         visible = (self._slots <= self.slot)[None, None, None]  # [1, 1, 1, S]
         for i in range(d.n_layers):
-            _q, _k, v, qr, kr = r.project(i, h, cos, sin)
+            _q, _k, v, qr, kr = r.project(i, h, cos, sin, one_token=True)
             self.buf.k[i].index_copy_(2, self.slot, kr)
             self.buf.v[i].index_copy_(2, self.slot, v)
             o = attend_one(qr, self.buf.k[i], self.buf.v[i], visible)
-            h = r.finish_layer(i, h, o)
-        self.next_token.copy_(r.model.lm_head(r.model.model.norm(h[:, -1])).argmax(dim=-1))
+            h = r.finish_layer(i, h, o, one_token=True)
+        self.next_token.copy_(r.greedy_next(h))
 
     def step(self, token: int, position: int) -> int:
         """Decode `token` at `position` into the next slot; returns the greedy next token.

@@ -119,7 +119,8 @@ class PrefillItem:
 
 @dataclass(frozen=True, eq=False)
 class PrefillPlan:
-    """One engine step: at most one chunk per camera, each with its context plan."""
+    """One engine step: chunks (a camera's consecutive ones in order), each with its
+    context plan, which may name earlier chunks of the same step."""
 
     items: tuple[PrefillItem, ...]
     metas: tuple[ChunkMeta, ...]

@@ -23,6 +23,7 @@ from torch.nn.attention.bias import causal_lower_right
 
 from model.engine import blocks
 from model.engine.context import Rope
+from model.engine.layout import StepLayout
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,17 @@ class Runner:
         # Off on the CPU, where the plain masked call is the tested reference path.
         self.fast_attention = self.device.type == "cuda"
         self._blocks: tuple | None = None  # (pre, post, per-layer weights): use_blocks()
+        self._decode_blocks: tuple | None = None  # (pre, post, head) for one-token steps
         # capacity -> DecodeGraph, oldest first; kept by model.engine.graphs.graph_for
         self.decode_graphs: OrderedDict[int, object] = OrderedDict()
 
-    def use_blocks(self, compile: bool = True) -> bool:
+    def use_blocks(self, compile: bool = True, decode_kernels: bool = True) -> bool:
         """Run each layer as two fused blocks (model.engine.blocks), through torch.compile
-        unless compile=False (tests). False, and nothing changes, when a layer's
-        projections are neither all plain nn.Linear nor all FP8Linear."""
+        unless compile=False (tests); compiled, one-token decode steps get their own
+        compilation (matrix-vector kernels, greedy head fused) unless decode_kernels=False
+        (they then call the prefill blocks, cuBLAS products). False, and nothing
+        changes, when a layer's projections are neither all plain nn.Linear nor all
+        FP8Linear."""
         # fusing a layer that then declines changes no value (its modules share the memory)
         weights = [blocks.layer_weights(layer) for layer in self.model.model.layers]
         if any(w is None for w in weights):
@@ -149,6 +154,7 @@ class Runner:
         pre, post = blocks.compiled() if compile else (blocks.pre_attention,
                                                         blocks.post_attention)
         self._blocks = (pre, post, weights)
+        self._decode_blocks = blocks.compiled_decode() if compile and decode_kernels else None
         return True
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -198,13 +204,73 @@ class Runner:
         return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=logits,
                          queries=torch.stack(qs) if capture_queries else None)
 
-    def project(self, i: int, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
+    @torch.inference_mode()
+    def prefill(self, emb: torch.Tensor, layout: StepLayout, buf: KVBuffer) -> RunOutput:
+        """A prefill step: emb [B, t, hidden], row r's static context already in `buf` row
+        r at [0, static); per layer the step's fresh keys are copied (rotated at each
+        reader's positions) to every row that sees them (model.engine.layout), then each
+        row's own tokens attend causally to their whole row. Returns the own tokens'
+        pre-RoPE K/V [L, B, Hkv, t, D] (padded tokens included: callers cut them)."""
+        b, t, _ = emb.shape
+        d = self.dims
+        cos, sin = self.rope.cos_sin(layout.positions, emb.dtype)
+        cos, sin = cos[:, None], sin[:, None]  # [B, 1, t, D]
+        ccos, csin = layout.copy_rotation(self.rope, emb.dtype)
+        ks, vs = [], []
+        h = emb
+        for i in range(d.n_layers):
+            _q, k, v, qr, _kr = self.project(i, h, cos, sin)
+            ks.append(k)
+            vs.append(v)
+            kn = k.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
+            vn = v.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
+            buf.k[i][layout.dst_row, :, layout.dst_slot] = Rope.apply(kn, ccos, csin)
+            buf.v[i][layout.dst_row, :, layout.dst_slot] = vn
+            o = self._attend_rows(qr, buf.k[i], buf.v[i], layout)
+            h = self.finish_layer(i, h, o)
+        for r, row in enumerate(layout.rows):
+            buf.valid[r, :row.length] = True
+        buf.length = max(row.length for row in layout.rows)
+        return RunOutput(k=torch.stack(ks), v=torch.stack(vs), logits=None, queries=None)
+
+    def greedy_next(self, h: torch.Tensor) -> torch.Tensor:
+        """Greedy next token [B] after the last position of h [B, T, hidden]."""
+        norm = self.model.model.norm
+        if self._decode_blocks is not None and isinstance(self.model.lm_head.weight,
+                                                          torch.Tensor):
+            return self._decode_blocks[2](h, norm.weight, norm.variance_epsilon,
+                                          self.model.lm_head.weight)
+        return self.model.lm_head(norm(h[:, -1])).argmax(dim=-1)
+
+    def _attend_rows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     layout: StepLayout) -> torch.Tensor:
+        """q [B, H, t, D] of each row's own tokens over its row of k, v [B, Hkv, S, D]:
+        slots before the own tokens fully, own tokens causally. Reference: SDPA with the
+        layout's mask. Fast path: the rows' real queries and valid keys packed back to back
+        for one variable-length flash call (no padding computed, KV heads shared)."""
+        if not self.fast_attention:
+            gqa = self.dims.n_heads != self.dims.n_kv_heads
+            mask = layout.mask(k.shape[2], k.device)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        pk = layout.packing(q.device)
+        qp = q.transpose(1, 2)[pk["q_row"], pk["q_tok"]]  # [total_q, H, D]
+        kp = k[pk["k_row"], :, pk["k_slot"]]  # [total_k, Hkv, D]
+        vp = v[pk["k_row"], :, pk["k_slot"]]
+        out = varlen_attention(qp, kp, vp, pk)
+        o = q.new_zeros(q.shape[0], q.shape[2], q.shape[1], q.shape[3])  # [B, t, H, D]
+        o[pk["q_row"], pk["q_tok"]] = out
+        return o.transpose(1, 2)
+
+    def project(self, i: int, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                one_token: bool = False) -> tuple[torch.Tensor, ...]:
         """Layer i's input norm and projections of h [B, T, hidden]: q, k, v (pre-RoPE) and
-        rotated q, k, each [B, heads, T, D]; cos/sin [B, 1, T, D]."""
+        rotated q, k, each [B, heads, T, D]; cos/sin [B, 1, T, D]. `one_token`: a decode
+        step (its own compiled blocks, where there are)."""
         d = self.dims
         if self._blocks is not None:
             pre, _post, weights = self._blocks
+            if one_token and self._decode_blocks is not None:
+                pre = self._decode_blocks[0]
             return pre(h, weights[i], cos, sin, d.n_heads, d.n_kv_heads, d.head_dim)
         b, t, _ = h.shape
         layer = self.model.model.layers[i]
@@ -215,13 +281,16 @@ class Runner:
         v = attn.v_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
         return q, k, v, Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
 
-    def finish_layer(self, i: int, h: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+    def finish_layer(self, i: int, h: torch.Tensor, o: torch.Tensor,
+                     one_token: bool = False) -> torch.Tensor:
         """Layer i after attention: h [B, T, hidden] plus o [B, H, T, D] projected, then the
         MLP residual."""
         b, _h, t, _d = o.shape
         o = o.transpose(1, 2).reshape(b, t, self.dims.n_heads * self.dims.head_dim)
         if self._blocks is not None:
             _pre, post, weights = self._blocks
+            if one_token and self._decode_blocks is not None:
+                post = self._decode_blocks[1]
             return post(h, o, weights[i])
         layer = self.model.model.layers[i]
         h = h + layer.self_attn.o_proj(o)
@@ -243,3 +312,24 @@ class Runner:
             groups = self.dims.n_heads // self.dims.n_kv_heads
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pk: dict) -> torch.Tensor:
+    """Causal (lower-right aligned) attention of packed sequences q [Tq, H, D] over
+    k, v [Tk, Hkv, D], sequence i at cu_q[i]:cu_q[i+1] and cu_k[i]:cu_k[i+1]. On CUDA one
+    flash-attention call (the kernel shares KV heads natively); elsewhere the same,
+    sequence by sequence, through SDPA (the reference the CPU tests run)."""
+    if q.is_cuda:
+        return torch.ops.aten._flash_attention_forward(
+            q, k, v, pk["cu_q"], pk["cu_k"], pk["max_q"], pk["max_k"], 0.0, True, False)[0]
+    cu_q, cu_k = pk["cu_q"].tolist(), pk["cu_k"].tolist()
+    out = []
+    for i in range(len(cu_q) - 1):
+        qi = q[cu_q[i]:cu_q[i + 1]].transpose(0, 1)[None]  # [1, H, tq, D]
+        ki = k[cu_k[i]:cu_k[i + 1]].transpose(0, 1)[None]
+        vi = v[cu_k[i]:cu_k[i + 1]].transpose(0, 1)[None]
+        bias = causal_lower_right(qi.shape[2], ki.shape[2])
+        o = F.scaled_dot_product_attention(qi, ki, vi, attn_mask=bias,
+                                           enable_gqa=qi.shape[1] != ki.shape[1])
+        out.append(o[0].transpose(0, 1))
+    return torch.cat(out)

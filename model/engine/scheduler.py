@@ -2,9 +2,10 @@
 
 Owns: `CameraMemory` (one camera's chunk metadata and the next stream offset; records
 only, no tensors) and `PrefillScheduler` (bounded per-camera queues of submitted chunks;
-`schedule` picks at most one chunk per camera, because a camera's next chunk needs this
-one's KV, oldest first across cameras, and plans its context; `update` records what the
-step produced).
+`schedule` picks every camera's oldest chunk, oldest first across cameras, then, while
+the batch has room, up to `window` consecutive chunks of a camera (a backfill), and plans
+each chunk's context, which may hold chunks of the same step (model.engine.layout
+resolves that dependency layer by layer); `update` records what the step produced).
 
 Does not: run the model or hold KV (runner, store), or decide tiers and retention.
 """
@@ -61,8 +62,9 @@ class PrefillScheduler:
     """Bounded queues of submitted chunks; plans one step at a time."""
 
     def __init__(self, prev_chunks: int | None, max_headers: int | None, max_batch: int,
-                 max_pending: int, slots: int, prefix_len: int) -> None:
+                 max_pending: int, slots: int, prefix_len: int, window: int = 1) -> None:
         self.prev_chunks = prev_chunks
+        self.window = window
         self.max_headers = max_headers
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -93,19 +95,28 @@ class PrefillScheduler:
 
     def schedule(self, memories: dict[str, CameraMemory]) -> PrefillPlan:
         heads = sorted((q[0].seq, cam) for cam, q in self.pending.items() if q)
+        take = {cam: 1 for _seq, cam in heads[: self.max_batch]}
+        room = self.max_batch - len(take)
+        for cam in take:  # backfills: more consecutive chunks, oldest camera first
+            more = min(self.window - 1, len(self.pending[cam]) - 1, room)
+            take[cam] += more
+            room -= more
         items, metas, contexts = [], [], []
-        for _seq, cam in heads[: self.max_batch]:
-            item = self.pending[cam].popleft()
+        for cam, n in take.items():
             mem = memories.setdefault(cam, CameraMemory(cam, self.prefix_len))
-            meta = ChunkMeta(camera=cam, seq=item.seq, group_times=item.group_times,
-                             header_lens=tuple(len(h) for h in item.header_ids),
-                             slots=self.slots, wall_origin=item.wall_origin,
-                             offset=mem.next_offset)
-            history = mem.history(before=item.seq, last=self.history_window())
-            items.append(item)
-            metas.append(meta)
-            contexts.append(plan_prefill_context(history, self.prefix_len, self.prev_chunks,
-                                                 self.max_headers))
+            history = mem.history(last=self.history_window())
+            offset = mem.next_offset
+            for _ in range(n):
+                item = self.pending[cam].popleft()
+                meta = ChunkMeta(camera=cam, seq=item.seq, group_times=item.group_times,
+                                 header_lens=tuple(len(h) for h in item.header_ids),
+                                 slots=self.slots, wall_origin=item.wall_origin, offset=offset)
+                items.append(item)
+                metas.append(meta)
+                contexts.append(plan_prefill_context(history, self.prefix_len,
+                                                     self.prev_chunks, self.max_headers))
+                history = history + [meta]  # the next chunk of this step sees this one
+                offset += meta.n_tokens
         return PrefillPlan(items=tuple(items), metas=tuple(metas), contexts=tuple(contexts))
 
     def update(self, plan: PrefillPlan, memories: dict[str, CameraMemory],

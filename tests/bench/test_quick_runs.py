@@ -77,6 +77,8 @@ def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
     assert seen == {("components.dts", "released"), ("components.dts", "ours"),
                     ("components.decode", "eager"), ("components.decode", "graph"),
                     ("components.decode", "eager+fp8"), ("components.decode", "graph+fp8"),
+                    ("components.decode", "graph-cublas"),
+                    ("components.decode", "graph-cublas+fp8"),
                     ("components.llm_chunk", "modules"), ("components.llm_chunk", "blocks"),
                     ("components.llm_chunk", "blocks+fp8"), ("components.siglip", "eager"),
                     ("components.siglip", "fused"), ("components.siglip", "compiled"),

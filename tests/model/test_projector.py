@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from model.projector import build_projector, pool_grid
@@ -30,3 +31,20 @@ def test_groups_to_tokens_gives_144_tokens_per_group(tiny_model) -> None:
     with torch.no_grad():
         out = tiny_model.groups_to_tokens(feats)
     assert out.shape == (2, 144, tiny_model.config.text.hidden_size)
+
+
+@pytest.mark.parametrize(("side", "size", "frames"), [(27, 24, 3), (5, 4, 2), (6, 9, 1)])
+def test_bilinear_resize_as_matrix_products_equals_interpolate(side, size, frames) -> None:
+    """The feature-map resize (two 1-D linear resizes as matrix products over a
+    channels-last map) equals F.interpolate's bilinear resize, align_corners=False, for
+    the real 27 -> 24 shrink, a small one and an enlargement."""
+    import torch.nn.functional as F
+
+    from model.videoxl2 import resize_bilinear
+
+    maps = torch.randn(frames, side, side, 7, generator=torch.Generator().manual_seed(side))
+    want = F.interpolate(maps.permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
+                         align_corners=False).permute(0, 2, 3, 1)
+    got = resize_bilinear(maps, size)
+    assert got.shape == (frames, size, size, 7)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)

@@ -332,3 +332,36 @@ def test_one_token_attention_split_into_key_blocks_equals_the_plain_product():
     ref = torch.nn.functional.scaled_dot_product_attention(
         q, k.repeat_interleave(4, 1)[:, :, :n], v.repeat_interleave(4, 1)[:, :, :n])
     assert_close(attend_one(q, k, v, seen), ref, **TOL)
+
+
+def test_decode_steps_through_the_one_token_blocks_equal_the_module_decode(streamed):
+    """With fused blocks, a DecodeGraph step runs the one-token block set (on CUDA its own
+    torch.compile with matrix-vector kernels; here the same functions eagerly, since
+    inductor's GPU kernels need a GPU) and the fused greedy head: same tokens as the
+    module-by-module decode."""
+    from model.engine import blocks
+    from model.engine.graphs import DecodeGraph
+    from model.engine.runner import Runner
+
+    eng, _chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
+                                {}, 3, 10**6, 0, 4)
+    ctx = decode.assemble(eng, plan)
+    want, _ = decode.greedy(eng, ctx, q_ids, 12)
+    plain = eng.runner
+    try:
+        eng.runner = Runner(eng.model)
+        assert eng.runner.use_blocks(compile=False)
+        calls = []
+
+        def head(*args):
+            calls.append(1)
+            return blocks.greedy_head(*args)
+
+        eng.runner._decode_blocks = (blocks.pre_attention, blocks.post_attention, head)
+        graph = DecodeGraph(eng.runner, ctx.n_tokens + len(q_ids) + 40, capture=False)
+        got, _ = decode.greedy(eng, ctx, q_ids, 12, graph=graph)
+    finally:
+        eng.runner = plain
+    assert got == want and len(calls) == len(got) - 1 >= 2

@@ -136,3 +136,29 @@ def test_arena_buffers_reused_across_steps_compute_what_fresh_buffers_do(tiny_mo
         assert arena.k is storage  # reused, not reallocated
         assert_close(got.logits, want.logits, rtol=1e-5, atol=1e-5)
         assert_close(got.k, want.k)
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_packed_rows_attention_equals_the_masked_reference(tiny_model, window):
+    """A prefill step's packed path (each row's real queries and valid keys back to back,
+    one variable-length call; on the CPU the same packing attended sequence by sequence)
+    gives the chunk KV of the masked path: two cameras whose contexts differ in length and,
+    with window 3, same-step chunks of one camera in each other's context."""
+    from model.engine.engine import Engine, EngineConfig
+    from tests.model.engine.reference import chunk_frames, feed
+
+    frames = chunk_frames(5, seed=4)
+    stores = []
+    for fast in (False, True):
+        eng = Engine(tiny_model, EngineConfig(prev_chunks=1, max_headers=2,
+                                              camera_window=window))
+        eng.runner.fast_attention = fast
+        feed(eng, "a", frames[:1])  # camera a has history: contexts of the batch differ
+        feed(eng, "a", frames[1:4], first_seq=1, step=False)
+        feed(eng, "b", frames[4:], step=False)
+        eng.run_until_idle()
+        stores.append(eng.store)
+    for key in [("a", s) for s in range(4)] + [("b", 0)]:
+        want, got = stores[0].get(key, "fine"), stores[1].get(key, "fine")
+        assert_close(got["k"], want["k"], rtol=1e-5, atol=1e-5)
+        assert_close(got["v"], want["v"], rtol=1e-5, atol=1e-5)

@@ -63,10 +63,13 @@ def question_logits(eng, cam="cam"):
 
 
 @pytest.mark.slow
-def test_unbounded_chunked_prefill_equals_one_dense_causal_forward(tiny_model, twin):
+@pytest.mark.parametrize("one_step", [False, True])
+def test_unbounded_chunked_prefill_equals_one_dense_causal_forward(tiny_model, twin, one_step):
+    """Chunk by chunk, or all three chunks in one step (camera_window)."""
     eng = Engine(tiny_model, EngineConfig(prev_chunks=None, max_headers=None))
     chunks = chunk_frames(3, seed=1)
-    feed(eng, "cam", chunks)
+    feed(eng, "cam", chunks, step=not one_step)
+    assert len(eng.run_until_idle()) == (3 if one_step else 0)
     logits, keys, values, _ids = dense_reference(tiny_model, twin, chunks, QUESTION)
     offsets = layout(tiny_model, chunks)[3]
     assert_chunks_match_reference(eng, tiny_model, keys, values, offsets, 3)
@@ -96,13 +99,19 @@ def released_mask(model, chunks, question_len, p, h):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("p", "h"), [(1, None), (2, None), (1, 3)])
-def test_finite_window_prefill_equals_released_mask_reference(tiny_model, twin, p, h):
+@pytest.mark.parametrize(("p", "h", "window"), [(1, None, 1), (2, None, 1), (1, 3, 1),
+                                                (1, 3, 4), (2, None, 3), (1, None, 2)])
+def test_finite_window_prefill_equals_released_mask_reference(tiny_model, twin, p, h, window):
     """Original positions reproduce the released mask (whose positions are the dense
-    ones); the default contiguous rotation is covered by the unbounded test."""
-    eng = Engine(tiny_model, EngineConfig(prev_chunks=p, max_headers=h, positions="original"))
+    ones); the default contiguous rotation is covered by the unbounded test. With a
+    camera window > 1 the four chunks are prefilled in fewer steps, and a chunk's context
+    then holds chunks of its own step (dense, and with window 4 > p + 1 headers too)."""
+    eng = Engine(tiny_model, EngineConfig(prev_chunks=p, max_headers=h, positions="original",
+                                          camera_window=window))
     chunks = chunk_frames(4, seed=1)
-    feed(eng, "cam", chunks)
+    feed(eng, "cam", chunks, step=False)
+    eng.run_until_idle()
+    assert eng.counters["steps"] == -(-4 // window)
     q_len = len(tiny_model.prompt.question_ids(QUESTION))
     mask = additive(released_mask(tiny_model, chunks, q_len, p, h))
     logits, keys, values, _ = dense_reference(tiny_model, twin, chunks, QUESTION, mask)
@@ -114,8 +123,12 @@ def test_finite_window_prefill_equals_released_mask_reference(tiny_model, twin, 
 
 
 @pytest.mark.slow
-def test_two_cameras_prefilled_in_one_step_equal_each_prefilled_alone(tiny_model):
-    cfg = EngineConfig(prev_chunks=1, max_headers=2)
+@pytest.mark.parametrize(("window", "sizes"), [(1, [2, 2, 1]), (8, [5, 0, 0]), (2, [4, 1, 0])])
+def test_two_cameras_prefilled_in_one_step_equal_each_prefilled_alone(tiny_model, window, sizes):
+    """Window 1: one chunk per camera per step. Larger windows also put consecutive chunks
+    of one camera in the same step (same-step context copied in per layer); every chunk's
+    KV still equals that of the camera prefilled alone, chunk by chunk."""
+    cfg = EngineConfig(prev_chunks=1, max_headers=2, camera_window=window)
     frames = chunk_frames(5, seed=1)
     a, b = frames[:3], [(f, [t + 100.0 for t in ts]) for f, ts in frames[3:]]
     together = Engine(tiny_model, cfg)
@@ -124,7 +137,7 @@ def test_two_cameras_prefilled_in_one_step_equal_each_prefilled_alone(tiny_model
         if i < 2:
             together.submit("b", i, *b[i], wall_origin=0.0)
     steps = [together.step() for _ in range(3)]
-    assert [len(s) for s in steps] == [2, 2, 1]  # both cameras batched in one step
+    assert [len(s) for s in steps] == sizes  # both cameras batched in one step
     alone_a, alone_b = Engine(tiny_model, cfg), Engine(tiny_model, cfg)
     feed(alone_a, "a", a)
     feed(alone_b, "b", b)
