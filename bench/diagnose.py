@@ -10,6 +10,7 @@ Parts (one JSON line each; CUDA-event medians):
 - `diagnose.attention`: that chunk's attention alone (28 query heads over 4 KV heads,
   lower-right causal) with each kernel PyTorch offers: flash (native GQA), cuDNN with an
   additive mask over expanded KV heads, FlexAttention (compiled, GQA, block mask).
+  `--chunk 24 --context 16384 --kernels --parts chunk_launch` is a question's prefill.
 - `diagnose.gemv`: one decode token's MLP product (1 x 3584 by 18944 x 3584) as
   F.linear with 1 row, with the row padded to 16, and as torch.mv, against the bandwidth
   floor; and the top kernels of one eager decode step over 16,384 tokens of context.
@@ -62,7 +63,7 @@ def chunk_launch(model, args, device) -> None:
         graph_ms = time_fn(graph.replay, device, warmup=2, repeat=args.repeat)["median_s"] * 1e3
     emit("diagnose.chunk_launch", device, tokens=args.chunk, context=args.context,
          ms=t["median_s"] * 1e3, cpu_issue_ms=issued * 1e3, wall_ms=done * 1e3,
-         graph_replay_ms=graph_ms)
+         graph_replay_ms=graph_ms, top=top_kernels(run, device, n=12) if args.kernels else None)
 
 
 def attention(args, device, dtype) -> None:
@@ -154,15 +155,21 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=640)
     ap.add_argument("--decode-context", type=int, default=16384)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--kernels", action="store_true", help="top kernels of the chunk forward")
+    ap.add_argument("--parts", default="attention,gemv,chunk_launch")
     args = ap.parse_args()
     device = pick_device(args.quick)
     if args.quick:
         args.context, args.chunk, args.decode_context, args.repeat = 40, 16, 64, 1
     dtype = torch.float32 if args.quick else torch.bfloat16
-    attention(args, device, dtype)
+    parts = args.parts.split(",")
+    if "attention" in parts:
+        attention(args, device, dtype)
     model = build_ours(device, args.quick, dtype)
-    gemv(model, args, device)
-    chunk_launch(model, args, device)
+    if "gemv" in parts:
+        gemv(model, args, device)
+    if "chunk_launch" in parts:
+        chunk_launch(model, args, device)
 
 
 if __name__ == "__main__":

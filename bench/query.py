@@ -55,6 +55,33 @@ def latency(eng: Engine, repeat: int, device) -> dict:
             "chunks_coarse": len(out.chunks_used) - dense}
 
 
+def profile_ask(eng: Engine, device) -> dict:
+    """One question's time per phase: relevance and selection, assembly (store reads,
+    gather, rotation), the question's prefill, the decode steps, and the rest."""
+    from bench.phases import PhaseTimer
+    from model.engine import decode
+    from model.engine.graphs import DecodeGraph
+
+    eng.ask("cam", QUESTION)  # warm (graphs captured, kernels compiled)
+    timer = PhaseTimer(device)
+    timer.wrap(decode, "plan_question", "plan: relevance (question forward) + selection")
+    timer.wrap(decode, "assemble", "assemble: store + gather + rotate")
+    timer.wrap(decode, "greedy", "greedy")
+    timer.wrap(DecodeGraph, "load", "decode buffer: load context")
+    timer.wrap(DecodeGraph, "step", "decode steps")
+    timer.wrap(eng, "ask", "ask")
+    out = eng.ask("cam", QUESTION)
+    s = dict(timer.seconds)
+    total, greedy = s.pop("ask"), s.pop("greedy")
+    s["question prefill (+ eager steps off CUDA)"] = greedy - s.get(
+        "decode buffer: load context", 0.0) - s.get("decode steps", 0.0)
+    s["other (tokenize, python, text)"] = total - greedy - s[
+        "plan: relevance (question forward) + selection"] - s["assemble: store + gather + rotate"]
+    s["ask: total"] = total
+    return {"phases_s": {k: round(v, 4) for k, v in s.items()},
+            "decode_steps": len(out.token_ids) - 1}
+
+
 def modes(n_chunks: int, base: EngineConfig) -> list[tuple[str, EngineConfig, bool]]:
     chunk_tokens = 4 * (144 + 8)
     fits = n_chunks * chunk_tokens * 56 * 1024 * 4 < 50 * 2**30  # context + copies
@@ -77,6 +104,9 @@ def main() -> None:
     ap.add_argument("--src-chunks", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--fused", action="store_true", help="EngineConfig.fused_blocks")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the timings, one mixed-mode question per --hours split into "
+                         "phases (device-synchronised, so a little slower than unprofiled)")
     args = ap.parse_args()
     device = pick_device(args.quick)
     if args.quick:
@@ -103,6 +133,14 @@ def main() -> None:
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    if args.profile:  # last: the wrappers stay on the classes they time
+        for hours in args.hours:
+            n = max(2, round(hours * CHUNKS_PER_HOUR))
+            _mode, cfg, fine = modes(n, base)[0]
+            eng = Engine(model, cfg, AliasStore(src.store, "cam", "cam", n, fine=fine))
+            eng.recover("cam")
+            emit("query.phases", device, fused=cfg.fused_blocks, hours=hours, chunks=n,
+                 mode="mixed", **profile_ask(eng, device))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
-from model.engine.graphs import DecodeGraph, graph_for
+from model.engine.graphs import WIDTHS, DecodeGraph, graph_for
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
 from model.engine.store import ChunkUnavailable
@@ -78,7 +78,9 @@ def plan_question(eng: Engine, camera: str, question_ids: list[int],
     keep = set(found)
     metas = [m for m in metas if m.seq in keep]  # lost chunks cannot be used
     if metas:
-        qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids)
+        graph = (relevance.question_graph(eng.runner, eng.prefix)
+                 if eng.cfg.cuda_graphs and eng.runner.device.type == "cuda" else None)
+        qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids, graph)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}
@@ -113,21 +115,27 @@ def assemble(eng: Engine, plan: DecodePlan,
 def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
            graph: DecodeGraph | None = None) -> tuple[list[int], torch.Tensor]:
     """Greedy tokens after the question (stop token excluded) and the first logits [V].
-    The question is prefilled in one forward; each further token is one decode step, from
-    a CUDA graph (model.engine.graphs) when the engine runs on CUDA with `cuda_graphs`, or
-    from `graph` when given (tests run its steps eagerly), else one eager forward each."""
+    With a DecodeGraph (model.engine.graphs: on CUDA with `cuda_graphs`, or `graph` when
+    given, whose steps tests run eagerly) the question is one multi-token step and each
+    further token one decode step, each a CUDA-graph replay; else one eager forward each."""
     runner, dev = eng.runner, eng.runner.device
-    need = ctx.n_tokens + len(question_ids) + max_new + 1
+    n_q = len(question_ids)
+    width = next((w for w in WIDTHS if w >= n_q), n_q)  # a captured step's padded width
+    need = ctx.n_tokens + width + max_new + 1
     if graph is None and eng.cfg.cuda_graphs and dev.type == "cuda":
         graph = graph_for(runner, need)
-    if graph is not None:
-        buf = graph.load(ctx.k, ctx.v)
+    if graph is not None and width in WIDTHS:  # the question is one captured step too
+        graph.load(ctx.k, ctx.v)
+        first = graph.prefill(question_ids, ctx.next_position)[0].clone()
     else:
-        buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=len(question_ids) + max_new + 1)
-    pos = torch.arange(ctx.next_position, ctx.next_position + len(question_ids), device=dev)
-    out = runner.forward(runner.embed(torch.tensor(question_ids, device=dev))[None], pos[None],
-                         buf, logits_at=torch.tensor([len(question_ids) - 1]))
-    first = out.logits[0]
+        if graph is not None:
+            buf = graph.load(ctx.k, ctx.v)
+        else:
+            buf = KVBuffer.from_contexts([ctx.k], [ctx.v], extra=n_q + max_new + 1)
+        pos = torch.arange(ctx.next_position, ctx.next_position + n_q, device=dev)
+        out = runner.forward(runner.embed(torch.tensor(question_ids, device=dev))[None],
+                             pos[None], buf, logits_at=torch.tensor([n_q - 1]))
+        first = out.logits[0]
     pos0 = ctx.next_position + len(question_ids)
     nxt = int(first.argmax())
     out_ids: list[int] = []

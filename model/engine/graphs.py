@@ -21,30 +21,34 @@ import torch
 
 from model.engine.runner import KVBuffer, Runner
 
-BUCKET = 4096  # capacity granularity (tokens)
-SPLIT = 256  # key block of the split value product in attend_one
+BUCKET = 512  # capacity granularity (tokens): every slot of the capacity is read per step
+WIDTHS = (16, 32, 64, 128)  # token-count buckets of the captured multi-token steps
+SPLIT = 256  # key block of the split value product in attend_static
 KEEP = 2  # graphs kept per runner (each holds a KV buffer: ~1.2 GiB per 20k tokens at 7B)
 
 
-def attend_one(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor
-               ) -> torch.Tensor:
-    """One query token per head q [B, H, 1, D] over k, v [B, Hkv, S, D] where `visible`
-    [B, 1, 1, S] is True; query head j reads KV head j // (H / Hkv). Batched products that
-    read each key and value once, softmax in fp32. The value product is split along S into
-    blocks of SPLIT (summed after): as one product its output is a few hundred numbers
-    reduced over S, which one GEMM runs on a handful of SMs."""
-    b, h, _, d = q.shape
+def attend_static(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor
+                  ) -> torch.Tensor:
+    """Query tokens q [B, H, T, D] over k, v [B, Hkv, S, D] where `visible` [B, 1, T, S] is
+    True; query head j reads KV head j // (H / Hkv). Batched products that read each key
+    and value once, softmax accumulated in fp32, at fixed shapes (what a CUDA graph replays). The
+    value product is split along S into blocks of SPLIT (summed after): as one product
+    its output is a few hundred numbers reduced over S, which one GEMM runs on a handful
+    of SMs."""
+    b, h, t, d = q.shape
     hkv, s = k.shape[1], k.shape[2]
-    g = h // hkv
-    qg = q.reshape(b, hkv, g, d)  # [B, Hkv, G, D]
-    scores = torch.matmul(qg, k.transpose(2, 3)).float() * (d ** -0.5)  # [B, Hkv, G, S]
-    p = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1).to(v.dtype)
+    rows = (h // hkv) * t  # the query heads of a KV head, times the tokens
+    qg = q.reshape(b, hkv, rows, d)
+    vis = visible[:, :, None].expand(b, 1, h // hkv, t, s).reshape(b, 1, rows, s)
+    scores = torch.matmul(qg * d ** -0.5, k.transpose(2, 3))  # [B, Hkv, rows, S]
+    # softmax accumulates in fp32 for bf16 input on CUDA and CPU: no fp32 copy of the scores
+    p = scores.masked_fill(~vis, float("-inf")).softmax(dim=-1)
     if s % SPLIT:
         out = torch.matmul(p, v)
-    else:  # [B, Hkv, P, G, SPLIT] @ [B, Hkv, P, SPLIT, D] -> summed over the P blocks
-        pb = p.view(b, hkv, g, s // SPLIT, SPLIT).transpose(2, 3)
+    else:  # [B, Hkv, P, rows, SPLIT] @ [B, Hkv, P, SPLIT, D] -> summed over the P blocks
+        pb = p.view(b, hkv, rows, s // SPLIT, SPLIT).transpose(2, 3)
         out = torch.matmul(pb, v.view(b, hkv, s // SPLIT, SPLIT, d)).float().sum(dim=2)
-    return out.to(v.dtype).reshape(b, h, 1, d)
+    return out.to(v.dtype).reshape(b, h, t, d)
 
 
 def capture(fn, warmup: int = 2) -> torch.cuda.CUDAGraph:
@@ -78,6 +82,7 @@ class DecodeGraph:
         self._slots = torch.arange(capacity, device=dev)
         self.capture = dev.type == "cuda" if capture is None else capture
         self.graph: torch.cuda.CUDAGraph | None = None
+        self._wide: dict[int, _WideStep] = {}  # width -> static tensors (+ graph) of prefill
 
     def load(self, k: torch.Tensor, v: torch.Tensor) -> KVBuffer:
         """Put a rotated context [L, Hkv, T, D] at the front of the buffer; returns the
@@ -103,9 +108,43 @@ class DecodeGraph:
             _q, _k, v, qr, kr = r.project(i, h, cos, sin, one_token=True)
             self.buf.k[i].index_copy_(2, self.slot, kr)
             self.buf.v[i].index_copy_(2, self.slot, v)
-            o = attend_one(qr, self.buf.k[i], self.buf.v[i], visible)
+            o = attend_static(qr, self.buf.k[i], self.buf.v[i], visible)
             h = r.finish_layer(i, h, o, one_token=True)
         self.next_token.copy_(r.greedy_next(h))
+
+    def prefill(self, ids: list[int], position: int, queries: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run `ids` (at most WIDTHS[-1]) at positions position.. into the next slots,
+        attending to the buffer and causally to each other: one replay of the step
+        captured for the smallest width that holds them (the tail is padding whose slots
+        later steps overwrite and nothing sees). Returns the last token's logits [V] and,
+        if `queries`, the tokens' pre-RoPE queries [L, H, n, D]. Length grows by n."""
+        n = len(ids)
+        width = next((w for w in WIDTHS if w >= n), None)
+        if width is None or not n:
+            raise ValueError(f"{n} tokens do not fit a captured step (1..{WIDTHS[-1]})")
+        if self.buf.length + width > self.capacity:
+            raise ValueError(f"{n} tokens (width {width}) do not fit capacity "
+                             f"{self.capacity} after {self.buf.length}")
+        wide = self._wide.get(width)
+        if wide is None:
+            wide = self._wide[width] = _WideStep(self, width)
+        wide.ids.zero_()
+        wide.ids[0, :n] = torch.tensor(ids)
+        wide.positions.copy_(position + wide.ar)
+        self.slot.fill_(self.buf.length)
+        wide.last.fill_(n - 1)
+        wide.want_queries = wide.want_queries or queries  # captured with them once asked
+        if self.capture:
+            if wide.graph is None or wide.graph_queries != wide.want_queries:
+                wide.graph = capture(wide.run)
+                wide.graph_queries = wide.want_queries
+            wide.graph.replay()
+        else:
+            wide.run()
+        self.buf.valid[:, self.buf.length:self.buf.length + n] = True
+        self.buf.length += n
+        return wide.logits[0], (wide.queries[:, 0, :, :n] if queries else None)
 
     def step(self, token: int, position: int) -> int:
         """Decode `token` at `position` into the next slot; returns the greedy next token.
@@ -124,6 +163,44 @@ class DecodeGraph:
         self.buf.valid[:, self.buf.length] = True
         self.buf.length += 1
         return int(self.next_token)
+
+
+class _WideStep:
+    """Static inputs and outputs of a DecodeGraph's multi-token step of one width."""
+
+    def __init__(self, owner: DecodeGraph, width: int) -> None:
+        r, d, dev = owner.runner, owner.runner.dims, owner.runner.device
+        self.owner, self.width = owner, width
+        self.ids = torch.zeros(1, width, dtype=torch.long, device=dev)
+        self.ar = torch.arange(width, device=dev)
+        self.positions = torch.zeros(1, width, dtype=torch.long, device=dev)
+        self.last = torch.zeros(1, dtype=torch.long, device=dev)
+        self.logits = torch.zeros(1, r.model.lm_head.weight.shape[0], device=dev,
+                                  dtype=r.model.lm_head.weight.dtype)
+        self.queries = torch.zeros(d.n_layers, 1, d.n_heads, width, d.head_dim, device=dev,
+                                   dtype=r.model.lm_head.weight.dtype)
+        self.want_queries = False
+        self.graph_queries = False
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    @torch.inference_mode()
+    def run(self) -> None:
+        g, r = self.owner, self.owner.runner
+        h = r.embed(self.ids)  # [1, W, hidden]
+        cos, sin = r.rope.cos_sin(self.positions, h.dtype)
+        cos, sin = cos[:, None], sin[:, None]  # [1, 1, W, D]
+        slots = g.slot + self.ar  # [W]
+        visible = (g._slots[None, :] <= slots[:, None])[None, None]  # [1, 1, W, S]
+        for i in range(r.dims.n_layers):
+            q, _k, v, qr, kr = r.project(i, h, cos, sin)
+            g.buf.k[i].index_copy_(2, slots, kr)
+            g.buf.v[i].index_copy_(2, slots, v)
+            if self.want_queries:
+                self.queries[i].copy_(q)
+            o = attend_static(qr, g.buf.k[i], g.buf.v[i], visible)
+            h = r.finish_layer(i, h, o)
+        last = h.index_select(1, self.last)  # [1, 1, hidden]
+        self.logits.copy_(r.model.lm_head(r.model.model.norm(last))[:, 0])
 
 
 def graph_for(runner: Runner, tokens: int) -> DecodeGraph:

@@ -17,22 +17,38 @@ from __future__ import annotations
 import torch
 
 from model.engine.context import KVSegment
+from model.engine.graphs import WIDTHS, DecodeGraph
 from model.engine.runner import KVBuffer, Runner
 from model.engine.store import ChunkTensorStore, ChunkUnavailable
 
 
-def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int]) -> torch.Tensor:
-    """[L, Hkv, D] mean pre-RoPE query of the question (after the system prefix)."""
+def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int],
+                     graph: DecodeGraph | None = None) -> torch.Tensor:
+    """[L, Hkv, D] mean pre-RoPE query of the question (after the system prefix). With a
+    DecodeGraph (question_graph: its multi-token step replayed, CUDA) or else one forward."""
     dev = runner.device
-    ids = torch.tensor(question_ids, device=dev)
     n = prefix.n_tokens
     ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))
-    buf = KVBuffer.from_contexts([ctx_k], [prefix.v], extra=len(question_ids))
-    pos = torch.arange(n, n + len(question_ids), device=dev)[None]
-    out = runner.forward(runner.embed(ids)[None], pos, buf, capture_queries=True)
-    q = out.queries[:, 0].mean(dim=2)  # [L, Hq, D]
+    if graph is not None and len(question_ids) <= WIDTHS[-1]:
+        graph.load(ctx_k, prefix.v)
+        q = graph.prefill(question_ids, n, queries=True)[1].mean(dim=2)  # [L, Hq, D]
+    else:
+        ids = torch.tensor(question_ids, device=dev)
+        buf = KVBuffer.from_contexts([ctx_k], [prefix.v], extra=len(question_ids))
+        pos = torch.arange(n, n + len(question_ids), device=dev)[None]
+        out = runner.forward(runner.embed(ids)[None], pos, buf, capture_queries=True)
+        q = out.queries[:, 0].mean(dim=2)  # [L, Hq, D]
     d = runner.dims
     return q.view(d.n_layers, d.n_kv_heads, d.n_heads // d.n_kv_heads, d.head_dim).mean(2)
+
+
+def question_graph(runner: Runner, prefix: KVSegment) -> DecodeGraph:
+    """The runner's DecodeGraph for relevance queries: the prefix plus one question."""
+    need = prefix.n_tokens + WIDTHS[-1] + 1
+    graph = runner.question_graph
+    if graph is None or graph.capacity < need:
+        graph = runner.question_graph = DecodeGraph(runner, -(-need // 256) * 256)
+    return graph
 
 
 def score_chunks(qvec: torch.Tensor, summaries: torch.Tensor) -> torch.Tensor:

@@ -139,6 +139,7 @@ class Runner:
         self._decode_blocks: tuple | None = None  # (pre, post, head) for one-token steps
         # capacity -> DecodeGraph, oldest first; kept by model.engine.graphs.graph_for
         self.decode_graphs: OrderedDict[int, object] = OrderedDict()
+        self.question_graph: object | None = None  # relevance.question_graph's DecodeGraph
 
     def use_blocks(self, compile: bool = True, decode_kernels: bool = True) -> bool:
         """Run each layer as two fused blocks (model.engine.blocks), through torch.compile

@@ -286,7 +286,7 @@ def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_
     GPU; its values do not): fixed-capacity buffer, slot written by index, the slots after
     it masked. Its tokens equal the plain decode loop's and transformers' greedy ones, and
     the same DecodeGraph serves a second question after a first one left stale slots."""
-    from model.engine.graphs import DecodeGraph, attend_one
+    from model.engine.graphs import DecodeGraph, attend_static
 
     eng, chunks = streamed
     q_ids = eng.prompt.question_ids(QUESTION)
@@ -312,16 +312,16 @@ def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_
     seen = (torch.arange(10) <= 6)[None, None, None]
     ref = torch.nn.functional.scaled_dot_product_attention(
         q, k.repeat_interleave(4, 1)[:, :, :7], v.repeat_interleave(4, 1)[:, :, :7])
-    assert_close(attend_one(q, k, v, seen), ref, **TOL)
+    assert_close(attend_static(q, k, v, seen), ref, **TOL)
     graph.buf.length = graph.capacity
     with pytest.raises(ValueError, match="decode buffer full"):
         graph.step(1, 0)
 
 
 def test_one_token_attention_split_into_key_blocks_equals_the_plain_product():
-    """attend_one's value product split along the keys (SPLIT blocks, summed) equals SDPA
+    """attend_static's value product split along the keys (SPLIT blocks, summed) equals SDPA
     over expanded KV heads, with the masked tail of a fixed-capacity buffer ignored."""
-    from model.engine.graphs import SPLIT, attend_one
+    from model.engine.graphs import SPLIT, attend_static
 
     g = torch.Generator().manual_seed(11)
     s = 2 * SPLIT
@@ -331,7 +331,7 @@ def test_one_token_attention_split_into_key_blocks_equals_the_plain_product():
     n = SPLIT + 38
     ref = torch.nn.functional.scaled_dot_product_attention(
         q, k.repeat_interleave(4, 1)[:, :, :n], v.repeat_interleave(4, 1)[:, :, :n])
-    assert_close(attend_one(q, k, v, seen), ref, **TOL)
+    assert_close(attend_static(q, k, v, seen), ref, **TOL)
 
 
 def test_decode_steps_through_the_one_token_blocks_equal_the_module_decode(streamed):
@@ -365,3 +365,33 @@ def test_decode_steps_through_the_one_token_blocks_equal_the_module_decode(strea
     finally:
         eng.runner = plain
     assert got == want and len(calls) == len(got) - 1 >= 2
+
+
+def test_question_steps_replayed_at_fixed_widths_equal_the_eager_forward(streamed):
+    """The multi-token step of a DecodeGraph (on CUDA captured per width and replayed;
+    here run eagerly): the relevance queries of a question over the prefix equal those of
+    the eager forward; a question longer than the widest step falls back to the eager
+    forward with the same tokens; bad sizes are refused and change nothing."""
+    from model.engine import relevance
+    from model.engine.graphs import WIDTHS, DecodeGraph
+
+    eng, _chunks = streamed
+    q_ids = eng.prompt.question_ids(QUESTION)
+    graph = DecodeGraph(eng.runner, 512, capture=False)
+    want = relevance.question_vectors(eng.runner, eng.prefix, q_ids)
+    got = relevance.question_vectors(eng.runner, eng.prefix, q_ids, graph)
+    assert_close(got, want, **TOL)
+    assert graph.buf.length == eng.prefix.n_tokens + len(q_ids)
+    long_ids = (q_ids * (WIDTHS[-1] // len(q_ids) + 2))[:WIDTHS[-1] + 3]
+    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(2)],
+                                {}, 2, 10**6, 0, 4)
+    ctx = decode.assemble(eng, plan)
+    big = DecodeGraph(eng.runner, ctx.n_tokens + len(long_ids) + 20, capture=False)
+    assert decode.greedy(eng, ctx, long_ids, 6, graph=big)[0] == decode.greedy(
+        eng, ctx, long_ids, 6)[0]
+    length = graph.buf.length
+    with pytest.raises(ValueError, match="do not fit a captured step"):
+        graph.prefill(long_ids, 0)
+    with pytest.raises(ValueError, match="do not fit capacity"):
+        DecodeGraph(eng.runner, 8, capture=False).prefill(q_ids, 0)
+    assert graph.buf.length == length
