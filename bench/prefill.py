@@ -115,10 +115,10 @@ def alloc_stats(device: torch.device) -> dict:
 def setup_variant(model, variant: str) -> None:
     if "compile" in variant:
         model.compile_vision()
-    if "fp8" in variant:
+    if "fp8" in variant:  # "fp8llm": the LLM's linear layers only; "fp8": SigLIP's too
         from model.fp8 import apply_fp8
 
-        apply_fp8(model, ("vision", "llm"))
+        apply_fp8(model, ("llm",) if "fp8llm" in variant else ("vision", "llm"))
 
 
 def bench_ours(args, device, dtype) -> None:
@@ -253,7 +253,8 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--variants", type=lambda s: s.split(","), default=["bf16"],
                     help="comma list of bf16, compile (SigLIP + DTS torch.compile), "
-                    "blocks (fused LLM layer blocks, compiled), fp8 (FP8 linear layers); "
+                    "blocks (fused LLM layer blocks, compiled), fp8 (FP8 linear layers of SigLIP and "
+                    "the LLM), fp8llm (the LLM's only); "
                     "combine with +, e.g. compile+blocks")
     ap.add_argument("--vision-ahead", type=int, default=0,
                     help="EngineConfig.vision_ahead (chunks encoded ahead in one batch)")
