@@ -148,6 +148,12 @@ class StepLayout:
                    dst_slot=long(dst_slot), positions=long([positions]).view(len(rows), t),
                    copy_positions=long(cpos), extra=max(r.n_refs for r in rows) + t)
 
+    @property
+    def same_start(self) -> bool:
+        """No same-step refs and one static length: every row's own tokens start at one
+        slot (live cameras at the same age), so attention needs no packing."""
+        return all(not r.refs and r.static == self.rows[0].static for r in self.rows)
+
     def copy_rotation(self, rope: Rope, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
         """cos, sin [N, 1, D] of the copies (each key rotated at its context position)."""
         key = ("rot", dtype)

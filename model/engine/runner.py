@@ -219,10 +219,20 @@ class Runner:
         ccos, csin = layout.copy_rotation(self.rope, emb.dtype)
         ks, vs = [], []
         h = emb
+        # rows whose own tokens start at one slot (no same-step refs, contexts of one
+        # length): written as one slice, attended densely (flash, lower-right causal)
+        start = layout.rows[0].static if self.fast_attention and layout.same_start else None
         for i in range(d.n_layers):
-            _q, k, v, qr, _kr = self.project(i, h, cos, sin)
+            _q, k, v, qr, kr = self.project(i, h, cos, sin)
             ks.append(k)
             vs.append(v)
+            if start is not None:
+                buf.k[i, :, :, start:start + t] = kr
+                buf.v[i, :, :, start:start + t] = v
+                o = self._attend(qr, buf.k[i, :, :, :start + t], buf.v[i, :, :, :start + t],
+                                 None, dense=True)
+                h = self.finish_layer(i, h, o)
+                continue
             kn = k.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
             vn = v.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
             buf.k[i][layout.dst_row, :, layout.dst_slot] = Rope.apply(kn, ccos, csin)

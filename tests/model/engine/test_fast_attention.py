@@ -138,27 +138,38 @@ def test_arena_buffers_reused_across_steps_compute_what_fresh_buffers_do(tiny_mo
         assert_close(got.k, want.k)
 
 
-@pytest.mark.parametrize("window", [1, 3])
-def test_packed_rows_attention_equals_the_masked_reference(tiny_model, window):
-    """A prefill step's packed path (each row's real queries and valid keys back to back,
-    one variable-length call; on the CPU the same packing attended sequence by sequence)
-    gives the chunk KV of the masked path: two cameras whose contexts differ in length and,
-    with window 3, same-step chunks of one camera in each other's context."""
+@pytest.mark.parametrize(("window", "history"), [(1, True), (3, True), (1, False)])
+def test_packed_rows_attention_equals_the_masked_reference(tiny_model, window, history):
+    """A prefill step's fast paths give the chunk KV of the masked path. Packed (each
+    row's real queries and valid keys back to back, one variable-length call; on the CPU
+    attended sequence by sequence): two cameras whose contexts differ in length (camera a
+    has history) and, with window 3, same-step chunks of one camera in each other's
+    context. Dense (two fresh cameras: one start slot for all rows, one flash call)."""
     from model.engine.engine import Engine, EngineConfig
+    from model.engine.layout import StepLayout
     from tests.model.engine.reference import chunk_frames, feed
 
     frames = chunk_frames(5, seed=4)
-    stores = []
+    stores, dense_steps = [], []
     for fast in (False, True):
         eng = Engine(tiny_model, EngineConfig(prev_chunks=1, max_headers=2,
                                               camera_window=window))
         eng.runner.fast_attention = fast
-        feed(eng, "a", frames[:1])  # camera a has history: contexts of the batch differ
-        feed(eng, "a", frames[1:4], first_seq=1, step=False)
+        if history:
+            feed(eng, "a", frames[:1])  # camera a has history: contexts of the batch differ
+        feed(eng, "a", frames[1:4], first_seq=int(history), step=False)
         feed(eng, "b", frames[4:], step=False)
-        eng.run_until_idle()
-        stores.append(eng.store)
-    for key in [("a", s) for s in range(4)] + [("b", 0)]:
-        want, got = stores[0].get(key, "fine"), stores[1].get(key, "fine")
+        seen = []
+        build = StepLayout.build
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(StepLayout, "build", staticmethod(
+                lambda *a, seen=seen, build=build: seen.append(build(*a)) or seen[-1]))
+            eng.run_until_idle()
+        dense_steps.append(sum(lay.same_start and len(lay.rows) > 1 for lay in seen))
+        stores.append((eng.store, [("a", s) for s in range(int(history), 3 + int(history))]
+                       + [("b", 0)]))
+    assert dense_steps[1] == (0 if history else 1)  # the dense path ran where it applies
+    for key in stores[0][1]:
+        want, got = stores[0][0].get(key, "fine"), stores[1][0].get(key, "fine")
         assert_close(got["k"], want["k"], rtol=1e-5, atol=1e-5)
         assert_close(got["v"], want["v"], rtol=1e-5, atol=1e-5)
