@@ -1,6 +1,7 @@
 """docs/prefill.png: prefill time against frames, ours and the transformers reference,
 from the JSON lines the GPU runs printed (docs/gpu-run-perf.jsonl: first build;
-docs/gpu-run-2.jsonl: fused projections, arena buffers, channels-last DTS). CPU only.
+docs/gpu-run-2.jsonl: fused projections, arena buffers, channels-last DTS;
+docs/gpu-run-3.jsonl: backfill steps, packed attention, resize as products). CPU only.
 
     python bench/plot_prefill.py [--docs docs] [--out docs/prefill.png]
 """
@@ -16,29 +17,29 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SERIES = {  # label -> (file, bench, variant, command must contain)
-    "first build, bf16 eager": ("gpu-run-perf.jsonl", "prefill.ours", "bf16",
-                                "--vision-ahead 32"),
+SERIES = {  # label -> (file, bench, variant, the command contains one of these)
     "first build, compiled vision + blocks": ("gpu-run-perf.jsonl", "prefill.ours",
-                                              "compile+blocks", ""),
-    "now: fused q/k/v + gate/up, arena, channels-last DTS, compiled": (
-        "gpu-run-2.jsonl", "prefill.ours", "compile+blocks", "--sizes 512,1024,2048,4096"),
-    "now, eager vision, module-by-module layers": (
-        "gpu-run-2.jsonl", "prefill.ours", "bf16", "--sizes 2048,10000 --variants bf16"),
-    "now, compiled, recompile fixed": (
+                                              "compile+blocks", ("",)),
+    "run 2: fused q/k/v + gate/up, arena, channels-last DTS": (
         "gpu-run-2.jsonl", "prefill.ours", "compile+blocks",
-        "--sizes 2048,10000 --variants compile+blocks"),
-    "reference: transformers SigLIP + dense Qwen2 (same run)": (
-        "gpu-run-2.jsonl", "prefill.reference", None, "--sizes 512,1024,2048,4096"),
+        ("--sizes 512,1024,2048,4096", "--sizes 2048,10000 --variants compile+blocks")),
+    "run 3: 16-chunk backfill steps, packed flash, resize as products": (
+        "gpu-run-3.jsonl", "prefill.ours", "compile+blocks",
+        ("--sizes 512,1024,2048,4096", "--sizes 2048,10000")),
+    "run 3 + FP8 LLM layers": (
+        "gpu-run-3.jsonl", "prefill.ours", "compile+blocks+fp8llm", ("",)),
+    "reference: transformers SigLIP + dense Qwen2 (run 3)": (
+        "gpu-run-3.jsonl", "prefill.reference", None, ("--sizes 512,1024,2048,4096",)),
 }
 
 
 def load(docs: Path) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = {k: {} for k in SERIES}
-    for label, (name, bench, variant, needle) in SERIES.items():
+    for label, (name, bench, variant, needles) in SERIES.items():
         for line in (docs / name).read_text().splitlines():
             d = json.loads(line)
-            if d["bench"] == bench and d.get("variant") == variant and needle in d["command"]:
+            if (d["bench"] == bench and d.get("variant") == variant
+                    and any(n in d["command"] for n in needles)):
                 out[label][d["frames"]] = d["seconds"]  # later runs replace earlier ones
     return out
 
