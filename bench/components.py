@@ -122,13 +122,15 @@ def bench_siglip(model, args, device) -> None:
                          ).to(model.dtype)
     tower = model.model.vision_tower
     n_layers = len(tower.vision_tower.vision_model.encoder.layers)
-    for variant in ("eager", "fused", "compiled", "compiled+fp8"):
+    variants = ("eager", "fused", "compiled", "compiled-max-autotune", "compiled+fp8")
+    for variant in variants if args.max_autotune else [v for v in variants if "max" not in v]:
         if variant == "fused":
             model.fuse_vision()
         fn = tower
         if variant.startswith("compiled") and device.type == "cuda":
-            torch._dynamo.reset()
-            fn = torch.compile(tower, dynamic=False)
+            torch._dynamo.reset()  # max-autotune: Triton GEMM templates, epilogues fused
+            mode = "max-autotune-no-cudagraphs" if "max" in variant else None
+            fn = torch.compile(tower, dynamic=False, mode=mode)
         if variant.endswith("fp8"):
             apply_fp8(model, ("vision",))
             model.fuse_vision()  # the FP8 layers' q/k/v as one product too
@@ -171,6 +173,8 @@ def main() -> None:
     ap.add_argument("--dts-groups", type=int, default=24)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--parts", default="dts,siglip,llm,decode")
+    ap.add_argument("--max-autotune", action="store_true",
+                    help="also SigLIP compiled with mode=max-autotune-no-cudagraphs (minutes)")
     args = ap.parse_args()
     device = pick_device(args.quick)
     if args.quick:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.configs import VisionConfig
-from model.fuse import fuse_linears, linear
+from model.fuse import dense, fuse_linears, linear
 
 
 class SiglipVisionEmbeddings(nn.Module):
@@ -65,9 +65,9 @@ class SiglipAttention(nn.Module):
         if fused is not None and fused[2] == (self.q_proj, self.k_proj, self.v_proj):
             q, k, v = linear(x, fused[0], fused[1]).chunk(3, dim=-1)
         else:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+            q, k, v = (dense(m, x) for m in (self.q_proj, self.k_proj, self.v_proj))
         out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, c))
+        return dense(self.out_proj, out.transpose(1, 2).reshape(b, t, c))
 
 
 class SiglipMLP(nn.Module):
@@ -77,7 +77,7 @@ class SiglipMLP(nn.Module):
         self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        return dense(self.fc2, F.gelu(dense(self.fc1, x), approximate="tanh"))
 
 
 class SiglipEncoderLayer(nn.Module):

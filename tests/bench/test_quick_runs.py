@@ -72,7 +72,7 @@ def test_fp8_accuracy_quick_reports_zero_for_the_rerun_and_error_for_fp8(capsys,
 
 
 def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
-    rows = run_quick(capsys, monkeypatch, "components.py")
+    rows = run_quick(capsys, monkeypatch, "components.py", "--max-autotune")
     seen = {(r["bench"], r["variant"]) for r in rows}
     assert seen == {("components.dts", "released"), ("components.dts", "ours"),
                     ("components.decode", "eager"), ("components.decode", "graph"),
@@ -82,6 +82,7 @@ def test_components_quick_reports_every_part_and_variant(capsys, monkeypatch):
                     ("components.llm_chunk", "modules"), ("components.llm_chunk", "blocks"),
                     ("components.llm_chunk", "blocks+fp8"), ("components.siglip", "eager"),
                     ("components.siglip", "fused"), ("components.siglip", "compiled"),
+                    ("components.siglip", "compiled-max-autotune"),
                     ("components.siglip", "compiled+fp8")}
     dts = next(r for r in rows if r["bench"] == "components.dts" and r["variant"] == "ours")
     assert dts["rel_err_vs_released"] < 1e-4  # fp32 on the CPU: the same function
