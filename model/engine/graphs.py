@@ -1,18 +1,21 @@
-"""One-token decode steps at fixed shapes, replayed from a CUDA graph.
+"""Decode steps at fixed shapes, replayed from CUDA graphs.
 
 Owns: `DecodeGraph`, a batch-1 KV buffer of fixed capacity plus static token, position
-and slot tensors, and `step()`: embed the token, per layer project, write its K/V at the
-slot (index_copy_, so the slot is data, not shape), attend over the whole buffer with the
-slots after it masked, and the greedy next token. On CUDA the step is captured once in a
-torch.cuda.CUDAGraph and each token is one replay (about 1,300 kernel launches become
-one); elsewhere the same step runs eagerly, which is how the CPU tests check its values.
-`graph_for(runner, capacity)` keeps a few graphs per runner, keyed by capacity rounded up
-to a bucket, so a question rarely captures.
+and slot tensors, with two kinds of step. `step()` decodes one token: embed it, per layer
+project, write its K/V at the slot (index_copy_, so the slot is data, not shape), attend
+over the whole buffer with the slots after it masked, and the greedy next token.
+`prefill()` runs a question (up to 128 tokens, padded to a width of WIDTHS) the same way
+and returns its last logits and, if asked, its queries (relevance). On CUDA each kind is
+captured once per width in a torch.cuda.CUDAGraph and replayed (about 1,300 kernel
+launches become one); elsewhere the same steps run eagerly, which is how the CPU tests
+check their values. `graph_for(runner, capacity)` keeps a few graphs per runner, keyed by
+capacity rounded up to a bucket, so a question rarely captures.
 
 Why: an eager decode step of the 7B decoder is bound by launches (about 25 ms per token
-on an H100), not by reading the 15 GB of weights (about 5 ms).
+on an H100), not by reading the 15 GB of weights (about 5 ms); a question's eager
+prefill took 29.9 ms to issue against a 7.6 ms replay (docs/BENCHMARKS.md, GPU run 3).
 
-Does not: prefill the question (the runner does, into this buffer) or pick stop tokens.
+Does not: choose the context (decode.assemble) or pick stop tokens.
 """
 
 from __future__ import annotations
