@@ -11,6 +11,7 @@ KV memory (model.engine).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -174,9 +175,10 @@ class VideoXL2ForCausalLM(nn.Module):
         return self.lm_head(self.model.forward_embeds(embeds))
 
 
+@functools.lru_cache(maxsize=8)
 def linear_weights(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
     """[n_out, n_in] fp32: F.interpolate's 1-D linear resize (align_corners=False) as a
-    matrix, read off by resizing the identity."""
+    matrix, read off by resizing the identity (once per size and device)."""
     eye = torch.eye(n_in, device=device)[None]  # [1, n_in (as channels), n_in]
     return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0].T
 

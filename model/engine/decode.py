@@ -17,7 +17,7 @@ import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
-from model.engine.graphs import WIDTHS, DecodeGraph, graph_for
+from model.engine.graphs import DecodeGraph, graph_for, width_for
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
 from model.engine.store import ChunkUnavailable
@@ -120,11 +120,11 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
     further token one decode step, each a CUDA-graph replay; else one eager forward each."""
     runner, dev = eng.runner, eng.runner.device
     n_q = len(question_ids)
-    width = next((w for w in WIDTHS if w >= n_q), n_q)  # a captured step's padded width
-    need = ctx.n_tokens + width + max_new + 1
+    width = width_for(n_q)  # the question as one captured step, padded to this width
+    need = ctx.n_tokens + (width or n_q) + max_new + 1
     if graph is None and eng.cfg.cuda_graphs and dev.type == "cuda":
         graph = graph_for(runner, need)
-    if graph is not None and width in WIDTHS:  # the question is one captured step too
+    if graph is not None and width is not None:
         graph.load(ctx.k, ctx.v)
         first = graph.prefill(question_ids, ctx.next_position)[0].clone()
     else:

@@ -78,8 +78,8 @@ class EngineConfig:
     summary_capacity: int = 4096
     # chunks whose vision features are encoded ahead in one large batch when a step finds
     # its chunks not yet encoded (pending chunks of any camera, oldest first). 0: encode
-    # only the step's own chunks (one chunk per camera per step). A long recorded video or
-    # many cameras then feed SigLIP hundreds of frames per call instead of 16 per camera.
+    # only the step's own chunks. A long recorded video or many cameras then feed SigLIP
+    # hundreds of frames per call instead of one step's worth.
     vision_ahead: int = 0
     # run each decoder layer as two fused blocks (model.engine.blocks), torch.compile'd on
     # CUDA: far fewer kernel launches per chunk and per decoded token. Off: module by module.
@@ -170,7 +170,8 @@ class Engine:
 
     @torch.inference_mode()
     def step(self) -> list[PrefillResult]:
-        """Prefill at most one pending chunk per camera, all cameras in one batch."""
+        """Prefill one batch: every camera's next pending chunk, and up to camera_window
+        consecutive ones of a camera with a backlog (the scheduler decides)."""
         if self.cfg.vision_ahead and any(
                 (q[0].camera, q[0].seq) not in self.features
                 for q in self.scheduler.pending.values() if q):

@@ -69,23 +69,23 @@ def capture(fn, warmup: int = 2) -> torch.cuda.CUDAGraph:
     return graph
 
 
+def width_for(n: int) -> int | None:
+    """The smallest captured multi-token width that holds n tokens (None: too many)."""
+    return next((w for w in WIDTHS if w >= n), None) if n > 0 else None
+
+
 class DecodeGraph:
-    """Static buffers and the (captured) one-token step of one capacity."""
+    """A batch-1 KV buffer of one capacity and its (captured) steps: one token, or a few."""
 
     def __init__(self, runner: Runner, capacity: int, capture: bool | None = None) -> None:
         self.runner = runner
         self.capacity = capacity
         dev = runner.device
-        like = runner.model.lm_head.weight
-        self.buf = KVBuffer.empty(like, 1, capacity, runner.dims)
-        self.token = torch.zeros(1, 1, dtype=torch.long, device=dev)
-        self.position = torch.zeros(1, 1, dtype=torch.long, device=dev)
-        self.slot = torch.zeros(1, dtype=torch.long, device=dev)
-        self.next_token = torch.zeros(1, dtype=torch.long, device=dev)
+        self.buf = KVBuffer.empty(runner.model.lm_head.weight, 1, capacity, runner.dims)
+        self.slot = torch.zeros(1, dtype=torch.long, device=dev)  # the step's first slot
         self._slots = torch.arange(capacity, device=dev)
         self.capture = dev.type == "cuda" if capture is None else capture
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self._wide: dict[int, _WideStep] = {}  # width -> static tensors (+ graph) of prefill
+        self._steps: dict[int, _Step] = {}  # width -> static tensors (+ graph) of its step
 
     def load(self, k: torch.Tensor, v: torch.Tensor) -> KVBuffer:
         """Put a rotated context [L, Hkv, T, D] at the front of the buffer; returns the
@@ -100,21 +100,6 @@ class DecodeGraph:
         self.buf.length, self.buf.padded = n, False
         return self.buf
 
-    @torch.inference_mode()
-    def _step(self) -> None:
-        r, d = self.runner, self.runner.dims
-        h = r.embed(self.token)  # [1, 1, hidden]
-        cos, sin = r.rope.cos_sin(self.position, h.dtype)
-        cos, sin = cos[:, None], sin[:, None]  # [1, 1, 1, D]
-        visible = (self._slots <= self.slot)[None, None, None]  # [1, 1, 1, S]
-        for i in range(d.n_layers):
-            _q, _k, v, qr, kr = r.project(i, h, cos, sin, one_token=True)
-            self.buf.k[i].index_copy_(2, self.slot, kr)
-            self.buf.v[i].index_copy_(2, self.slot, v)
-            o = attend_static(qr, self.buf.k[i], self.buf.v[i], visible)
-            h = r.finish_layer(i, h, o, one_token=True)
-        self.next_token.copy_(r.greedy_next(h))
-
     def prefill(self, ids: list[int], position: int, queries: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run `ids` (at most WIDTHS[-1]) at positions position.. into the next slots,
@@ -123,65 +108,69 @@ class DecodeGraph:
         later steps overwrite and nothing sees). Returns the last token's logits [V] and,
         if `queries`, the tokens' pre-RoPE queries [L, H, n, D]. Length grows by n."""
         n = len(ids)
-        width = next((w for w in WIDTHS if w >= n), None)
-        if width is None or not n:
+        width = width_for(n)
+        if width is None:
             raise ValueError(f"{n} tokens do not fit a captured step (1..{WIDTHS[-1]})")
         if self.buf.length + width > self.capacity:
             raise ValueError(f"{n} tokens (width {width}) do not fit capacity "
                              f"{self.capacity} after {self.buf.length}")
-        wide = self._wide.get(width)
-        if wide is None:
-            wide = self._wide[width] = _WideStep(self, width)
-        wide.ids.zero_()
-        wide.ids[0, :n] = torch.tensor(ids)
-        wide.positions.copy_(position + wide.ar)
-        self.slot.fill_(self.buf.length)
-        wide.last.fill_(n - 1)
-        wide.want_queries = wide.want_queries or queries  # captured with them once asked
-        if self.capture:
-            if wide.graph is None or wide.graph_queries != wide.want_queries:
-                wide.graph = capture(wide.run)
-                wide.graph_queries = wide.want_queries
-            wide.graph.replay()
-        else:
-            wide.run()
-        self.buf.valid[:, self.buf.length:self.buf.length + n] = True
-        self.buf.length += n
-        return wide.logits[0], (wide.queries[:, 0, :, :n] if queries else None)
+        st = self._step(width)
+        st.ids.zero_()
+        st.ids[0, :n] = torch.tensor(ids)
+        st.positions.copy_(position + st.ar)
+        st.last.fill_(n - 1)
+        st.want_queries = st.want_queries or queries  # captured with them once asked
+        self._run(st, n)
+        return st.logits[0], (st.queries[:, 0, :, :n] if queries else None)
 
     def step(self, token: int, position: int) -> int:
         """Decode `token` at `position` into the next slot; returns the greedy next token.
         The buffer's length grows by one."""
         if self.buf.length >= self.capacity:
             raise ValueError(f"decode buffer full at {self.capacity} tokens")
-        self.token.fill_(token)
-        self.position.fill_(position)
+        st = self._step(1)
+        st.ids.fill_(token)
+        st.positions.fill_(position)
+        self._run(st, 1)
+        return int(st.next_token)
+
+    def _step(self, width: int) -> _Step:
+        if width not in self._steps:
+            self._steps[width] = _Step(self, width)
+        return self._steps[width]
+
+    def _run(self, st: _Step, n: int) -> None:
+        """Replay (capturing first, or again when it must now keep queries) or run st at
+        the current length; then n more slots are valid."""
         self.slot.fill_(self.buf.length)
         if self.capture:
-            if self.graph is None:
-                self.graph = capture(self._step)
-            self.graph.replay()
+            if st.graph is None or st.graph_queries != st.want_queries:
+                st.graph = capture(st.run)
+                st.graph_queries = st.want_queries
+            st.graph.replay()
         else:
-            self._step()
-        self.buf.valid[:, self.buf.length] = True
-        self.buf.length += 1
-        return int(self.next_token)
+            st.run()
+        self.buf.valid[:, self.buf.length:self.buf.length + n] = True
+        self.buf.length += n
 
 
-class _WideStep:
-    """Static inputs and outputs of a DecodeGraph's multi-token step of one width."""
+class _Step:
+    """Static inputs and outputs of a DecodeGraph's step of one width. Width 1 is a decode
+    step: the one-token blocks and the fused greedy head (next_token); wider steps return
+    the last real token's logits and, when asked, every token's queries."""
 
     def __init__(self, owner: DecodeGraph, width: int) -> None:
         r, d, dev = owner.runner, owner.runner.dims, owner.runner.device
+        like = r.model.lm_head.weight
         self.owner, self.width = owner, width
         self.ids = torch.zeros(1, width, dtype=torch.long, device=dev)
         self.ar = torch.arange(width, device=dev)
         self.positions = torch.zeros(1, width, dtype=torch.long, device=dev)
         self.last = torch.zeros(1, dtype=torch.long, device=dev)
-        self.logits = torch.zeros(1, r.model.lm_head.weight.shape[0], device=dev,
-                                  dtype=r.model.lm_head.weight.dtype)
-        self.queries = torch.zeros(d.n_layers, 1, d.n_heads, width, d.head_dim, device=dev,
-                                   dtype=r.model.lm_head.weight.dtype)
+        self.next_token = torch.zeros(1, dtype=torch.long, device=dev)
+        self.logits = torch.zeros(1, like.shape[0], device=dev, dtype=like.dtype)
+        self.queries = (torch.zeros(d.n_layers, 1, d.n_heads, width, d.head_dim, device=dev,
+                                    dtype=like.dtype) if width > 1 else None)
         self.want_queries = False
         self.graph_queries = False
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -189,21 +178,25 @@ class _WideStep:
     @torch.inference_mode()
     def run(self) -> None:
         g, r = self.owner, self.owner.runner
+        one = self.width == 1
         h = r.embed(self.ids)  # [1, W, hidden]
         cos, sin = r.rope.cos_sin(self.positions, h.dtype)
         cos, sin = cos[:, None], sin[:, None]  # [1, 1, W, D]
         slots = g.slot + self.ar  # [W]
         visible = (g._slots[None, :] <= slots[:, None])[None, None]  # [1, 1, W, S]
         for i in range(r.dims.n_layers):
-            q, _k, v, qr, kr = r.project(i, h, cos, sin)
+            q, _k, v, qr, kr = r.project(i, h, cos, sin, one_token=one)
             g.buf.k[i].index_copy_(2, slots, kr)
             g.buf.v[i].index_copy_(2, slots, v)
             if self.want_queries:
                 self.queries[i].copy_(q)
             o = attend_static(qr, g.buf.k[i], g.buf.v[i], visible)
-            h = r.finish_layer(i, h, o)
-        last = h.index_select(1, self.last)  # [1, 1, hidden]
-        self.logits.copy_(r.model.lm_head(r.model.model.norm(last))[:, 0])
+            h = r.finish_layer(i, h, o, one_token=one)
+        if one:
+            self.next_token.copy_(r.greedy_next(h))
+        else:
+            last = h.index_select(1, self.last)  # [1, 1, hidden]
+            self.logits.copy_(r.model.lm_head(r.model.model.norm(last))[:, 0])
 
 
 def graph_for(runner: Runner, tokens: int) -> DecodeGraph:

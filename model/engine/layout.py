@@ -116,7 +116,6 @@ class StepLayout:
     dst_slot: torch.Tensor  # [N] buffer slot of each copy
     positions: torch.Tensor  # [B, t] rotary position of each new token (queries)
     copy_positions: torch.Tensor  # [N] rotary position of each copy (keys)
-    extra: int  # slots each row needs past its static part
     _cache: dict = field(default_factory=dict)
 
     @classmethod
@@ -146,7 +145,12 @@ class StepLayout:
 
         return cls(rows=tuple(rows), t=t, src=long(src), dst_row=long(dst_row),
                    dst_slot=long(dst_slot), positions=long([positions]).view(len(rows), t),
-                   copy_positions=long(cpos), extra=max(r.n_refs for r in rows) + t)
+                   copy_positions=long(cpos))
+
+    @property
+    def extra(self) -> int:
+        """Slots each row needs past its static part."""
+        return max(r.n_refs for r in self.rows) + self.t
 
     @property
     def same_start(self) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from model.engine.context import KVSegment
-from model.engine.graphs import WIDTHS, DecodeGraph
+from model.engine.graphs import BUCKET, WIDTHS, DecodeGraph, width_for
 from model.engine.runner import KVBuffer, Runner
 from model.engine.store import ChunkTensorStore, ChunkUnavailable
 
@@ -29,7 +29,7 @@ def question_vectors(runner: Runner, prefix: KVSegment, question_ids: list[int],
     dev = runner.device
     n = prefix.n_tokens
     ctx_k = runner.rope.rotate(prefix.k, torch.arange(n, device=dev))
-    if graph is not None and len(question_ids) <= WIDTHS[-1]:
+    if graph is not None and width_for(len(question_ids)) is not None:
         graph.load(ctx_k, prefix.v)
         q = graph.prefill(question_ids, n, queries=True)[1].mean(dim=2)  # [L, Hq, D]
     else:
@@ -47,7 +47,7 @@ def question_graph(runner: Runner, prefix: KVSegment) -> DecodeGraph:
     need = prefix.n_tokens + WIDTHS[-1] + 1
     graph = runner.question_graph
     if graph is None or graph.capacity < need:
-        graph = runner.question_graph = DecodeGraph(runner, -(-need // 256) * 256)
+        graph = runner.question_graph = DecodeGraph(runner, -(-need // BUCKET) * BUCKET)
     return graph
 
 

@@ -219,20 +219,10 @@ class Runner:
         ccos, csin = layout.copy_rotation(self.rope, emb.dtype)
         ks, vs = [], []
         h = emb
-        # rows whose own tokens start at one slot (no same-step refs, contexts of one
-        # length): written as one slice, attended densely (flash, lower-right causal)
-        start = layout.rows[0].static if self.fast_attention and layout.same_start else None
         for i in range(d.n_layers):
-            _q, k, v, qr, kr = self.project(i, h, cos, sin)
+            _q, k, v, qr, _kr = self.project(i, h, cos, sin)
             ks.append(k)
             vs.append(v)
-            if start is not None:
-                buf.k[i, :, :, start:start + t] = kr
-                buf.v[i, :, :, start:start + t] = v
-                o = self._attend(qr, buf.k[i, :, :, :start + t], buf.v[i, :, :, :start + t],
-                                 None, dense=True)
-                h = self.finish_layer(i, h, o)
-                continue
             kn = k.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
             vn = v.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
             buf.k[i][layout.dst_row, :, layout.dst_slot] = Rope.apply(kn, ccos, csin)
@@ -257,12 +247,16 @@ class Runner:
                      layout: StepLayout) -> torch.Tensor:
         """q [B, H, t, D] of each row's own tokens over its row of k, v [B, Hkv, S, D]:
         slots before the own tokens fully, own tokens causally. Reference: SDPA with the
-        layout's mask. Fast path: the rows' real queries and valid keys packed back to back
-        for one variable-length flash call (no padding computed, KV heads shared)."""
+        layout's mask. Fast paths: rows whose own tokens start at one slot (live cameras of
+        one age) in one dense flash call; otherwise the rows' real queries and valid keys
+        packed back to back for one variable-length flash call (KV heads shared)."""
         if not self.fast_attention:
             gqa = self.dims.n_heads != self.dims.n_kv_heads
             mask = layout.mask(k.shape[2], k.device)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        if layout.same_start:  # padded tails hold stale slots: only padded queries see them
+            end = layout.rows[0].static + layout.t
+            return self._attend(q, k[:, :, :end], v[:, :, :end], None, dense=True)
         pk = layout.packing(q.device)
         qp = q.transpose(1, 2)[pk["q_row"], pk["q_tok"]]  # [total_q, H, D]
         kp = k[pk["k_row"], :, pk["k_slot"]]  # [total_k, Hkv, D]

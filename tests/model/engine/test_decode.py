@@ -61,12 +61,17 @@ def test_decoding_with_every_chunk_dense_equals_greedy_over_the_full_context(
     ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 6)
     logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
     assert_close(first, logits[-1], **TOL)
+    assert ids == twin_answer(tiny_model, twin, chunks, dense_ids, 6)
+
+
+def twin_answer(model, twin, chunks, dense_ids, n: int) -> list[int]:
+    """transformers' greedy tokens over the released dense layout of `chunks` + QUESTION."""
     times = [t for _f, ts in chunks for t in ts]
-    _ids, vis = tiny_model.prompt.build_dense(times, QUESTION)
-    emb = tiny_model.model.embed_tokens(torch.tensor(dense_ids)).clone()
-    feats = tiny_model.encode_video(np.concatenate([f for f, _ in chunks]))
+    _ids, vis = model.prompt.build_dense(times, QUESTION)
+    emb = model.model.embed_tokens(torch.tensor(dense_ids)).clone()
+    feats = model.encode_video(np.concatenate([f for f, _ in chunks]))
     emb[torch.tensor(vis)] = feats.reshape(-1, emb.shape[-1])
-    assert ids == twin_greedy(twin, emb, 6, eng.prompt.im_end_id)
+    return twin_greedy(twin, emb, n, model.prompt.im_end_id)
 
 
 def pooled_by_hand(meta: ChunkMeta, fine, r):
@@ -301,12 +306,7 @@ def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_
         assert got == want and len(got) >= 3  # several steps really ran
         assert_close(first, want_first, **TOL)
     _logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
-    times = [t for _f, ts in chunks for t in ts]
-    _ids, vis = tiny_model.prompt.build_dense(times, QUESTION)
-    emb = tiny_model.model.embed_tokens(torch.tensor(dense_ids)).clone()
-    feats = tiny_model.encode_video(np.concatenate([f for f, _ in chunks]))
-    emb[torch.tensor(vis)] = feats.reshape(-1, emb.shape[-1])
-    assert got == twin_greedy(twin, emb, 12, eng.prompt.im_end_id)
+    assert got == twin_answer(tiny_model, twin, chunks, dense_ids, 12)
     # one query token per head over grouped KV heads equals SDPA with expanded heads
     q, k, v = torch.randn(1, 8, 1, 16), torch.randn(1, 2, 10, 16), torch.randn(1, 2, 10, 16)
     seen = (torch.arange(10) <= 6)[None, None, None]
