@@ -102,6 +102,7 @@ def cluster(tmp_path):
 
 
 @pytest.mark.skipif(IN_NETNS, reason="the outer test; the scenario runs in the namespace")
+@pytest.mark.usefixtures("vtest_path")  # the scenario's footage: missing, both skip (or fail in CI)
 def test_local_cluster_runs_in_a_private_loopback_only_network_namespace():
     """Re-runs the scenario test below under `unshare --net` (root on CI and here): a new
     network namespace with only `lo` up, so no Ray port is reachable from outside."""
