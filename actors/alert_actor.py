@@ -1,30 +1,30 @@
-"""AlertActor: the Ray shell around alert rules and the outbox relay.
+"""AlertActor: the Ray shell around the `AlertCore` (pipeline/alerts/core.py: the one
+rule set, cooldown, dedup, the relay that commits rows then publishes).
 
-Holds an `AlertCore` (pipeline/backends/alerting.py: rules from config and the
-alert_rules table, cooldown, dedup, `AlertRelay` that commits rows then publishes to
-Redis). Adds the mailbox, the relay's delivery thread lifecycle and health. Events and
-standing-question scores arrive fire-and-forget from ingest and memory actors; a restarted
-actor loses only cooldown timers (dedup keys in the database still stop duplicates).
+Adds the mailbox, the relay's delivery thread lifecycle and health. Events and standing-
+question scores arrive fire-and-forget from ingest and memory actors; a restarted actor
+loses only cooldown timers (dedup keys in the database still stop duplicates).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.backends.alerting import AlertCore
+from pipeline.alerts.core import AlertCore
+from pipeline.messages import ChunkScores, Event
+from pipeline.wiring import database
 
 
 class AlertActor:
     def __init__(self, cfg: Any) -> None:
-        self._core = AlertCore(cfg)
+        self._core = AlertCore(cfg, database(cfg))
         self._core.start()
 
-    def on_events(self, camera: str, events: list) -> list[int]:
+    def on_events(self, camera: str, events: list[Event]) -> list[int]:
         return self._core.on_events(camera, events)
 
-    def on_scores(self, camera: str, seq: int, t: float, wall: float,
-                  scores: dict[str, float], thumbnail: str | None = None) -> list[int]:
-        return self._core.on_scores(camera, seq, t, wall, scores, thumbnail)
+    def on_scores(self, scores: ChunkScores) -> list[int]:
+        return self._core.on_scores(scores)
 
     def deliver_now(self) -> int:
         return self._core.deliver_pending()

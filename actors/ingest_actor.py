@@ -1,7 +1,8 @@
 """IngestActor: the Ray shell around one camera's ingest and CV analysis.
 
 Holds a `CameraIngest` (pipeline/ingest: reader, sampler, reconnect, drop-oldest queue)
-and a `CameraAnalysis` (pipeline/backends/cv_backend: CV events -> rows + thumbnails).
+and a `CameraAnalysis` (pipeline/ingest/analysis: CV events -> rows + thumbnails), both
+built from the camera's one settings record (`pipeline.wiring.camera_settings`).
 Adds only what an actor needs: a worker thread that drains the ingest queue, bounded
 in-flight chunks to the memory actor (drop-and-count), fire-and-forget events to the
 alert actor, health and stats. It starts in `__init__` because Ray re-runs `__init__`
@@ -17,16 +18,17 @@ import time
 from typing import Any
 
 from actors.peers import peer
-from pipeline.backends.cv_backend import CameraAnalysis
-from pipeline.backends.wiring import (
+from pipeline.ingest.analysis import CameraAnalysis
+from pipeline.messages import CameraState, CameraStatus, FrameChunk
+from pipeline.wiring import (
     camera_ingest,
     is_file_url,
     open_camera,
     record_failure,
 )
-from pipeline.messages import CameraState, CameraStatus, FrameChunk
 
 log = logging.getLogger(__name__)
+FILE_WAIT_S = 300.0  # how long a file's chunk may wait for room in the memory's backlog
 
 
 class IngestActor:
@@ -119,7 +121,11 @@ class IngestActor:
         if len(self._inflight) >= self._max_inflight:
             self._dropped_to_memory += 1  # the memory actor is behind: drop, never block
             return
-        self._inflight.append(peer(self._memory).on_chunk.remote(chunk, important))
+        # Only what the memory reads (model frames), not the analysis frames. A file's
+        # call returns once the memory's backlog of it has room; a live one at once.
+        wait_s = FILE_WAIT_S if self._is_file else None
+        self._inflight.append(peer(self._memory).on_chunk.remote(
+            chunk.for_memory(important), wait_s))
 
     def _finish(self) -> None:
         import ray
@@ -127,8 +133,10 @@ class IngestActor:
         self._notify(self._analysis.flush())
         # "finished" means everything it saw reached the alert and memory actors.
         pending = self._alert_refs + self._inflight
+        if self._memory is not None:  # the memory only queues: wait for its steps too
+            pending.append(peer(self._memory).flush.remote(self.camera, FILE_WAIT_S))
         if pending:
-            ready, _ = ray.wait(pending, num_returns=len(pending), timeout=300)
+            ready, _ = ray.wait(pending, num_returns=len(pending), timeout=FILE_WAIT_S)
             self._check(ready)
         self._analysis.set_state(self._ingest.status())
 

@@ -1,6 +1,6 @@
 """QueryActor: the Ray shell around question answering; the orchestrator keeps a pool.
 
-Answers with `pipeline.backends.query.answer` (validation, cv or videoxl2 answering,
+Answers with `pipeline.query.core.answer` (validation, cv or videoxl2 answering,
 evidence, persisting the query row). For `videoxl2` the orchestrator passes the handle of
 the memory actor that holds the camera; this shell turns it into a plain callable so the
 core never sees Ray. Stateless apart from its database connection, so any member of the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.backends.query import QueryCore
 from pipeline.messages import Answer, Question
+from pipeline.query.core import QueryCore
 
 
 class QueryActor:

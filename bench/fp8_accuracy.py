@@ -41,9 +41,10 @@ def run(model, frames: torch.Tensor) -> dict:
     eng = prefill_all(model, frames, EngineConfig(max_pending=max(8, n_chunks)))
     fine = [eng.store.get(("cam", s), "fine") for s in range(n_chunks)]
     q_ids = list(eng.prompt.question_ids(QUESTION))
-    plan = decode.plan_question(eng, "cam", q_ids, None, None)
-    ctx = decode.assemble(eng, plan)
-    _, logits = decode.greedy(eng, ctx, q_ids, 0)
+    parts, records = eng.query_parts(), eng.camera_records("cam")
+    plan = decode.plan_question(parts, records, q_ids, None, None)
+    ctx = decode.assemble(parts, records.memory, plan)
+    _, logits = decode.greedy(parts, ctx, q_ids, 0)
     return {"k": torch.cat([f["k"].flatten() for f in fine]).cpu(),
             "v": torch.cat([f["v"].flatten() for f in fine]).cpu(),
             "logits": logits.float().cpu(),

@@ -112,7 +112,7 @@ def real_size(tmp: Path) -> dict:
     write_checkpoint(model, out)
     del model
     torch.cuda.empty_cache()
-    info = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()",
+    info = subprocess.run([sys.executable, "-c", "from pipeline.app.cli import main; main()",
                            "model", "info", str(out), "--json"],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     parsed = json.loads(info.stdout) if info.returncode == 0 else {"error": info.stderr[-2000:]}

@@ -137,7 +137,7 @@ serve)
   address=$(json_get "$state/cluster.json" address)
   if [ -n "${XLWATCH:-}" ]; then set -- $XLWATCH serve --ray-address "$address" "$@"
   elif command -v xlwatch >/dev/null; then set -- xlwatch serve --ray-address "$address" "$@"
-  else set -- "$PYTHON" -c 'from pipeline.cli import main; main()' serve --ray-address "$address" "$@"
+  else set -- "$PYTHON" -c 'from pipeline.app.cli import main; main()' serve --ray-address "$address" "$@"
   fi
   (cd "$ROOT" && exec setsid "$@" >"$state/serve.log" 2>&1 </dev/null) &
   echo $! >"$state/serve.pid"

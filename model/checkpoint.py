@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from model.configs import VideoXL2Config
-from model.qwen2 import Qwen2RMSNorm
+from model.layers import RMSNorm
 from model.videoxl2 import VideoXL2ForCausalLM
 
 INDEX_FILE = "model.safetensors.index.json"
@@ -249,7 +249,7 @@ def load_model(
 @torch.no_grad()
 def init_weights(model: nn.Module, std: float = 0.02) -> None:
     """Random init in place: norm weights ~ 1 + N(0, std), everything else ~ N(0, std)."""
-    norms = (nn.LayerNorm, nn.GroupNorm, Qwen2RMSNorm)
+    norms = (nn.LayerNorm, nn.GroupNorm, RMSNorm)
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             mean = 1.0 if isinstance(module, norms) and name == "weight" else 0.0

@@ -1,11 +1,12 @@
 """Qwen2 decoder (GQA, RoPE, RMSNorm, untied head) with Hugging Face attribute names.
 
 Owns: one dense causal forward pass over token embeddings, and the pieces the engine calls
-one by one (norms, projections, MLP, `rope_cos_sin`, `apply_rope`), because the engine
-keeps keys BEFORE rotary embedding in its chunk memory and rotates assembled contexts
-itself. Attention is PyTorch scaled_dot_product_attention.
+one by one (norms, projections, MLP), because the engine keeps keys BEFORE rotary
+embedding in its chunk memory and rotates assembled contexts itself. Attention is PyTorch
+scaled_dot_product_attention.
 
-Does not: keep a KV cache, do chunked prefill or decoding (model.engine does).
+Does not: define RMSNorm or RoPE (model.layers, shared with the engine), keep a KV cache,
+do chunked prefill or decoding (model.engine does).
 """
 
 from __future__ import annotations
@@ -15,45 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.configs import TextConfig
-
-
-def rope_cos_sin(
-    positions: torch.Tensor,
-    head_dim: int,
-    theta: float,
-    dtype: torch.dtype,
-    device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables [T, head_dim] for integer positions (HF's default rotary)."""
-    device = positions.device if device is None else device
-    exponent = torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim
-    inv_freq = 1.0 / (theta**exponent)  # [D/2]
-    freqs = positions.to(device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
-    emb = torch.cat((freqs, freqs), dim=-1)  # [T, D]
-    return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x [B, H, T, D] by cos/sin [T, D] (rotate-half convention, as HF)."""
-    return x * cos + _rotate_half(x) * sin
-
-
-class Qwen2RMSNorm(nn.Module):
-    def __init__(self, hidden_size: int, eps: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(hidden_size))
-        self.variance_epsilon = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
-        return self.weight * h.to(dtype)
+from model.layers import RMSNorm, apply_rope, rope_cos_sin
 
 
 class Qwen2Attention(nn.Module):
@@ -103,9 +66,9 @@ class Qwen2MLP(nn.Module):
 class Qwen2DecoderLayer(nn.Module):
     def __init__(self, cfg: TextConfig) -> None:
         super().__init__()
-        self.input_layernorm = Qwen2RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = Qwen2Attention(cfg)
-        self.post_attention_layernorm = Qwen2RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = Qwen2MLP(cfg)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -119,7 +82,7 @@ class Qwen2Model(nn.Module):
         self.text_config = cfg
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(Qwen2DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.norm = Qwen2RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
     def forward_embeds(self, embeds: torch.Tensor) -> torch.Tensor:
         """Dense causal pass over embeds [B, T, hidden] at positions 0..T-1; returns the

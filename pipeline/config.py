@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from model.cv.config import CVConfig
+from model.engine.config import EngineConfig
 from pipeline.validation import CAMERA_NAME_RE, mask_text
 
 ENV_OVERRIDES = {
@@ -71,7 +73,6 @@ class _CameraFields(_Section):
     transport: Literal["tcp", "udp"] = "tcp"
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(10.0, gt=0)
-    stall_timeout_s: float = Field(15.0, gt=0)
     backoff_initial_s: float = Field(5.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
     max_inflight_chunks: int = Field(2, ge=1, le=64)
@@ -146,37 +147,14 @@ class ModelConfig(_Section):
         return self
 
 
-class EngineSection(_Section):
-    prev_chunks: int = Field(3, ge=0, le=64)
-    max_headers: int = Field(256, ge=0)
-    coarse_ratio: int = Field(4, ge=1, le=144)
-    top_k: int = Field(8, ge=1)
-    token_budget: int = Field(16384, ge=1024)
-    max_new_tokens: int = Field(64, ge=1, le=4096)
-    # speed settings (model.engine.EngineConfig); no effect on values
-    vision_ahead: int = Field(32, ge=0, le=4096)  # chunks encoded ahead in one vision batch
-    fused_blocks: bool = True  # fused q/k/v and gate/up, torch.compile'd layers on CUDA
-    cuda_graphs: bool = True  # decode steps replayed from a CUDA graph on CUDA
-    # consecutive chunks of one camera's backlog prefilled in one step (1: one per step)
-    camera_window: int = Field(16, ge=1, le=256)
-
-
 class MemoryConfig(_Section):
-    gpu_gib: float | None = Field(None, gt=0)  # None: a share of free GPU memory
+    # None: half the GPU memory free once the model is loaded (2 GiB on a CPU device)
+    gpu_gib: float | None = Field(None, gt=0)
     host_gib: float = Field(8.0, gt=0)
     disk_gib: float = Field(100.0, gt=0)
     fine_ttl_s: float = Field(86400.0, gt=0)
     coarse_ttl_s: float = Field(2592000.0, gt=0)
     event_retention_days: int | None = Field(None, ge=1)
-
-
-class CVSection(_Section):
-    analysis_width: int = Field(640, ge=64, le=3840)
-    min_motion_area: float = Field(0.002, gt=0, lt=1)  # fraction of the frame
-    person_confidence: float = Field(0.5, ge=0)
-    loiter_s: float = Field(30.0, gt=0)
-    crowd_count: int = Field(5, ge=2)
-    thumbnail_width: int = Field(320, ge=32)
 
 
 class AlertRuleConfig(_Section):
@@ -232,7 +210,8 @@ def _is_loopback(host: str) -> bool:
 class RayConfig(_Section):
     address: str | None = None  # None: start a local Ray bound to loopback
     num_cpus: int | None = Field(None, ge=1)
-    namespace: str = "xlwatch"
+    # the Ray namespace of the service's named actors (several services may share a Ray)
+    namespace: str = Field("xlwatch", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 # ---------------------------------------------------------------- the tree
@@ -247,9 +226,9 @@ class XLWatchConfig(_Section):
     camera_defaults: CameraConfig = Field(default_factory=CameraConfig)
     cameras: dict[str, CameraOverride] = Field(default_factory=dict)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    engine: EngineSection = Field(default_factory=EngineSection)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
-    cv: CVSection = Field(default_factory=CVSection)
+    cv: CVConfig = Field(default_factory=CVConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
@@ -359,7 +338,7 @@ def _problems(exc: ValidationError) -> list[str]:
         if sub:
             path = f"{path}.{sub[1]}" if path else sub[1]
             msg = sub[2]
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             msg = "unknown key"
         value = err.get("input")
         leaf = str(err["loc"][-1]) if err["loc"] else ""

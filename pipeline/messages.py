@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -19,21 +20,10 @@ GROUPS_PER_CHUNK = 4
 FRAMES_PER_CHUNK = FRAMES_PER_GROUP * GROUPS_PER_CHUNK  # 16
 
 
-@dataclass(frozen=True, eq=False)
-class FrameChunk:
-    """Up to 16 sampled frames of one camera: the unit of prefill and of CV analysis.
+class _ChunkTimes:
+    """Derived times of a chunk with `times` (one per real frame, stream seconds)."""
 
-    `model_frames` holds 4 * ceil(n_real / 4) frames: the last partial group of a file is
-    padded by repeating its last frame (DESIGN.md section 3). `analysis_frames` holds only
-    the real frames, BGR (OpenCV order), at analysis resolution.
-    """
-
-    camera: str
-    seq: int  # chunk index in the camera's stream, from 0, no gaps unless dropped
-    times: tuple[float, ...]  # one per real frame, seconds since origin, non-decreasing
-    wall_origin: float  # epoch seconds of t = 0
-    model_frames: np.ndarray  # uint8 [F_pad, 384, 384, 3] RGB
-    analysis_frames: np.ndarray  # uint8 [n_real, h, w, 3] BGR
+    times: tuple[float, ...]
 
     @property
     def n_real(self) -> int:
@@ -51,6 +41,117 @@ class FrameChunk:
     def group_times(self) -> tuple[float, ...]:
         """Time of the first frame of each group of 4 (the `Time {t:.1f}s:` headers)."""
         return tuple(self.times[i] for i in range(0, self.n_real, FRAMES_PER_GROUP))
+
+
+@dataclass(frozen=True, eq=False)
+class FrameChunk(_ChunkTimes):
+    """Up to 16 sampled frames of one camera: the unit of prefill and of CV analysis.
+
+    `model_frames` holds 4 * ceil(n_real / 4) frames: the last partial group of a file is
+    padded by repeating its last frame (DESIGN.md section 3). `analysis_frames` holds only
+    the real frames, BGR (OpenCV order), at analysis resolution.
+    """
+
+    camera: str
+    seq: int  # chunk index in the camera's stream, from 0, no gaps unless dropped
+    times: tuple[float, ...]  # one per real frame, seconds since origin, non-decreasing
+    wall_origin: float  # epoch seconds of t = 0
+    model_frames: np.ndarray  # uint8 [F_pad, 384, 384, 3] RGB
+    analysis_frames: np.ndarray  # uint8 [n_real, h, w, 3] BGR
+
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the analysis frames: the pixels event boxes are measured in."""
+        return int(self.analysis_frames.shape[2]), int(self.analysis_frames.shape[1])
+
+    def for_memory(self, important: bool = False) -> ModelChunk:
+        """What the memory actor reads: the model frames and times, no analysis frames."""
+        return ModelChunk(self.camera, self.seq, self.times, self.wall_origin,
+                          self.model_frames, important)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelChunk(_ChunkTimes):
+    """A chunk as the memory actor receives it: model frames only (about 7 MB for 16
+    frames at 384 x 384), `important` when the CV analysis saw an event in it."""
+
+    camera: str
+    seq: int
+    times: tuple[float, ...]
+    wall_origin: float
+    model_frames: np.ndarray  # uint8 [F_pad, 384, 384, 3] RGB
+    important: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    """One CV event as the service sees it (alert rules, question answering, evidence):
+    an events row, or an event `analyze` found without a database (id None)."""
+
+    id: int | None
+    camera: str
+    kind: str
+    t_start: float
+    t_end: float | None
+    wall_start: float
+    wall_end: float | None
+    track_id: int | None = None
+    confidence: float = 0.0
+    bbox: tuple[float, ...] | None = None  # x, y, w, h in analysis pixels
+    count: int | None = None
+    thumbnail: str | None = None  # relative to the data dir
+    chunk_seq: int | None = None
+    details: dict = field(default_factory=dict)
+    frame_size: tuple[int, int] | None = None  # (width, height) the bbox is measured in
+
+    @classmethod
+    def from_cv(cls, ev: Any, camera: str, *, id: int | None = None,
+                wall_start: float | None = None, wall_end: float | None = None,
+                thumbnail: str | None = None, chunk_seq: int | None = None,
+                frame_size: tuple[int, int] | None = None) -> Event:
+        """From a detector's model.cv.CVEvent (walls default to the event's own)."""
+        start = wall_start if wall_start is not None else (
+            ev.wall_start if ev.wall_start is not None else ev.t_start)
+        end = wall_end if wall_end is not None else ev.wall_end
+        return cls(id, camera, ev.kind, ev.t_start, ev.t_end, start, end, ev.track_id,
+                   float(ev.confidence or 0.0), tuple(ev.bbox) if ev.bbox else None,
+                   ev.count, thumbnail, chunk_seq, dict(ev.details), frame_size)
+
+    @classmethod
+    def from_row(cls, row: Any, camera: str) -> Event:
+        """From a storage EventRecord (the frame size travels in the row's details)."""
+        details = dict(row.details or {})
+        size = details.get("frame_size")
+        return cls(row.id, camera, row.kind, row.t_start, row.t_end, row.wall_start,
+                   row.wall_end, row.track_id, row.confidence or 0.0,
+                   tuple(row.bbox) if row.bbox else None, row.count, row.thumbnail,
+                   row.chunk_seq, details, tuple(size) if size else None)
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """Standing-question scores of one prefilled chunk: rule name -> P(yes)."""
+
+    camera: str
+    seq: int
+    t: float  # stream seconds of the chunk's first frame
+    wall_time: float
+    scores: dict[str, float]
+    thumbnail: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryAnswer:
+    """The memory's answer to a question, in stream seconds (the query core maps it to
+    wall-clock intervals and evidence)."""
+
+    text: str
+    intervals: tuple[tuple[float, float], ...] = ()
+    interval_seqs: tuple[int | None, ...] = ()  # the chunk holding each interval's start
+    chunks_used: tuple[tuple[int, str], ...] = ()  # (seq, "dense" | "coarse")
+    scores: dict[int, float] = field(default_factory=dict)
+    wall_origin: float | None = None
 
 
 class CameraState(StrEnum):

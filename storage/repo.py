@@ -414,3 +414,39 @@ def remove_alert_rule(s: Session, name: str) -> None:
     res = s.execute(delete(AlertRule).where(AlertRule.name == name))
     if not res.rowcount:
         raise NotFound("rule", name, "no such alert rule")
+
+
+# ---------------------------------------------------------------- counts (health, metrics)
+
+
+def count_events(s: Session, camera: str) -> int:
+    return int(s.scalar(select(func.count(Event.id))
+                        .where(Event.camera_id == _camera_id(s, camera))) or 0)
+
+
+def count_undelivered_alerts(s: Session) -> int:
+    """The relay's backlog: alert rows not yet published."""
+    return int(s.scalar(select(func.count(Alert.id)).where(Alert.delivered_at.is_(None))) or 0)
+
+
+def alert_counts(s: Session) -> list[dict[str, Any]]:
+    """Alerts committed and delivered per camera and rule."""
+    q = (select(Camera.name, Alert.rule, func.count(Alert.id), func.count(Alert.delivered_at))
+         .join(Camera, Camera.id == Alert.camera_id).group_by(Camera.name, Alert.rule))
+    return [{"camera": c, "rule": r, "raised": n, "delivered": d} for c, r, n, d in s.execute(q)]
+
+
+def chunk_counts(s: Session) -> dict[str, int]:
+    """Chunk rows per camera."""
+    q = (select(Camera.name, func.count(Chunk.id))
+         .join(Chunk, Chunk.camera_id == Camera.id).group_by(Camera.name))
+    return {name: n for name, n in s.execute(q)}
+
+
+def newest_alert_cursor(s: Session, camera: str | None, limit: int) -> int:
+    """The cursor (after_id) from which `limit` alerts reach the newest one."""
+    q = select(Alert.id).order_by(Alert.id.desc()).limit(limit)
+    if camera is not None:
+        q = q.where(Alert.camera_id == _camera_id(s, camera))
+    ids = list(s.scalars(q))
+    return min(ids) - 1 if ids else 0

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-
 KEY_FILE_NAME = "secret.key"
 _MASK = "***"
 # Credentials in query strings (`?password=...`, `?token=...`) are as secret as userinfo.
@@ -66,6 +64,8 @@ class UrlCipher:
     """Encrypts and decrypts camera URLs with one Fernet key (AES-128-CBC + HMAC-SHA256)."""
 
     def __init__(self, key: bytes) -> None:
+        from cryptography.fernet import Fernet  # here: masking needs no cryptography
+
         self._fernet = Fernet(key)
 
     @classmethod
@@ -80,6 +80,8 @@ class UrlCipher:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except InvalidToken as exc:
@@ -104,6 +106,8 @@ def load_cipher(data_dir: Path, secret_key: str | None = None) -> UrlCipher:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return UrlCipher(_read_key_file(path))
+    from cryptography.fernet import Fernet
+
     with os.fdopen(fd, "wb") as fh:
         fh.write(Fernet.generate_key())
         fh.flush()
@@ -123,6 +127,8 @@ def _read_key_file(path: Path) -> bytes:
             key = path.read_bytes().strip()
             if key:
                 break
+    from cryptography.fernet import Fernet
+
     try:
         Fernet(key)
     except ValueError as exc:

@@ -10,11 +10,11 @@ analysis resolution with their stream times and persists what comes back.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
 from functools import partial
 
 import numpy as np
 
+from model.cv.config import CVConfig
 from model.cv.events import ANOMALY_KINDS, CVEvent, EventBuilder, point_event
 from model.cv.motion import MotionDetector, MotionResult
 from model.cv.people import PeopleDetector
@@ -23,43 +23,7 @@ from model.cv.thumbnails import render_thumbnail
 from model.cv.tracker import IoUTracker, Track, TrackUpdate
 
 _TAMPER_KINDS = ("tamper_blocked", "tamper_blurred", "tamper_moved")
-
-
-@dataclass(frozen=True)
-class CVConfig:
-    motion_history: int = 120  # frames the background model remembers
-    motion_var_threshold: float = 24.0
-    motion_min_area: int = 150  # pixels, at analysis resolution
-    motion_min_fraction: float = 0.002  # share of the frame that must move to count
-    motion_gap_s: float = 3.0  # a motion event ends after this long without motion
-    hog_upscale: float = 2.0
-    hog_min_score: float = 0.3
-    hog_region_pad: float = 0.3  # context around a motion region, share of its size
-    full_scan_every_s: float = 30.0  # whole-frame HOG for people standing still; 0: never
-    nms_iou: float = 0.3
-    track_iou: float = 0.2
-    track_max_center_dist: float = 1.0  # box heights, for low frame rates
-    track_max_age_s: float = 4.0  # unseen this long: the person left
-    track_min_hits: int = 2  # detections before a track counts as a person
-    crowd_min_people: int = 6
-    crowd_gap_s: float = 3.0
-    loiter_s: float = 60.0
-    tamper_enabled: bool = True
-    tamper_gap_s: float = 2.0
-    tamper_relearn_s: float = 60.0
-    thumbnail_width: int = 480
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool):
-                continue
-            if not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"CVConfig.{f.name}: must be a number >= 0, got {value!r}")
-        for name in ("hog_upscale", "track_max_age_s", "track_min_hits", "crowd_min_people",
-                     "thumbnail_width", "motion_history"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"CVConfig.{name}: must be > 0, got {getattr(self, name)!r}")
+__all__ = ["CVAnalyzer", "CVConfig"]
 
 
 class CVAnalyzer:

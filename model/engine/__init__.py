@@ -15,5 +15,7 @@ users such as a KV index can import `records` and `store` types cheaply):
 
 Modules: `context` (assembly, RoPE at gather), `runner` (layer-wise forward, reused
 prefill buffers), `blocks` (fused, compiled layer halves), `graphs` (CUDA-graph decode
-steps), `scheduler` (bounded queues, camera records), `decode`, `standing`, `relevance`.
+steps), `scheduler` (bounded queues, camera records), `parts` (what `decode` and
+`standing` take instead of the Engine), `decode`, `standing`, `relevance`. RMSNorm and
+RoPE themselves are model.layers, shared with the reference decoder (model.qwen2).
 """

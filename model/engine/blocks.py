@@ -4,11 +4,12 @@ with FP8 layers, the activation quantisation become a few kernels per layer).
 
 Owns: `pre_attention` (input norm, one fused q/k/v product, rotary embedding of q and k)
 and `post_attention` (o projection, residual, post norm, one fused gate/up product, SiLU
-gating, down projection, residual), with the same numerics as model.qwen2 (norm in fp32,
-cast, then weight); `layer_weights`, which fuses a layer's q/k/v and gate/up weights
-(model.fuse: the modules keep their keys and share the fused memory), for plain or FP8
-layers alike; and `compiled()`, which returns the two functions through torch.compile
-(one graph serves all 28 layers because weights are arguments, not captured modules).
+gating, down projection, residual), through the RMSNorm and RoPE that model.qwen2 uses
+(model.layers: norm in fp32, cast, then weight); `layer_weights`, which fuses a layer's
+q/k/v and gate/up weights (model.fuse: the modules keep their keys and share the fused
+memory), for plain or FP8 layers alike; and `compiled()`, which returns the two
+functions through torch.compile (one graph serves all 28 layers because weights are
+arguments, not captured modules).
 
 Why: a 608-token chunk over 28 layers issues about 1,300 small kernel launches in eager
 mode, and q/k/v as three products (two of them 512 columns wide) run far below the GEMM
@@ -23,17 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from model.fuse import fuse_linears, linear
-
-
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    h = x.float()
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * h.to(x.dtype)
-
-
-def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+from model.layers import apply_rope, rms_norm
 
 
 def pre_attention(h, w: dict, cos, sin, n_heads: int, n_kv: int, head_dim: int):
@@ -45,7 +36,7 @@ def pre_attention(h, w: dict, cos, sin, n_heads: int, n_kv: int, head_dim: int):
     q = qkv[..., :nq].reshape(b, t, n_heads, head_dim).transpose(1, 2)
     k = qkv[..., nq:nq + nk].reshape(b, t, n_kv, head_dim).transpose(1, 2)
     v = qkv[..., nq + nk:].reshape(b, t, n_kv, head_dim).transpose(1, 2)
-    return q, k, v, rope(q, cos, sin), rope(k, cos, sin)
+    return q, k, v, apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
 
 def post_attention(h, o, w: dict):

@@ -1,14 +1,14 @@
 """Context assembly: stored pre-RoPE KV segments -> one rotated context per forward.
 
-Owns: RoPE (cos/sin as Qwen2 computes them, rotate-half convention), `KVSegment` (K/V of
-some tokens of some chunk, [L, Hkv, T, D], with their original stream positions), the
-slicing of a chunk's fine KV into its headers, its coarse form (headers verbatim, visual
-tokens average-pooled by r per group) and its summary key, and `gather`, which
-concatenates segments and rotates the keys with contiguous positions 0..n-1 (or, for the
-released-mask reproduction, the segments' original positions).
+Owns: `KVSegment` (K/V of some tokens of some chunk, [L, Hkv, T, D], with their original
+stream positions), the slicing of a chunk's fine KV into its headers, its coarse form
+(headers verbatim, visual tokens average-pooled by r per group) and its summary key, and
+`gather`, which concatenates segments and rotates the keys (model.layers' `Rope`) with
+contiguous positions 0..n-1 (or, for the released-mask reproduction, the segments'
+original positions).
 
-Does not: decide which segments a forward sees (records.plan_prefill_context,
-decode.select) nor run any layer (runner).
+Does not: define RoPE (model.layers), decide which segments a forward sees
+(records.plan_prefill_context, decode.select_chunks) nor run any layer (runner).
 """
 
 from __future__ import annotations
@@ -19,32 +19,9 @@ from typing import Literal
 import torch
 
 from model.engine.records import ChunkMeta
+from model.layers import Rope
 
 PositionMode = Literal["contiguous", "original"]
-
-
-class Rope:
-    """Rotary embedding with Qwen2's numerics: fp32 angles, cast to the tensor's dtype."""
-
-    def __init__(self, head_dim: int, theta: float, device: torch.device) -> None:
-        exponent = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
-        self.inv_freq = (1.0 / (theta ** exponent)).to(device)  # [D/2]
-
-    def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-        freqs = positions.to(self.inv_freq.device).float()[..., None] * self.inv_freq  # [..., D/2]
-        emb = torch.cat((freqs, freqs), dim=-1)  # [..., D]
-        return emb.cos().to(dtype), emb.sin().to(dtype)
-
-    @staticmethod
-    def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = x.shape[-1] // 2
-        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-        return x * cos + rotated * sin
-
-    def rotate(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """x [..., T, D] rotated at positions [T] (or broadcastable [..., T])."""
-        cos, sin = self.cos_sin(positions, x.dtype)
-        return self.apply(x, cos, sin)
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,27 +4,27 @@ Owns: `select_chunks` (pure: the top-k scored chunks dense, the rest coarse, the
 lowest-scoring coarse chunks dropped until the token budget holds, temporal order) and
 `ask` (score the chunks of a range by relevance plus boosts, pin them while in use,
 assemble prefix + chunks with contiguous RoPE, run the question and decode greedily until
-`<|im_end|>` or `max_new_tokens`, parse the answer's time intervals).
+`<|im_end|>` or `max_new_tokens`, parse the answer's time intervals), with its steps
+`plan_question`, `assemble` and `greedy`. They take the engine's parts
+(model.engine.parts: `QueryParts`) and the camera's records (`CameraRecords`, or for
+`assemble` its `CameraMemory`), not the Engine.
 
 Does not: map intervals to wall-clock time, store answers, or compute CV boosts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from model.engine import relevance
 from model.engine.context import Context, chunk_segment, coarse_segment, gather
 from model.engine.graphs import DecodeGraph, graph_for, width_for
+from model.engine.parts import CameraRecords, QueryParts
 from model.engine.records import ChunkMeta, DecodePlan, DecodeResult, Granularity
 from model.engine.runner import KVBuffer
-from model.engine.store import ChunkUnavailable
+from model.engine.scheduler import CameraMemory
+from model.engine.store import ChunkTensorStore, ChunkUnavailable
 from model.intervals import parse_intervals
-
-if TYPE_CHECKING:
-    from model.engine.engine import Engine
 
 
 def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float], top_k: int,
@@ -57,72 +57,80 @@ def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float],
                       dropped=tuple(sorted(dropped)), n_tokens=cost - fixed_tokens)
 
 
-def _chunk_metas(eng: Engine, camera: str, seq_range: tuple[int, int] | None) -> list[ChunkMeta]:
-    mem = eng.memories.get(camera)
-    if mem is None:
-        raise KeyError(f"camera {camera!r} has no memory in this engine")
+def check_question(question: str) -> None:
+    if not question or not question.strip():
+        raise ValueError(f"question must not be empty, got {question!r}")
+
+
+def _chunk_metas(store: ChunkTensorStore, records: CameraRecords,
+                 seq_range: tuple[int, int] | None) -> list[ChunkMeta]:
+    """The camera's chunks in seq_range (default all) that the store still holds."""
+    mem = records.memory
     lo, hi = seq_range if seq_range is not None else (-1, mem.last_seq)
     if lo > hi:
         raise ValueError(f"seq_range {seq_range!r} is empty (start after end)")
-    eng.prune(camera)  # records older than anything stored were dropped by retention
-    present = set(eng.store.seqs(camera))
+    records.prune(store)  # records older than anything stored were dropped by retention
+    present = set(store.seqs(mem.camera))
     return [m for m in mem.history(before=hi + 1) if m.seq >= lo and m.seq in present]
 
 
-def plan_question(eng: Engine, camera: str, question_ids: list[int],
+def plan_question(parts: QueryParts, records: CameraRecords, question_ids: list[int],
                   seq_range: tuple[int, int] | None, boosts: dict[int, float] | None
                   ) -> DecodePlan:
-    metas = _chunk_metas(eng, camera, seq_range)
+    """Score the camera's chunks in seq_range against the question (relevance plus
+    boosts) and choose which go dense, coarse or not at all (select_chunks)."""
+    cfg, runner, store = parts.cfg, parts.runner, parts.store
+    metas = _chunk_metas(store, records, seq_range)
     scores: dict[int, float] = {}
-    found, summ = eng.summaries(camera).gather([m.seq for m in metas], eng.store)
+    found, summ = records.summaries.gather([m.seq for m in metas], store)
     keep = set(found)
     metas = [m for m in metas if m.seq in keep]  # lost chunks cannot be used
     if metas:
-        graph = (relevance.question_graph(eng.runner, eng.prefix)
-                 if eng.cfg.cuda_graphs and eng.runner.device.type == "cuda" else None)
-        qvec = relevance.question_vectors(eng.runner, eng.prefix, question_ids, graph)
+        graph = (relevance.question_graph(runner, parts.prefix)
+                 if cfg.cuda_graphs and runner.device.type == "cuda" else None)
+        qvec = relevance.question_vectors(runner, parts.prefix, question_ids, graph)
         raw = relevance.score_chunks(qvec, summ.to(qvec.device)).tolist()
         scores = {m.seq: r + (boosts or {}).get(m.seq, 0.0) for m, r in zip(metas, raw,
                                                                              strict=True)}
-    fine = {m.seq for m in metas if eng.store.has((camera, m.seq), "fine")}
-    fixed = eng.prefix.n_tokens + len(question_ids) + eng.cfg.max_new_tokens
-    return select_chunks(camera, metas, scores, eng.cfg.top_k, eng.cfg.token_budget, fixed,
-                         eng.cfg.coarse_ratio, fine)
+    camera = records.memory.camera
+    fine = {m.seq for m in metas if store.has((camera, m.seq), "fine")}
+    fixed = parts.prefix.n_tokens + len(question_ids) + cfg.max_new_tokens
+    return select_chunks(camera, metas, scores, cfg.top_k, cfg.token_budget, fixed,
+                         cfg.coarse_ratio, fine)
 
 
-def assemble(eng: Engine, plan: DecodePlan,
+def assemble(parts: QueryParts, memory: CameraMemory, plan: DecodePlan,
              used: list[tuple[int, Granularity]] | None = None) -> Context:
     """Prefix + chosen chunks in temporal order, rotated contiguously. A dense chunk whose
     fine KV vanished since planning falls back to coarse; a lost chunk is left out.
     `used`, if given, receives what was really assembled."""
-    mem = eng.memories[plan.camera]
-    segs = [eng.prefix]
+    segs = [parts.prefix]
     for seq, how in plan.chunks:
-        key, meta = (plan.camera, seq), mem.metas[seq]
+        key, meta = (plan.camera, seq), memory.metas[seq]
         for form in (("fine", "coarse") if how == "dense" else ("coarse",)):
             try:
-                kv = eng.store.get(key, form)
+                kv = parts.store.get(key, form)
             except ChunkUnavailable:
                 continue
             segs.append(chunk_segment(meta, kv) if form == "fine"
-                        else coarse_segment(meta, kv, eng.cfg.coarse_ratio))
+                        else coarse_segment(meta, kv, parts.cfg.coarse_ratio))
             if used is not None:
                 used.append((seq, "dense" if form == "fine" else "coarse"))
             break
-    return gather(segs, eng.runner.rope, "contiguous")
+    return gather(segs, parts.runner.rope, "contiguous")
 
 
-def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
+def greedy(parts: QueryParts, ctx: Context, question_ids: list[int], max_new: int,
            graph: DecodeGraph | None = None) -> tuple[list[int], torch.Tensor]:
     """Greedy tokens after the question (stop token excluded) and the first logits [V].
     With a DecodeGraph (model.engine.graphs: on CUDA with `cuda_graphs`, or `graph` when
     given, whose steps tests run eagerly) the question is one multi-token step and each
     further token one decode step, each a CUDA-graph replay; else one eager forward each."""
-    runner, dev = eng.runner, eng.runner.device
+    runner, dev = parts.runner, parts.runner.device
     n_q = len(question_ids)
     width = width_for(n_q)  # the question as one captured step, padded to this width
     need = ctx.n_tokens + (width or n_q) + max_new + 1
-    if graph is None and eng.cfg.cuda_graphs and dev.type == "cuda":
+    if graph is None and parts.cfg.cuda_graphs and dev.type == "cuda":
         graph = graph_for(runner, need)
     if graph is not None and width is not None:
         graph.load(ctx.k, ctx.v)
@@ -139,7 +147,7 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
     pos0 = ctx.next_position + len(question_ids)
     nxt = int(first.argmax())
     out_ids: list[int] = []
-    stop = {eng.prompt.im_end_id, getattr(eng.tokenizer, "eos_token_id", None)}
+    stop = {parts.prompt.im_end_id, getattr(parts.tokenizer, "eos_token_id", None)}
     while nxt not in stop and len(out_ids) < max_new:
         out_ids.append(nxt)
         if len(out_ids) == max_new:
@@ -155,20 +163,21 @@ def greedy(eng: Engine, ctx: Context, question_ids: list[int], max_new: int,
     return out_ids, first
 
 
-def ask(eng: Engine, camera: str, question: str, seq_range: tuple[int, int] | None,
-        boosts: dict[int, float] | None) -> DecodeResult:
-    if not question or not question.strip():
-        raise ValueError(f"question must not be empty, got {question!r}")
-    q_ids = list(eng.prompt.question_ids(question))
-    plan = plan_question(eng, camera, q_ids, seq_range, boosts)
-    keys = [(camera, s) for s, _ in plan.chunks]
+def ask(parts: QueryParts, records: CameraRecords, question: str,
+        seq_range: tuple[int, int] | None = None, boosts: dict[int, float] | None = None
+        ) -> DecodeResult:
+    """Answer `question` over the camera's chunks in seq_range (default all)."""
+    check_question(question)
+    q_ids = list(parts.prompt.question_ids(question))
+    plan = plan_question(parts, records, q_ids, seq_range, boosts)
+    keys = [(plan.camera, s) for s, _ in plan.chunks]
     used: list[tuple[int, Granularity]] = []
-    eng.store.pin(keys)  # keep them from being spilled while they are gathered
+    parts.store.pin(keys)  # keep them from being spilled while they are gathered
     try:
-        ctx = assemble(eng, plan, used)
+        ctx = assemble(parts, records.memory, plan, used)
     finally:
-        eng.store.unpin(keys)
-    ids, _ = greedy(eng, ctx, q_ids, eng.cfg.max_new_tokens)
-    text = eng.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        parts.store.unpin(keys)
+    ids, _ = greedy(parts, ctx, q_ids, parts.cfg.max_new_tokens)
+    text = parts.tokenizer.decode(ids, skip_special_tokens=True).strip()
     return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=used,
                         scores=plan.scores, token_ids=ids)

@@ -7,7 +7,8 @@ the run encodes all their frames in one vision call, assembles each chunk's boun
 context (system prefix, headers of the last H older groups, dense KV of the previous p
 chunks; keys rotated at gather; chunks of the same step copied in per layer by the
 runner, model.engine.layout) and prefills all chunks in one padded batch; the update writes each chunk's fine and coarse KV to the store and records its
-metadata. `ask`, `standing` and `recover` sit on the same parts (decode.py, standing.py).
+metadata. `ask` and `standing` sit on the same parts, which the engine hands to
+decode.py and standing.py as a `QueryParts` (model.engine.parts) with the camera's records.
 
 Differences from the released code, on purpose: its dense mask lets header tokens attend
 to all earlier tokens (unbounded for a stream: ours see their chunk's context), and its
@@ -21,13 +22,12 @@ times to wall-clock time beyond keeping each chunk's `wall_origin`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from model.engine import decode, standing
+from model.engine.config import EngineConfig
 from model.engine.context import (
     Context,
     KVSegment,
@@ -39,6 +39,7 @@ from model.engine.context import (
     headers_from_coarse,
 )
 from model.engine.layout import RowLayout, StepLayout, row_layout, split_same_step
+from model.engine.parts import CameraRecords, QueryParts
 from model.engine.records import (
     ChunkMeta,
     DecodeResult,
@@ -55,54 +56,7 @@ from model.engine.store import ChunkTensorStore, ChunkUnavailable, InMemoryChunk
 log = logging.getLogger(__name__)
 PRUNE_EVERY = 256  # chunks (about 68 min at 1 fps) between checks for retention drops
 PAD_TOKENS = 64  # on CUDA a step's new tokens are right-padded to a multiple of this
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    prev_chunks: int | None = 3  # p; None: every previous chunk dense (tests)
-    max_headers: int | None = 256  # H; None: every older header
-    coarse_ratio: int = 4
-    top_k: int = 8
-    token_budget: int = 16384
-    max_new_tokens: int = 64
-    positions: Literal["contiguous", "original"] = "contiguous"  # prefill rotation
-    max_batch: int = 16  # chunks per step
-    # consecutive chunks of one camera prefilled in one step when its queue holds several
-    # (a recorded file, a camera catching up): their dependencies are resolved layer by
-    # layer inside the step (model.engine.layout), so a backfill runs its matrix products
-    # over up to max_batch chunks at once. 1: one chunk per camera per step.
-    camera_window: int = 16
-    max_pending: int = 8  # per camera; beyond, the oldest chunk is dropped and counted
-    # summary keys held per camera for one-product relevance (28 KiB each at real sizes in
-    # bf16: 4096 = 112 MiB, 18 h at 1 fps); older ones are re-read from the store if asked
-    summary_capacity: int = 4096
-    # chunks whose vision features are encoded ahead in one large batch when a step finds
-    # its chunks not yet encoded (pending chunks of any camera, oldest first). 0: encode
-    # only the step's own chunks. A long recorded video or many cameras then feed SigLIP
-    # hundreds of frames per call instead of one step's worth.
-    vision_ahead: int = 0
-    # run each decoder layer as two fused blocks (model.engine.blocks), torch.compile'd on
-    # CUDA: far fewer kernel launches per chunk and per decoded token. Off: module by module.
-    fused_blocks: bool = False
-    # decode steps of a question from a captured CUDA graph (model.engine.graphs) on CUDA;
-    # no effect on the CPU
-    cuda_graphs: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("prev_chunks", "max_headers"):
-            v = getattr(self, name)
-            if v is not None and v < 0:
-                raise ValueError(f"{name} must be >= 0 or None, got {v!r}")
-        if not isinstance(self.vision_ahead, int) or self.vision_ahead < 0:
-            raise ValueError(f"vision_ahead must be an integer >= 0, got {self.vision_ahead!r}")
-        for name in ("coarse_ratio", "top_k", "token_budget", "max_new_tokens", "max_batch",
-                     "max_pending", "summary_capacity", "camera_window"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.positions not in ("contiguous", "original"):
-            raise ValueError(f"positions must be 'contiguous' or 'original', "
-                             f"got {self.positions!r}")
+__all__ = ["Engine", "EngineConfig"]
 
 
 class Engine:
@@ -192,12 +146,8 @@ class Engine:
     def prune(self, camera: str) -> int:
         """Forget records of chunks older than anything the store still holds (dropped by
         retention); run every PRUNE_EVERY chunks so a camera's bookkeeping stays bounded."""
-        stored = self.store.seqs(camera)
         mem = self.memories.get(camera)
-        if not stored or mem is None:
-            return 0
-        self.summaries(camera).forget_before(stored[0])
-        return mem.forget_before(stored[0])
+        return 0 if mem is None else CameraRecords(mem, self.summaries(camera)).prune(self.store)
 
     def run_until_idle(self) -> list[PrefillResult]:
         results = []
@@ -361,22 +311,39 @@ class Engine:
                       next_position=meta.offset)
 
     # ---- questions --------------------------------------------------------------------
+    def query_parts(self) -> QueryParts:
+        """What decode.py and standing.py run on: the engine's current parts."""
+        return QueryParts(runner=self.runner, store=self.store, prefix=self.prefix,
+                          prompt=self.prompt, tokenizer=self.tokenizer, cfg=self.cfg,
+                          history_window=self.scheduler.history_window(),
+                          context_segments=self.context_segments)
+
+    def camera_records(self, camera: str) -> CameraRecords:
+        """The camera's chunk records and summary keys (KeyError: no memory of it)."""
+        mem = self.memories.get(camera)
+        if mem is None:
+            raise KeyError(f"camera {camera!r} has no memory in this engine")
+        return CameraRecords(mem, self.summaries(camera))
+
     @torch.inference_mode()
     def ask(self, camera: str, question: str, seq_range: tuple[int, int] | None = None,
             boosts: dict[int, float] | None = None) -> DecodeResult:
         self.counters["questions"] += 1
-        return decode.ask(self, camera, question, seq_range, boosts)
+        decode.check_question(question)  # an empty question is refused before the camera
+        return decode.ask(self.query_parts(), self.camera_records(camera), question,
+                          seq_range, boosts)
 
     @torch.inference_mode()
     def standing(self, camera: str, seq: int, questions: list[str]) -> list[float]:
         self.counters["standing"] += 1
-        return standing.yes_probabilities(self, camera, seq, questions)
+        return standing.yes_probabilities(self.query_parts(), self.memories, camera, seq,
+                                          questions)
 
     @torch.inference_mode()
     def standing_batch(self, requests: list[tuple[str, int, list[str]]]) -> list[list[float]]:
         """Standing questions of several chunks (e.g. every camera's newest) in one batch."""
         self.counters["standing"] += len(requests)
-        return standing.yes_probabilities_batch(self, requests)
+        return standing.yes_probabilities_batch(self.query_parts(), self.memories, requests)
 
     # ---- lifecycle --------------------------------------------------------------------
     def recover(self, camera: str) -> int:
@@ -406,20 +373,49 @@ class Engine:
         self.features = {k: f for k, f in self.features.items() if k[0] != camera}
         self.store.drop_camera(camera)
 
-    def seqs_in_window(self, camera: str, t_start: float, t_end: float) -> tuple[int, int] | None:
-        """Chunk seq range overlapping [t_start, t_end] (stream seconds); a chunk spans
-        from its first group's time to the next chunk's (the last one: one group more)."""
-        if t_end < t_start:
-            raise ValueError(f"time window end {t_end} is before its start {t_start}")
+    def chunk_spans(self, camera: str) -> list[tuple[int, float, float, float]]:
+        """(seq, t_start, t_end, wall_origin) of the camera's chunks in stream order; a
+        chunk spans from its first group's time to the next chunk's (the last: one group
+        more)."""
         mem = self.memories.get(camera)
         metas = mem.history() if mem else []
-        hits = []
+        out = []
         for i, m in enumerate(metas):
             step = (m.group_times[-1] - m.group_times[0]) / max(1, m.n_groups - 1) or 4.0
             end = metas[i + 1].t_start if i + 1 < len(metas) else m.group_times[-1] + step
-            if m.t_start <= t_end and end > t_start:
-                hits.append(m.seq)
+            out.append((m.seq, m.t_start, end, m.wall_origin))
+        return out
+
+    def seqs_in_window(self, camera: str, t_start: float, t_end: float,
+                       wall: bool = False) -> tuple[int, int] | None:
+        """Chunk seq range overlapping [t_start, t_end]: stream seconds, or epoch seconds
+        with `wall` (each chunk's own wall origin: stream time may restart)."""
+        if t_end < t_start:
+            raise ValueError(f"time window end {t_end} is before its start {t_start}")
+        hits = [seq for seq, t0, t1, origin in self.chunk_spans(camera)
+                if t0 + (origin if wall else 0.0) <= t_end
+                and t1 + (origin if wall else 0.0) > t_start]
         return (hits[0], hits[-1]) if hits else None
+
+    def sweep(self) -> int:
+        """Retention of the store (expired fine and coarse forms); 0 for a store without
+        retention (in memory)."""
+        sweep = getattr(self.store, "sweep", None)
+        return int(sweep()) if sweep is not None else 0
+
+    def reconcile(self, camera: str, db_seqs: list[int], important: list[int]) -> list[int]:
+        """After `recover`: reapply importance from the database and return the seqs the
+        database has but the store lost (empty for a store that persists nothing)."""
+        reconcile = getattr(self.store, "reconcile", None)
+        if reconcile is None:
+            return []
+        return list(reconcile(camera, db_seqs, important).missing)
+
+    def pending(self, camera: str | None = None) -> int:
+        """Chunks submitted and not yet prefilled (of one camera, or of all)."""
+        if camera is None:
+            return self.scheduler.n_pending()
+        return len(self.scheduler.pending.get(camera, ()))
 
     def wall_origin(self, camera: str) -> float | None:
         """Epoch seconds of stream time 0 for the camera's latest chunk."""

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model.engine.context import Rope
 from model.engine.records import ChunkMeta, PrefillContextPlan, PrefillPlan
+from model.layers import Rope
 
 
 @dataclass(frozen=True)

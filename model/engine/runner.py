@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 from model.engine import blocks
-from model.engine.context import Rope
 from model.engine.layout import StepLayout
+from model.layers import Rope, apply_rope
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ class Runner:
             vs.append(v)
             kn = k.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
             vn = v.transpose(1, 2).reshape(b * t, d.n_kv_heads, d.head_dim)[layout.src]
-            buf.k[i][layout.dst_row, :, layout.dst_slot] = Rope.apply(kn, ccos, csin)
+            buf.k[i][layout.dst_row, :, layout.dst_slot] = apply_rope(kn, ccos, csin)
             buf.v[i][layout.dst_row, :, layout.dst_slot] = vn
             o = self._attend_rows(qr, buf.k[i], buf.v[i], layout)
             h = self.finish_layer(i, h, o)
@@ -284,7 +284,7 @@ class Runner:
         q = attn.q_proj(x).view(b, t, d.n_heads, d.head_dim).transpose(1, 2)
         k = attn.k_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
         v = attn.v_proj(x).view(b, t, d.n_kv_heads, d.head_dim).transpose(1, 2)
-        return q, k, v, Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+        return q, k, v, apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
     def finish_layer(self, i: int, h: torch.Tensor, o: torch.Tensor,
                      one_token: bool = False) -> torch.Tensor:

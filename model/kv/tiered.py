@@ -25,10 +25,10 @@ import torch
 
 from model.engine.store import ChunkKey, ChunkUnavailable
 from model.kv.cold import ColdTier
+from model.kv.disk import CorruptChunkFile, DiskKVStore, tensor_bytes
 from model.kv.index import KVIndex, Op, Plan, Tier
 from model.kv.policy import FORMS, TierConfig
 from model.kv.pools import GpuPool, HostPool
-from storage.kv_store import CorruptChunkFile, DiskKVStore, tensor_bytes
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def _check_form(form: str) -> None:
 class TieredChunkStore:
     """One store per camera group (one GPU). All public methods are thread-safe."""
 
-    def __init__(self, cfg: TierConfig, data_dir: str | Path, device: str | torch.device = "cpu",
+    def __init__(self, cfg: TierConfig, disk: DiskKVStore | str | Path,
+                 device: str | torch.device = "cpu",
                  *, cold: ColdTier | None = None, clock: Callable[[], float] = time.time,
                  preallocate: bool | None = None):
         self.cfg = cfg
@@ -54,7 +55,8 @@ class TieredChunkStore:
         self.index = KVIndex(cfg, has_cold=cold is not None)
         self.gpu = GpuPool(self.device, cfg.gpu_bytes, preallocate=preallocate)
         self.host = HostPool(cfg.host_bytes, preallocate=preallocate)
-        self.disk = DiskKVStore(data_dir)
+        # The disk tier is injected (a folder is shorthand for a DiskKVStore over it).
+        self.disk = disk if isinstance(disk, DiskKVStore) else DiskKVStore(disk)
         self.cold = cold
         self.clock = clock
         self.counters: Counter[str] = Counter()

@@ -17,15 +17,12 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from pipeline.alerts.rules import dedup_key as make_dedup_key
 from pipeline.alerts.webhooks import WebhookDispatcher, WebhookTarget
 from pipeline.messages import AlertEvent
 from storage import repo
 from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
 from storage.db import Database, DatabaseUnavailable
-from storage.models import Alert
 from storage.records import AlertRecord, NewAlert
 
 log = logging.getLogger(__name__)
@@ -137,8 +134,7 @@ class AlertRelay:
 
     def backlog(self) -> int:
         with self.db.session() as s:
-            return int(s.scalar(select(func.count(Alert.id))
-                                .where(Alert.delivered_at.is_(None))) or 0)
+            return repo.count_undelivered_alerts(s)
 
     # ------------------------------------------------------------ lifecycle
 

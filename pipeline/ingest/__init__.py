@@ -1,37 +1,7 @@
-"""Stream ingest: read (PyAV), sample (1 fps), chunk (16 frames), reconnect, backpressure.
+"""Stream ingest: read (PyAV), sample (1 fps), chunk (16 frames), reconnect, backpressure,
+and the camera's CV analysis (`analysis.CameraAnalysis`: events -> rows and thumbnails).
 
-Pure Python threads, no Ray: an actor shell wraps `CameraIngest`; one-shot file analysis
-uses `iter_chunks`. Config mapping (pydantic -> IngestOptions) belongs to the service.
+Pure Python threads, no Ray: the ingest actor wraps `CameraIngest`; one-shot file
+analysis uses `iter_chunks`. Nothing is imported here, so that importing a sibling module
+(the options, the errors) does not load PyAV.
 """
-
-from pipeline.ingest.backpressure import BoundedChunkQueue
-from pipeline.ingest.errors import (
-    IngestError,
-    StreamOpenError,
-    StreamReadError,
-    StreamStalledError,
-    UnsupportedSchemeError,
-    mask_url,
-)
-from pipeline.ingest.options import IngestOptions
-from pipeline.ingest.reader import DecodedFrame, StreamInfo, StreamReader, is_live
-from pipeline.ingest.sampler import FrameSampler
-from pipeline.ingest.supervisor import CameraIngest, iter_chunks
-
-__all__ = [
-    "BoundedChunkQueue",
-    "CameraIngest",
-    "DecodedFrame",
-    "FrameSampler",
-    "IngestError",
-    "IngestOptions",
-    "StreamInfo",
-    "StreamOpenError",
-    "StreamReadError",
-    "StreamReader",
-    "StreamStalledError",
-    "UnsupportedSchemeError",
-    "is_live",
-    "iter_chunks",
-    "mask_url",
-]

@@ -24,7 +24,7 @@ def local_ray():
     """One Ray runtime for the module (starting Ray costs seconds on 2 cores)."""
     import ray
 
-    from pipeline.orchestrator import init_ray
+    from pipeline.app.orchestrator import init_ray
 
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if ray.is_initialized():

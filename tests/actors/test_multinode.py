@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from pipeline.backends.wiring import cipher, database
 from pipeline.placement import Slot
+from pipeline.wiring import cipher, database
 from storage import repo
 from tests.actors.conftest import make_cfg
 from tests.conftest import VTEST
@@ -29,7 +29,7 @@ def cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    from pipeline.orchestrator import export_project_path
+    from pipeline.app.orchestrator import export_project_path
 
     if ray.is_initialized():
         ray.shutdown()
@@ -51,7 +51,7 @@ def chunk_count(cfg, camera):
 def test_cameras_spread_over_nodes_and_move_when_a_node_is_removed(cluster, tmp_path):
     import ray
 
-    from pipeline.orchestrator import Orchestrator
+    from pipeline.app.orchestrator import Orchestrator
 
     if not VTEST.exists():
         pytest.skip(f"test footage not found at {VTEST}")

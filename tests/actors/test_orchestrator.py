@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.backends.query import QueryError
-from pipeline.backends.wiring import cipher, database
 from pipeline.messages import Question
+from pipeline.query.core import QueryError
+from pipeline.wiring import cipher, database
 from storage import repo
 from tests.actors.conftest import make_cfg
 from tests.conftest import VTEST
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def world(local_ray, tmp_path_factory):
-    from pipeline.orchestrator import Orchestrator
+    from pipeline.app.orchestrator import Orchestrator
 
     if not VTEST.exists():
         pytest.skip(f"test footage not found at {VTEST}")
@@ -132,7 +132,7 @@ def test_camera_removed_from_the_db_loses_its_actor(world):
 
 
 def test_demo_reports_answer_events_alerts_and_database_for_operator_footage(world):
-    from pipeline.demo import DEMO_CAMERA, run_demo
+    from pipeline.app.demo import DEMO_CAMERA, run_demo
 
     cfg, _, root, clip = world
     demo_cfg = make_cfg(root / "demo-data")
@@ -198,7 +198,7 @@ def test_live_rtsp_camera_streams_then_reconnects_without_touching_others(world)
 
 
 def test_sweep_keeps_events_forever_unless_a_retention_is_set(world):
-    from pipeline.orchestrator import Orchestrator
+    from pipeline.app.orchestrator import Orchestrator
     from storage.records import NewEvent
 
     cfg, orch, root, _ = world
@@ -236,7 +236,7 @@ def test_the_same_service_runs_on_postgresql(world):
 
     import psycopg
 
-    from pipeline.orchestrator import Orchestrator
+    from pipeline.app.orchestrator import Orchestrator
     from tests.services import require_postgres
 
     url = require_postgres()

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from pipeline.backends.wiring import cipher, database
 from pipeline.messages import Question
+from pipeline.wiring import cipher, database
 from storage import repo
 from tests.actors.conftest import make_cfg
 from tests.conftest import VTEST
@@ -27,7 +27,7 @@ def engine_stats(orch, camera):
     import ray
 
     slot = orch.placement[camera]
-    return ray.get(orch.memory[slot].stats.remote(), timeout=120)["videoxl2"]
+    return ray.get(orch.memory[slot].stats.remote(), timeout=120)
 
 
 def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_restart(
@@ -35,7 +35,7 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
     import ray
 
     from model.tiny import make_tiny_checkpoint
-    from pipeline.orchestrator import Orchestrator
+    from pipeline.app.orchestrator import Orchestrator
 
     if not VTEST.exists():
         pytest.skip(f"test footage not found at {VTEST}")

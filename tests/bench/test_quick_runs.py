@@ -97,3 +97,17 @@ def test_diagnose_quick_reports_attention_kernels_gemv_and_launch_figures(capsys
     assert flash["rel_err"] < 1e-4
     assert {r["bench"] for r in rows} >= {"diagnose.gemv", "diagnose.decode_step",
                                           "diagnose.chunk_launch"}
+
+
+@pytest.mark.slow
+def test_service_path_quick_runs_the_memory_loop_beside_the_engine_alone(capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "service_path.py", "--cameras", "3")
+    by_mode = {r["mode"]: r for r in rows}
+    assert set(by_mode) == {"service", "engine", "per-chunk"}
+    service = by_mode["service"]
+    # the loop batched the three cameras: one step per round, one standing batch per step
+    assert service["steps"] == 2 and service["standing_batches"] == 2
+    assert service["scores"] == 6 and service["chunks"] == 3
+    assert by_mode["per-chunk"]["steps"] == 6  # one step per chunk, the old way
+    for r in rows:
+        assert r["chunks_per_s"] > 0 and r["kv"]["tiers"]["disk"]["used"] > 0

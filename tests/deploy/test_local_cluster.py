@@ -21,9 +21,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.backends.wiring import database
-from pipeline.cli import app
+from pipeline.app.cli import app
 from pipeline.config import load_config
+from pipeline.wiring import database
 from storage import repo
 from tests.e2e.clips import cut_clip, write_config
 from tests.services import free_port, require_binary

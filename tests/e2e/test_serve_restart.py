@@ -19,9 +19,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.backends.wiring import database
-from pipeline.cli import app
+from pipeline.app.cli import app
 from pipeline.config import load_config
+from pipeline.wiring import database
 from storage import repo
 from tests.e2e.clips import cut_clip, write_config
 from tests.services import free_port
@@ -47,7 +47,7 @@ def start_serve(cfg_path: Path, log: Path) -> subprocess.Popen:
     env.pop("XLWATCH_CONFIG", None)
     with log.open("ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.cli import main; main()", "serve",
+            [sys.executable, "-c", "from pipeline.app.cli import main; main()", "serve",
              "--config", str(cfg_path), "--reconcile-s", "0.5"],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 

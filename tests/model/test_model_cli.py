@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from model.checkpoint import expected_shapes
 from model.sizes import count_by_part, real_config
-from pipeline.cli import app
+from pipeline.app.cli import app
 
 runner = CliRunner()
 

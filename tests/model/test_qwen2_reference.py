@@ -8,7 +8,8 @@ from transformers import Qwen2Config
 from transformers import Qwen2ForCausalLM as HFQwen2
 
 from model.checkpoint import init_weights
-from model.qwen2 import Qwen2ForCausalLM, apply_rope, rope_cos_sin
+from model.layers import apply_rope, rope_cos_sin
+from model.qwen2 import Qwen2ForCausalLM
 from model.tiny import tiny_config
 
 VISION_PARTS = ("model.vision_tower.", "model.sae.", "model.mm_projector.")

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
-from pipeline.cli import app
+from pipeline.app.cli import app
 from storage.db import open_database
 from tests.storage.fixtures import (  # noqa: F401 (pytest fixtures)
     _pg_shared,

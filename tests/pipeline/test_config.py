@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.app.cli import app
 from pipeline.config import ConfigError, config_from_dict, load_config
 
 
@@ -81,7 +82,24 @@ def test_defaults_put_sqlite_and_allowed_roots_under_data_dir(tmp_path: Path, mo
 def test_config_is_frozen():
     cfg = config_from_dict({})
     with pytest.raises(ValueError):
+        cfg.alerts.cooldown_s = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # the engine's own EngineConfig
         cfg.engine.top_k = 3  # type: ignore[misc]
+
+
+def test_engine_section_is_the_engines_own_config_with_its_defaults():
+    from model.engine.config import EngineConfig
+
+    cfg = config_from_dict({"engine": {"top_k": 3}})
+    assert isinstance(cfg.engine, EngineConfig)
+    assert cfg.engine == EngineConfig(top_k=3)  # one definition: the same defaults
+
+
+@pytest.mark.parametrize("key", ["stall_timeout_s", "analysis_width", "person_confidence"])
+def test_keys_that_did_nothing_are_refused(key):
+    section = "camera_defaults" if key == "stall_timeout_s" else "cv"
+    with pytest.raises(ConfigError, match=rf"{section}.{key}: unknown key"):
+        config_from_dict({section: {key: 1}})
 
 
 @pytest.mark.parametrize(
@@ -130,3 +148,12 @@ def test_cli_config_check_reports_exact_error_and_fails(tmp_path: Path):
     bad_yaml = _write(tmp_path, "a: [1,\n")
     result = CliRunner().invoke(app, ["config", "check", str(bad_yaml)], env={})
     assert result.exit_code != 0 and "not valid YAML" in result.stderr
+
+
+def test_cv_section_is_the_analyzers_own_config_and_names_a_bad_value():
+    from model.cv.config import CVConfig
+
+    cfg = config_from_dict({"cv": {"loiter_s": 45}})
+    assert cfg.cv == CVConfig(loiter_s=45)
+    with pytest.raises(ConfigError, match=r"cv.crowd_min_people: must be > 0; got 0"):
+        config_from_dict({"cv": {"crowd_min_people": 0}})

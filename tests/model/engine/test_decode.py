@@ -17,7 +17,7 @@ from model.engine.engine import Engine, EngineConfig
 from model.engine.records import ChunkMeta, plan_prefill_context
 from model.engine.store import ChunkUnavailable, InMemoryChunkStore
 from model.intervals import parse_intervals
-from model.qwen2 import apply_rope, rope_cos_sin
+from model.layers import apply_rope, rope_cos_sin
 from tests.model.engine.reference import chunk_frames, dense_reference, feed
 
 QUESTION = "When did a person enter the scene?"
@@ -54,11 +54,12 @@ def test_decoding_with_every_chunk_dense_equals_greedy_over_the_full_context(
         streamed, tiny_model, twin):
     eng, chunks = streamed
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.plan_question(eng, "cam", q_ids, None, {0: 10.0, 1: 10.0, 2: 10.0})
-    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
+    parts, records = eng.query_parts(), eng.camera_records("cam")
+    plan = decode.plan_question(parts, records, q_ids, None, {0: 10.0, 1: 10.0, 2: 10.0})
+    plan = decode.select_chunks("cam", [records.memory.metas[s] for s in range(3)],
                                 plan.scores, 3, 10**6, 0, 4)
     assert plan.chunks == ((0, "dense"), (1, "dense"), (2, "dense"))
-    ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 6)
+    ids, first = decode.greedy(parts, decode.assemble(parts, records.memory, plan), q_ids, 6)
     logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
     assert_close(first, logits[-1], **TOL)
     assert ids == twin_answer(tiny_model, twin, chunks, dense_ids, 6)
@@ -90,9 +91,10 @@ def pooled_by_hand(meta: ChunkMeta, fine, r):
 def test_coarse_chunks_decode_like_a_context_pooled_by_hand(streamed, tiny_model, twin):
     eng, _chunks = streamed
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.plan_question(eng, "cam", q_ids, None, {1: 100.0})  # chunk 1 dense
+    parts, records = eng.query_parts(), eng.camera_records("cam")
+    plan = decode.plan_question(parts, records, q_ids, None, {1: 100.0})  # chunk 1 dense
     assert plan.chunks == ((0, "coarse"), (1, "dense"), (2, "coarse"))
-    _ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 0)
+    _ids, first = decode.greedy(parts, decode.assemble(parts, records.memory, plan), q_ids, 0)
 
     t = tiny_model.config.text
     ks, vs = [eng.prefix.k], [eng.prefix.v]
@@ -126,10 +128,11 @@ def test_chunk_whose_summary_key_matches_the_question_ranks_first(streamed):
     store.put(("cam", 0), "coarse", coarse, {})
     probe = Engine(eng.model, eng.cfg, store)
     probe.recover("cam")
-    plan = decode.plan_question(probe, "cam", q_ids, None, None)
+    parts, records = probe.query_parts(), probe.camera_records("cam")
+    plan = decode.plan_question(parts, records, q_ids, None, None)
     assert max(plan.scores, key=plan.scores.get) == 0
     assert plan.chunks[0] == (0, "dense") and sum(h == "dense" for _s, h in plan.chunks) == 1
-    boosted = decode.plan_question(probe, "cam", q_ids, None, {2: 1e6})
+    boosted = decode.plan_question(parts, records, q_ids, None, {2: 1e6})
     assert (2, "dense") in boosted.chunks and boosted.scores[2] > boosted.scores[0]
 
 
@@ -226,14 +229,15 @@ def test_chunks_whose_fine_kv_was_dropped_are_decoded_coarse_and_prefill_goes_on
     eng.mark_important("cam", 2)
     assert ("cam", 2) in store.important
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.plan_question(eng, "cam", q_ids, None, {1: 100.0})
+    parts, records = eng.query_parts(), eng.camera_records("cam")
+    plan = decode.plan_question(parts, records, q_ids, None, {1: 100.0})
     assert (1, "coarse") in plan.chunks  # best score, but only its coarse form exists
     assert sum(h == "dense" for _s, h in plan.chunks) == 2
     with pytest.raises(ChunkUnavailable):
         eng.standing("cam", 1, ["Is anyone there?"])
     store.dropped |= {("cam", 0)}  # dropped after planning: the answer uses it coarse
     used: list = []
-    decode.assemble(eng, plan, used)
+    decode.assemble(parts, records.memory, plan, used)
     assert dict(used)[0] == "coarse" and dict(used)[1] == "coarse"
     eng.submit("cam", 3, *chunks[3], wall_origin=0.0)  # chunk 1 is in chunk 3's window
     (result,) = eng.step()
@@ -295,14 +299,14 @@ def test_static_decode_steps_equal_the_eager_decode_and_the_twin(streamed, tiny_
 
     eng, chunks = streamed
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
-                                {}, 3, 10**6, 0, 4)
-    ctx = decode.assemble(eng, plan)
+    parts, memory = eng.query_parts(), eng.memories["cam"]
+    plan = decode.select_chunks("cam", [memory.metas[s] for s in range(3)], {}, 3, 10**6, 0, 4)
+    ctx = decode.assemble(parts, memory, plan)
     graph = DecodeGraph(eng.runner, ctx.n_tokens + len(q_ids) + 40, capture=False)
     assert not graph.capture
     for _ in range(2):  # the second run finds the first one's slots in the buffer
-        got, first = decode.greedy(eng, ctx, q_ids, 12, graph=graph)
-        want, want_first = decode.greedy(eng, ctx, q_ids, 12)
+        got, first = decode.greedy(parts, ctx, q_ids, 12, graph=graph)
+        want, want_first = decode.greedy(parts, ctx, q_ids, 12)
         assert got == want and len(got) >= 3  # several steps really ran
         assert_close(first, want_first, **TOL)
     _logits, _k, _v, dense_ids = dense_reference(tiny_model, twin, chunks, QUESTION)
@@ -339,31 +343,29 @@ def test_decode_steps_through_the_one_token_blocks_equal_the_module_decode(strea
     torch.compile with matrix-vector kernels; here the same functions eagerly, since
     inductor's GPU kernels need a GPU) and the fused greedy head: same tokens as the
     module-by-module decode."""
+    from dataclasses import replace
+
     from model.engine import blocks
     from model.engine.graphs import DecodeGraph
     from model.engine.runner import Runner
 
     eng, _chunks = streamed
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(3)],
-                                {}, 3, 10**6, 0, 4)
-    ctx = decode.assemble(eng, plan)
-    want, _ = decode.greedy(eng, ctx, q_ids, 12)
-    plain = eng.runner
-    try:
-        eng.runner = Runner(eng.model)
-        assert eng.runner.use_blocks(compile=False)
-        calls = []
+    parts, memory = eng.query_parts(), eng.memories["cam"]
+    plan = decode.select_chunks("cam", [memory.metas[s] for s in range(3)], {}, 3, 10**6, 0, 4)
+    ctx = decode.assemble(parts, memory, plan)
+    want, _ = decode.greedy(parts, ctx, q_ids, 12)
+    fused = Runner(eng.model)
+    assert fused.use_blocks(compile=False)
+    calls = []
 
-        def head(*args):
-            calls.append(1)
-            return blocks.greedy_head(*args)
+    def head(*args):
+        calls.append(1)
+        return blocks.greedy_head(*args)
 
-        eng.runner._decode_blocks = (blocks.pre_attention, blocks.post_attention, head)
-        graph = DecodeGraph(eng.runner, ctx.n_tokens + len(q_ids) + 40, capture=False)
-        got, _ = decode.greedy(eng, ctx, q_ids, 12, graph=graph)
-    finally:
-        eng.runner = plain
+    fused._decode_blocks = (blocks.pre_attention, blocks.post_attention, head)
+    graph = DecodeGraph(fused, ctx.n_tokens + len(q_ids) + 40, capture=False)
+    got, _ = decode.greedy(replace(parts, runner=fused), ctx, q_ids, 12, graph=graph)
     assert got == want and len(calls) == len(got) - 1 >= 2
 
 
@@ -383,12 +385,12 @@ def test_question_steps_replayed_at_fixed_widths_equal_the_eager_forward(streame
     assert_close(got, want, **TOL)
     assert graph.buf.length == eng.prefix.n_tokens + len(q_ids)
     long_ids = (q_ids * (WIDTHS[-1] // len(q_ids) + 2))[:WIDTHS[-1] + 3]
-    plan = decode.select_chunks("cam", [eng.memories["cam"].metas[s] for s in range(2)],
-                                {}, 2, 10**6, 0, 4)
-    ctx = decode.assemble(eng, plan)
+    parts, memory = eng.query_parts(), eng.memories["cam"]
+    plan = decode.select_chunks("cam", [memory.metas[s] for s in range(2)], {}, 2, 10**6, 0, 4)
+    ctx = decode.assemble(parts, memory, plan)
     big = DecodeGraph(eng.runner, ctx.n_tokens + len(long_ids) + 20, capture=False)
-    assert decode.greedy(eng, ctx, long_ids, 6, graph=big)[0] == decode.greedy(
-        eng, ctx, long_ids, 6)[0]
+    assert decode.greedy(parts, ctx, long_ids, 6, graph=big)[0] == decode.greedy(
+        parts, ctx, long_ids, 6)[0]
     length = graph.buf.length
     with pytest.raises(ValueError, match="do not fit a captured step"):
         graph.prefill(long_ids, 0)

@@ -13,7 +13,7 @@ from torch.testing import assert_close
 from model.engine import decode
 from model.engine.engine import Engine, EngineConfig
 from model.engine.records import ChunkMeta, plan_prefill_context
-from model.qwen2 import apply_rope, rope_cos_sin
+from model.layers import apply_rope, rope_cos_sin
 from tests.model.engine.reference import additive, chunk_frames, dense_reference, feed
 
 QUESTION = "When did a person enter the scene?"
@@ -56,9 +56,10 @@ def assert_chunks_match_reference(eng, model, keys, values, offsets, n_chunks, c
 
 def question_logits(eng, cam="cam"):
     q_ids = eng.prompt.question_ids(QUESTION)
-    plan = decode.plan_question(eng, cam, q_ids, None, None)
+    parts, records = eng.query_parts(), eng.camera_records(cam)
+    plan = decode.plan_question(parts, records, q_ids, None, None)
     assert all(how == "dense" for _s, how in plan.chunks)
-    _ids, first = decode.greedy(eng, decode.assemble(eng, plan), q_ids, 0)
+    _ids, first = decode.greedy(parts, decode.assemble(parts, records.memory, plan), q_ids, 0)
     return first
 
 

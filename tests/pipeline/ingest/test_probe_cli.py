@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline.cli.probe import register
+from pipeline.app.cli.probe import register
 from tests.services import free_port
 
 

@@ -1,0 +1,186 @@
+"""The memory actor's path, measured: chunks per second through `MemoryCore` + `StepLoop`
+(what `MemoryActor` runs: `on_chunk` only queues, the loop batches every camera's pending
+chunk into one engine step and scores the standing questions of that step in one batch)
+over the real `TieredChunkStore` built by the service's own `tiered_store`, with the
+service's engine settings (the config's `engine` section at its defaults).
+
+Beside it, in the same run and over the same kind of store:
+- `engine`: every camera's chunk submitted to the engine directly, then steps until idle,
+  no standing questions (the engine alone, the upper bound of the service's way);
+- `per-chunk`: the way the service ran before: submit one chunk, step, score it.
+
+N cameras each deliver one 16-frame chunk per round (16 s of footage at 1 fps); chunks/s
+x 16 s is the number of 1 fps cameras the path keeps up with. Random weights at the real
+sizes on a GPU; `--quick` runs the tiny model on the CPU (CI smoke run).
+
+    python bench/service_path.py [--quick] [--cameras 32] [--rounds 3] [--warm 2]
+                                 [--stores tiered,memory] [--modes service,engine,per-chunk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import emit, peak_gib, pick_device, reset_peak, sync  # noqa: E402
+from bench.prefill import build_ours  # noqa: E402
+from model.engine.engine import Engine  # noqa: E402
+from pipeline.alerts.evaluator import load_rules  # noqa: E402
+from pipeline.config import config_from_dict  # noqa: E402
+from pipeline.memory.core import MemoryCore  # noqa: E402
+from pipeline.memory.loop import StepLoop  # noqa: E402
+from pipeline.memory.videoxl2 import tiered_store  # noqa: E402
+from pipeline.messages import ModelChunk  # noqa: E402
+
+CHUNK_SECONDS = 16.0
+MODES = ("service", "engine", "per-chunk")
+
+
+def frame_pool(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def chunk(cam: int, seq: int, pool: list[np.ndarray]) -> ModelChunk:
+    times = tuple(seq * CHUNK_SECONDS + i for i in range(16))
+    return ModelChunk(f"c{cam}", seq, times, 1_795_000_000.0, pool[(cam + seq) % len(pool)])
+
+
+def service_cfg(data_dir: Path, args):
+    return config_from_dict({"data_dir": str(data_dir), "memory": {
+        "gpu_gib": args.gpu_gib, "host_gib": args.host_gib}})
+
+
+def standing_of(cfg):
+    rules, _ = load_rules(cfg.alerts)  # the config's rule set (its standing questions)
+    pairs = [(r.name, r.params["question"]) for r in rules if r.kind == "standing"]
+    return lambda camera: pairs
+
+
+def run_service(model, cfg, args, pool, device) -> dict:
+    core = MemoryCore(None, lambda: Engine(model, cfg.engine,
+                                           make_store(cfg, device, args.store)),
+                      standing_of(cfg))
+    for cam in range(args.cameras):
+        core.add_camera(f"c{cam}", "videoxl2")
+    scores = []
+    loop = StepLoop(core, scores.append, backlog_limit=cfg.engine.max_pending).start()
+
+    def round_(seq: int) -> None:
+        for cam in range(args.cameras):
+            loop.submit(chunk(cam, seq, pool))  # as MemoryActor.on_chunk does
+        while not core.idle():
+            time.sleep(0.001)
+        sync(device)
+
+    try:
+        out = timed_rounds(round_, args, device)
+    finally:
+        loop.stop()
+    return {**out, "steps": core.counters["steps"], "standing_batches":
+            core.counters["standing_batches"], "scores": len(scores),
+            "kv": store_stats(core.engine)}
+
+
+def run_engine(model, cfg, args, pool, device, per_chunk: bool) -> dict:
+    eng = Engine(model, cfg.engine, make_store(cfg, device, args.store))
+    standing = standing_of(cfg)
+
+    def round_(seq: int) -> None:
+        for cam in range(args.cameras):
+            c = chunk(cam, seq, pool)
+            eng.submit(c.camera, seq, c.model_frames, list(c.group_times), c.wall_origin)
+            if per_chunk:  # the old service: step and score each chunk on arrival
+                for r in eng.step():
+                    eng.standing(r.camera, r.seq, [q for _, q in standing(r.camera)])
+        eng.run_until_idle()
+        sync(device)
+
+    out = timed_rounds(round_, args, device)
+    return {**out, "steps": eng.counters["steps"], "kv": store_stats(eng)}
+
+
+def store_stats(eng: Engine) -> dict:
+    """Bytes per tier and the store's counters (not the per-camera table)."""
+    stats = getattr(eng.store, "stats", None)
+    if stats is None:
+        return {"kind": "memory"}
+    out = stats()
+    return {"kind": "tiered", "tiers": out["tiers"], "counters": out["counters"],
+            "lost": out["lost"]}
+
+
+def make_store(cfg, device, kind: str):
+    """The service's tiered store (`tiered_store`), or the engine's in-memory one, which
+    writes nothing to disk (how far the disk tier's writes bound the path)."""
+    if kind == "memory":
+        from model.engine.store import InMemoryChunkStore
+
+        return InMemoryChunkStore(device)
+    return tiered_store(cfg, str(device))
+
+
+def timed_rounds(round_, args, device) -> dict:
+    for seq in range(args.warm):
+        round_(seq)
+    reset_peak(device)
+    t0 = time.perf_counter()
+    for seq in range(args.warm, args.warm + args.rounds):
+        round_(seq)
+    wall = time.perf_counter() - t0
+    chunks = args.cameras * args.rounds
+    return {"chunks": chunks, "seconds": round(wall, 3),
+            "chunks_per_s": round(chunks / wall, 2),
+            "cameras_1fps": round(chunks / wall * CHUNK_SECONDS, 1),
+            "peak_gib": peak_gib(device)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny model on the CPU (CI)")
+    ap.add_argument("--cameras", type=int, default=None, help="cameras (default 32; 3 quick)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3; 1)")
+    ap.add_argument("--warm", type=int, default=None, help="untimed rounds first (2; 1)")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list of {MODES}")
+    ap.add_argument("--stores", default="tiered", help="comma list of tiered, memory")
+    ap.add_argument("--gpu-gib", type=float, default=8.0, help="memory.gpu_gib")
+    ap.add_argument("--host-gib", type=float, default=8.0, help="memory.host_gib")
+    args = ap.parse_args()
+    args.cameras = args.cameras or (3 if args.quick else 32)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.warm = args.warm if args.warm is not None else (1 if args.quick else 2)
+    device = pick_device(args.quick)
+    dtype = torch.float32 if args.quick else torch.bfloat16
+    model = build_ours(device, args.quick, dtype)
+    size = int(model.config.vision.image_size) if hasattr(model, "config") else 384
+    pool = frame_pool(4 if args.quick else 8, size)
+    runs = [(store, mode) for store in args.stores.split(",") for mode in args.modes.split(",")]
+    for store, mode in runs:
+        if mode not in MODES:
+            raise SystemExit(f"--modes: unknown mode {mode!r}; expected {MODES}")
+        if store not in ("tiered", "memory"):
+            raise SystemExit(f"--stores: unknown store {store!r}; expected tiered, memory")
+        args.store = store
+        with tempfile.TemporaryDirectory(prefix="xlwatch-bench-") as tmp:
+            cfg = service_cfg(Path(tmp), args)
+            if mode == "service":
+                out = run_service(model, cfg, args, pool, device)
+            else:
+                out = run_engine(model, cfg, args, pool, device, per_chunk=mode == "per-chunk")
+        emit("service_path", device, mode=mode, store=store, cameras=args.cameras, rounds=args.rounds,
+             vision_ahead=cfg.engine.vision_ahead, camera_window=cfg.engine.camera_window,
+             fused_blocks=cfg.engine.fused_blocks, **out)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The alert actor's core, and the one rule set every part reads.
+
+`RuleSet` is the rules the service runs: `evaluator.load_rules` over the config's
+`alerts` section (its rules, its standing questions at `anomaly_threshold`) and the
+enabled `alert_rules` rows, re-read every RULES_REFRESH_S so a rule added while the
+service runs takes effect. The memory actor takes its standing questions from it.
+`AlertCore` evaluates CV events (in a `CameraContext.from_config`: zones, off-hours, time
+zone, and the analysis frame size the events carry) and standing-question scores with an
+`AlertEvaluator` (cooldown), and hands every alert to the relay `build_relay` makes, which
+commits the row first and then publishes. It does not decide what an alert is
+(pipeline/alerts/rules.py) nor talk to Redis itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.alerts.evaluator import AlertEvaluator, load_rules
+from pipeline.alerts.relay import build_relay
+from pipeline.alerts.rules import AlertRule, CameraContext
+from pipeline.messages import ChunkScores, Event
+from storage import repo
+
+log = logging.getLogger(__name__)
+RULES_REFRESH_S = 10.0
+
+
+class RuleSet:
+    """The rules in force: config then table rows; refreshed every `refresh_s`."""
+
+    def __init__(self, alerts_cfg: Any, db: Any, refresh_s: float = RULES_REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._cfg, self._db = alerts_cfg, db
+        self._refresh_s, self._clock = refresh_s, clock
+        self._rules: list[AlertRule] = []
+        self.errors: list[str] = []  # table rows that were skipped, with why
+        self._at: float | None = None
+        self.version = 0  # bumped whenever the rules were re-read
+
+    def rules(self) -> list[AlertRule]:
+        now = self._clock()
+        if self._at is None or now - self._at >= self._refresh_s:
+            with self._db.session() as s:
+                rows = repo.list_alert_rules(s, enabled_only=True)
+            self._rules, self.errors = load_rules(self._cfg, rows)
+            self._at = now
+            self.version += 1
+        return self._rules
+
+    def standing(self, camera: str) -> list[tuple[str, str]]:
+        """(rule name, question) pairs each new chunk of `camera` is scored on."""
+        return [(r.name, r.params["question"]) for r in self.rules()
+                if r.kind == "standing" and r.enabled and r.applies_to(camera)]
+
+
+class AlertCore:
+    def __init__(self, cfg: Any, db: Any, rules: RuleSet | None = None) -> None:
+        self.cfg, self.db = cfg, db
+        self.rules = rules or RuleSet(cfg.alerts, db)
+        self.relay = build_relay(cfg, db)
+        self._evaluator: AlertEvaluator | None = None
+        self._version = -1
+        self.raised = 0
+
+    def evaluator(self) -> AlertEvaluator:
+        rules = [r for r in self.rules.rules() if r.enabled]
+        if self._evaluator is None or self._version != self.rules.version:
+            old = self._evaluator
+            self._evaluator = AlertEvaluator(rules, self.cfg.alerts.cooldown_s)
+            if old is not None:  # keep cooldown timers across a rules refresh
+                self._evaluator.cooldown = old.cooldown
+            self._version = self.rules.version
+        return self._evaluator
+
+    def context(self, camera: str, events: list[Event]) -> CameraContext:
+        first = events[0]
+        size = next((e.frame_size for e in events if e.frame_size), None)
+        return CameraContext.from_config(
+            camera, self.cfg.camera(camera), first.wall_start - first.t_start,
+            frame_size=size, t_now=max(e.t_end or e.t_start for e in events))
+
+    def on_events(self, camera: str, events: list[Event]) -> list[int]:
+        if not events:
+            return []
+        alerts = self.evaluator().on_events(self.context(camera, events), events)
+        return [self._record(a) for a in alerts]
+
+    def on_scores(self, scores: ChunkScores) -> list[int]:
+        alerts = self.evaluator().on_standing(scores.camera, scores.seq, scores.t,
+                                              scores.wall_time, scores.scores,
+                                              scores.thumbnail)
+        return [self._record(a) for a in alerts]
+
+    def _record(self, alert: Any) -> int:
+        self.raised += 1
+        return self.relay.record(alert)
+
+    def deliver_pending(self) -> int:
+        return self.relay.deliver_pending()
+
+    def start(self) -> None:
+        self.relay.start()
+
+    def stop(self) -> None:
+        self.relay.stop()
+
+    def health(self) -> dict:
+        evaluator = self._evaluator
+        return {"raised": self.raised, "relay": self.relay.health(),
+                "rules": len(evaluator.rules) if evaluator else None,
+                "rule_errors": list(self.rules.errors)
+                + (list(evaluator.errors) if evaluator else [])}

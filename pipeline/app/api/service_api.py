@@ -1,0 +1,179 @@
+"""What the HTTP API needs from the service (`ServiceAPI`), the errors it maps to HTTP
+codes, and `DatabaseServiceAPI`, an implementation over the database alone.
+
+`DatabaseServiceAPI` implements everything except answering questions: `ask` raises
+`ServiceUnavailable` until a query backend is attached with `attach_query(fn)`. The
+service (pipeline/service.py) composes or subclasses it and adds live camera status and
+questions. This module does not start anything: no actors, no threads.
+Records are plain JSON-able dicts; wall times are epoch seconds plus an ISO-8601 string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pipeline.alerts.relay import alert_payload, iso
+from pipeline.messages import Answer, Question
+from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
+from storage import repo
+from storage.db import Database
+from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
+from storage.secrets import load_cipher
+
+__all__ = ["Conflict", "DatabaseServiceAPI", "NotFound", "ServiceAPI", "ServiceUnavailable"]
+
+
+class ServiceUnavailable(RuntimeError):
+    """A part the request needs is down or not attached (database, query backend)."""
+
+
+@runtime_checkable
+class ServiceAPI(Protocol):
+    def list_cameras(self) -> list[dict[str, Any]]: ...
+
+    def add_camera(self, name: str, url: str, fps: float | None = None,
+                   backend: str | None = None) -> dict[str, Any]: ...
+
+    def update_camera(self, name: str, fps: float | None = None, backend: str | None = None,
+                      enabled: bool | None = None) -> dict[str, Any]: ...
+
+    def remove_camera(self, name: str) -> None: ...
+
+    def camera_status(self, name: str) -> dict[str, Any]: ...
+
+    def ask(self, question: Question) -> Answer: ...
+
+    def events(self, camera: str, since: float | None = None, until: float | None = None,
+               limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def alerts(self, after_id: int | None = None, camera: str | None = None,
+               limit: int = 100) -> list[dict[str, Any]]:
+        """Ascending by id. after_id=None: the newest `limit` alerts, oldest first."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """Must include "ok": bool."""
+        ...
+
+
+def _thumbnail_url(thumbnail: str | None) -> str | None:
+    """Thumbnails are stored relative to the data dir as thumbnails/<camera>/<file>."""
+    if not thumbnail or not thumbnail.startswith("thumbnails/"):
+        return None
+    return "/" + thumbnail
+
+
+def camera_dict(rec: CameraRecord) -> dict[str, Any]:
+    return {"name": rec.name, "url": rec.url_masked, "fps": rec.fps, "enabled": rec.enabled,
+            "backend": (rec.options or {}).get("backend"), "status": rec.status,
+            "last_error": rec.last_error, "created_at": iso(rec.created_at),
+            "updated_at": iso(rec.updated_at)}
+
+
+def event_dict(rec: EventRecord) -> dict[str, Any]:
+    return {"event_id": rec.id, "camera": rec.camera, "kind": rec.kind,
+            "t_start": rec.t_start, "t_end": rec.t_end, "wall_start": rec.wall_start,
+            "wall_end": rec.wall_end, "start": iso(rec.wall_start), "end": iso(rec.wall_end),
+            "track_id": rec.track_id, "confidence": rec.confidence, "bbox": rec.bbox,
+            "count": rec.count, "thumbnail": rec.thumbnail,
+            "thumbnail_url": _thumbnail_url(rec.thumbnail), "chunk_seq": rec.chunk_seq,
+            "details": dict(rec.details or {})}
+
+
+def alert_dict(rec: AlertRecord) -> dict[str, Any]:
+    return {**alert_payload(rec), "thumbnail_url": _thumbnail_url(rec.thumbnail),
+            "delivery_attempts": rec.delivery_attempts}
+
+
+class DatabaseServiceAPI:
+    """`ServiceAPI` over the database: everything but live ingest status and questions.
+
+    `ask` needs a query backend: `attach_query(fn)` with `fn(Question) -> Answer`."""
+
+    def __init__(self, db: Database, cfg: Any) -> None:
+        self.db, self.cfg = db, cfg
+        self._cipher = load_cipher(Path(cfg.data_dir), cfg.secret)
+        self._query: Callable[[Question], Answer] | None = None
+
+    def attach_query(self, fn: Callable[[Question], Answer] | None) -> None:
+        self._query = fn
+
+    def list_cameras(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [camera_dict(r) for r in repo.list_cameras(s)]
+
+    def add_camera(self, name: str, url: str, fps: float | None = None,
+                   backend: str | None = None) -> dict[str, Any]:
+        # The same edge checks as `xlwatch camera add` (pipeline/validation.py).
+        validate_camera_name(name)
+        url = validate_camera_url(url, self.cfg.allowed_roots)
+        fps = validate_fps(fps if fps is not None else self.cfg.camera(name).fps)
+        options = {"backend": backend} if backend else {}
+        with self.db.session() as s:
+            return camera_dict(repo.add_camera(s, name, url, self._cipher, fps=fps,
+                                               options=options))
+
+    def update_camera(self, name: str, fps: float | None = None, backend: str | None = None,
+                      enabled: bool | None = None) -> dict[str, Any]:
+        """Change a camera's own settings (the row's overrides over the config)."""
+        validate_camera_name(name)
+        if fps is not None:
+            fps = validate_fps(fps)
+        with self.db.session() as s:
+            row = repo.get_camera(s, name)
+            if row is None:
+                raise NotFound("camera", name, "no such camera")
+            options = None
+            if backend is not None:
+                options = {**(row.options or {}), "backend": backend}
+            return camera_dict(repo.update_camera(s, name, fps=fps, options=options,
+                                                  enabled=enabled))
+
+    def remove_camera(self, name: str) -> None:
+        with self.db.session() as s:
+            repo.remove_camera(s, name)
+
+    def camera_status(self, name: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            rec = repo.get_camera(s, name)
+        if rec is None:
+            raise NotFound("camera", name, "no such camera")
+        return {**camera_dict(rec), "state": rec.status}
+
+    def ask(self, question: Question) -> Answer:
+        if self._query is None:
+            raise ServiceUnavailable("ask: no query backend is attached (is the service "
+                                     "running?); events and alerts are still available")
+        self.camera_status(question.camera)  # NotFound before any work
+        return self._query(question)
+
+    def events(self, camera: str, since: float | None = None, until: float | None = None,
+               limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [event_dict(r) for r in repo.list_events(s, camera, since, until,
+                                                            limit=limit)]
+
+    def alerts(self, after_id: int | None = None, camera: str | None = None,
+               limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            if after_id is None:
+                after_id = repo.newest_alert_cursor(s, camera, limit)
+            return [alert_dict(r) for r in repo.list_alerts(s, after_id, camera, limit)]
+
+    def alert_counts(self) -> list[dict[str, Any]]:
+        """Alerts committed and delivered per camera and rule (for /metrics)."""
+        with self.db.session() as s:
+            return repo.alert_counts(s)
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks prefilled into memory per camera (rows of the chunks table)."""
+        with self.db.session() as s:
+            return repo.chunk_counts(s)
+
+    def health(self) -> dict[str, Any]:
+        ok = self.db.ping()
+        return {"ok": ok, "database": {"ok": ok, "url": self.db.url_masked},
+                "query_backend": self._query is not None}
+

@@ -1,0 +1,277 @@
+"""CLI commands of the running service: serve, ask, events, alerts, analyze, demo.
+
+`serve` starts (or, with --ray-address, joins) Ray, the actors and the HTTP API and runs
+until SIGTERM/SIGINT; `ask`, `events` and `alerts` talk to a running service over HTTP
+(`events` and `alerts` read the database directly when none answers); `analyze` runs the
+pipeline once in-process on a file; `demo` is the README's main command. Errors exit
+non-zero with a message naming the field and the value. No business logic lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pipeline.app.cli.common import EXIT_REFUSED, EXIT_UNAVAILABLE, cli_errors, fail, get_config
+from pipeline.evidence import format_wall
+
+CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file")
+JSON_OPT = typer.Option(False, "--json", help="print JSON")
+
+
+def _fail(message: str, code: int = EXIT_REFUSED) -> None:
+    fail(message, code)  # one format for every command; credentials masked
+
+
+def _config(path: Path | None) -> Any:
+    return get_config(path)
+
+
+def _base_url(cfg: Any) -> str:
+    host = cfg.api.host if cfg.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{cfg.api.port}"
+
+
+def _headers(cfg: Any) -> dict[str, str]:
+    token = cfg.api.token
+    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+
+
+def _http(cfg: Any, method: str, path: str, **kw: Any) -> Any:
+    """Call the running service; None when nothing listens (caller may fall back)."""
+    import httpx
+
+    try:
+        resp = httpx.request(method, _base_url(cfg) + path, headers=_headers(cfg),
+                             timeout=kw.pop("timeout", 600.0), **kw)
+    except httpx.TransportError:
+        return None
+    if resp.status_code >= 400:
+        try:
+            detail = resp.json().get("detail")
+        except ValueError:
+            detail = resp.text
+        if isinstance(detail, list):  # FastAPI validation errors: field path and value
+            detail = "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: "
+                               f"{d.get('msg')}; got {d.get('input')!r}" for d in detail)
+        _fail(str(detail))
+    return resp.json() if resp.content else {}
+
+
+def _parse_time(value: str | None, field: str) -> float | None:
+    """Epoch seconds or ISO-8601 (naive times are UTC)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{field}: expected epoch seconds or ISO-8601 time; got {value!r}")
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _print(data: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def serve(config: Path | None = CONFIG_OPT,
+          ray_address: str | None = typer.Option(None, "--ray-address",
+                                                 help="join this Ray cluster"),
+          reconcile_s: float = typer.Option(2.0, "--reconcile-s", min=0.2)) -> None:
+    """Run the service: Ray actors for every camera in the database plus the HTTP API."""
+    from pipeline.app.api.app import create_app, make_server
+    from pipeline.app.api.auth import require_token_for_bind
+    from pipeline.app.orchestrator import Orchestrator
+    from pipeline.app.service import OrchestratorServiceAPI
+
+    cfg = _config(config)
+    token = cfg.api.token.get_secret_value() if cfg.api.token else None
+    try:
+        require_token_for_bind(cfg.api.host, token)
+    except ValueError as exc:
+        _fail(str(exc))
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    orch = Orchestrator(cfg, ray_address or cfg.ray.address)
+    try:
+        orch.start()
+        orch.run_reconcile_loop(reconcile_s)
+        app = create_app(OrchestratorServiceAPI(orch), cfg)
+        server = make_server(app, cfg.api.host, cfg.api.port)
+        # Ray's driver handler turns SIGTERM into exit status 15, and uvicorn re-raises the
+        # signal it caught once it has shut down: make SIGTERM a clean stop instead.
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        typer.echo(f"xlwatch serving on {_base_url(cfg)} (database: {orch.db.url_masked})",
+                   err=True)
+        server.run()  # returns on SIGTERM/SIGINT (ends SSE streams first)
+    finally:
+        orch.stop()
+        _shutdown_ray()
+    typer.echo("xlwatch stopped", err=True)
+
+
+def _shutdown_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def ask(camera: str = typer.Argument(...), question: str = typer.Argument(...),
+        since: str | None = typer.Option(None, help="epoch seconds or ISO-8601"),
+        until: str | None = typer.Option(None, help="epoch seconds or ISO-8601"),
+        backend: str | None = typer.Option(None, help="cv or videoxl2"),
+        config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+    """Ask a running service a question about one camera."""
+    cfg = _config(config)
+    body = {"camera": camera, "question": question, "since": _parse_time(since, "since"),
+            "until": _parse_time(until, "until"), "backend": backend}
+    out = _http(cfg, "POST", "/ask", json=body)
+    if out is None:
+        _fail(f"api: no service answers at {_base_url(cfg)} (start it with `xlwatch serve`)",
+              EXIT_UNAVAILABLE)
+    tz = cfg.camera(camera).timezone
+    lines = [out["text"]] + [
+        f"  {format_wall(i['start'], i['t_start'], tz)} .. "
+        f"{format_wall(i['end'], i['t_end'], tz)}  {i['label']} ({i['confidence']:.2f})"
+        + (f"  [{i['thumbnail']}]" if i.get("thumbnail") else "")
+        for i in out["intervals"]]
+    _print(out, as_json, lines)
+
+
+def _db_rows(cfg: Any, what: str, **kw: Any) -> list[dict]:
+    """The API's own JSON shapes, read from the database (the service is not running)."""
+    from pipeline.app.api.service_api import alert_dict, event_dict
+    from pipeline.wiring import database
+    from storage import repo
+
+    with database(cfg).session() as s:
+        if what == "events":
+            rows = repo.list_events(s, kw["camera"], kw.get("since"), kw.get("until"),
+                                    limit=kw.get("limit", 100))
+        else:
+            rows = repo.list_alerts(s, after_id=kw.get("after_id") or 0,
+                                    camera=kw.get("camera"), limit=kw.get("limit", 100))
+    return [event_dict(r) if what == "events" else alert_dict(r) for r in rows]
+
+
+def events(camera: str = typer.Argument(...),
+           since: str | None = typer.Option(None), until: str | None = typer.Option(None),
+           limit: int = typer.Option(100, min=1, max=1000),
+           config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+    """Events of one camera (from the service, or the database when it is not running)."""
+    cfg = _config(config)
+    s, u = _parse_time(since, "since"), _parse_time(until, "until")
+    params = {k: v for k, v in {"camera": camera, "since": s, "until": u,
+                                "limit": limit}.items() if v is not None}
+    rows = _http(cfg, "GET", "/events", params=params)
+    if rows is None:
+        with cli_errors():
+            rows = _db_rows(cfg, "events", camera=camera, since=s, until=u, limit=limit)
+    tz = cfg.camera(camera).timezone
+    lines = [f"#{r['event_id']} {r['kind']:<15} {format_wall(r['wall_start'], r['t_start'], tz)}"
+             + ("" if r.get("t_end") is None else f" .. t={r['t_end']:.1f}s")
+             + (f"  [{r['thumbnail']}]" if r.get("thumbnail") else "") for r in rows]
+    _print(rows, as_json, lines or ["no events"])
+
+
+def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
+           camera: str | None = typer.Option(None), after_id: int = typer.Option(0),
+           limit: int = typer.Option(100, min=1, max=1000),
+           config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+    """Alerts (oldest first); --follow keeps printing new ones until interrupted."""
+    cfg = _config(config)
+    cursor = after_id
+    while True:
+        params = {k: v for k, v in {"after_id": cursor, "camera": camera,
+                                    "limit": limit}.items() if v is not None}
+        rows = _http(cfg, "GET", "/alerts", params=params)
+        if rows is None:
+            with cli_errors():
+                rows = _db_rows(cfg, "alerts", after_id=cursor, camera=camera, limit=limit)
+        for r in rows:
+            cursor = max(cursor, r["alert_id"])
+            line = (json.dumps(r, default=str) if as_json else
+                    f"#{r['alert_id']} {format_wall(r['wall_time'], r.get('t'))} "
+                    f"{r['camera']}/{r['rule']} ({r['kind']}): {r['message']}")
+            typer.echo(line)
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+def analyze(file: Path = typer.Argument(..., help="video file"),
+            question: str = typer.Option(..., "--question", "-q"),
+            backend: str = typer.Option("cv", help="cv or videoxl2"),
+            model_path: Path | None = typer.Option(None, "--model-path"),
+            config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+    """Run the whole pipeline once on a file (in-process) and answer one question."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.app.analyze import analyze_file
+    from pipeline.ingest.errors import IngestError
+    from pipeline.query.core import QueryError
+
+    cfg = _config(config)
+    console = _stderr_console()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("analyzing", total=None)
+
+        def progress(chunks: int, t: float) -> None:
+            bar.update(task, description=f"analyzing: {chunks} chunks, {t:.0f} s of video")
+
+        try:
+            result = analyze_file(cfg, file, question, backend, model_path, progress)
+        # QueryError: bad input; IngestError: unreadable video; ValueError/OSError: a
+        # checkpoint the loader refuses (missing keys, wrong shapes, no config.json).
+        except (QueryError, IngestError, ValueError, OSError) as exc:
+            _fail(str(exc))
+    lines = [result.answer] + [f"  {i['start']:.1f}s .. {i['end']:.1f}s  {i['label']} "
+                               f"({i['confidence']:.2f})" for i in result.intervals]
+    _print(result.as_json(), as_json, lines)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def demo(video: str | None = typer.Option(None, "--video", help="file path or RTSP URL"),
+         seconds: float = typer.Option(60.0, "--seconds", min=5,
+                                       help="how long to watch a live stream"),
+         config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+    """Ingest footage through the real actors and show what XL-Watch makes of it."""
+    from pipeline.app.demo import run_demo
+
+    cfg = _config(config)
+    try:
+        report = run_demo(cfg, video, console=_stderr_console(), live_seconds=seconds)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    _print(report.as_json(), as_json, report.lines())
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (serve, ask, events, alerts, analyze, demo):
+        app.command(fn.__name__)(fn)

@@ -1,0 +1,453 @@
+"""Orchestrator: the one place that applies `ray.remote` and owns the actors' lifecycle.
+
+It starts (or joins) Ray, starts the parts in dependency order from one list (storage,
+memory actors, query pool, alert actor, ingest actors) and stops them in reverse;
+`reconcile()` compares the cameras in the database with the running ingest actors and
+the live nodes (add, remove, restart, move), using `pipeline.placement.place` for the
+decision; Ray's own restart options (max_restarts, max_task_retries) restart an actor
+that dies, and a restarted actor reloads its cameras from the disk store and database.
+It does not answer questions or evaluate rules itself: the actors' cores do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.alert_actor import AlertActor
+from actors.ingest_actor import IngestActor
+from actors.memory_actor import MemoryActor
+from actors.query_actor import QueryActor
+from pipeline.messages import Answer, CameraStatus, Question
+from pipeline.placement import CameraDemand, NodeSpec, Slot, place
+from pipeline.wiring import CameraPlan, backend_of, database, desired_cameras, settings_of
+from storage import repo
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "xlwatch"
+NODE_RESOURCE_PREFIX = "xlwatch_node_"
+RPC_TIMEOUT_S = 60.0
+SWEEP_INTERVAL_S = 600.0
+
+# ray.remote is applied here and nowhere else (DESIGN.md section 2).
+IngestRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=0)(IngestActor)
+# Several threads: chunks keep arriving (on_chunk only queues) while a question runs.
+MemoryRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=2,
+                          max_concurrency=16)(MemoryActor)
+QueryRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=2)(QueryActor)
+AlertRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=2)(AlertActor)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None,
+             namespace: str = NAMESPACE) -> None:
+    """Join `address` explicitly, or start a private loopback-only Ray instance."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    export_project_path()
+    if address:
+        ray.init(address=address, namespace=namespace, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    else:
+        # address="local": always a new Ray of our own, never one `ray start` left running
+        # on this machine (ray.init() alone would join that).
+        ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2),
+                 include_dashboard=False,
+                 _node_ip_address="127.0.0.1", namespace=namespace, log_to_driver=False,
+                 logging_level=logging.ERROR)  # Ray's own start-up chatter off the console
+
+
+def export_project_path() -> None:
+    """Workers of a Ray we start inherit our environment: let them import the project
+    when it runs from a checkout rather than an installed package."""
+    root = str(Path(__file__).resolve().parents[2])
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
+
+
+def discover_nodes(cameras_per_device: float = 64.0) -> list[NodeSpec]:
+    """Live nodes that declare an `xlwatch_node_<name>` resource, else the local node."""
+    nodes: list[NodeSpec] = []
+    local_gpus = 0
+    for info in ray.nodes():
+        if not info.get("Alive"):
+            continue
+        res = info.get("Resources", {})
+        local_gpus = max(local_gpus, int(res.get("GPU", 0)))
+        for key in res:
+            if key.startswith(NODE_RESOURCE_PREFIX):
+                nodes.append(NodeSpec(key[len(NODE_RESOURCE_PREFIX):], int(res.get("GPU", 0)),
+                                      cameras_per_device, key))
+    if not nodes:
+        nodes = [NodeSpec("local", local_gpus, cameras_per_device)]
+    return sorted(nodes, key=lambda n: n.name)
+
+
+@dataclass
+class ReconcileReport:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+
+
+class Orchestrator:
+    def __init__(self, cfg: Any, ray_address: str | None = None) -> None:
+        self.cfg = cfg
+        self._ray_address = ray_address
+        self._lock = threading.RLock()
+        self.db = None
+        self.memory: dict[Slot, Any] = {}
+        self.queries: list[Any] = []
+        self.alerts: Any = None
+        self.ingest: dict[str, Any] = {}
+        self.placement: dict[str, Slot] = {}
+        self.plans: dict[str, CameraPlan] = {}  # the wanted cameras of the last reconcile
+        self._rr = itertools.count()
+        # Actor names are unique per orchestrator: several may share one Ray (tests).
+        self._prefix = f"xlwatch-{uuid.uuid4().hex[:8]}"
+        self._parts = [
+            ("storage", self._start_storage, self._stop_storage),
+            ("memory", self._start_memory, self._stop_memory),
+            ("query", self._start_queries, self._stop_queries),
+            ("alerts", self._start_alerts, self._stop_alerts),
+            ("ingest", self.reconcile, self._stop_ingest),
+        ]
+        self._started: list[str] = []
+        self._loop_stop = threading.Event()
+        self._loop: threading.Thread | None = None
+
+    # Lifecycle: one list, started in order, stopped in reverse.
+    def start(self) -> Orchestrator:
+        init_ray(self._ray_address, self.cfg.ray.num_cpus, self.cfg.ray.namespace)
+        for name, start, _ in self._parts:
+            log.info("starting %s", name)
+            start()
+            self._started.append(name)
+        return self
+
+    def stop(self) -> None:
+        self.stop_reconcile_loop()
+        for name, _, stop in reversed(self._parts):
+            if name in self._started:
+                try:
+                    stop()
+                except Exception:  # noqa: BLE001 - keep stopping the rest
+                    log.exception("stopping %s failed", name)
+                self._started.remove(name)
+
+    def _start_storage(self) -> None:
+        self.db = database(self.cfg)
+
+    def _stop_storage(self) -> None:
+        self.db = None
+
+    def _start_memory(self) -> None:
+        """Memory actors are created per used slot by `reconcile`; nothing to do up front."""
+
+    def _stop_memory(self) -> None:
+        for handle in self.memory.values():
+            ray.kill(handle, no_restart=True)
+        self.memory.clear()
+        self.placement.clear()  # a later start() places every camera afresh
+
+    def _start_queries(self, size: int = 2) -> None:
+        self.queries = [QueryRemote.remote(self.cfg) for _ in range(size)]
+
+    def _stop_queries(self) -> None:
+        for handle in self.queries:
+            ray.kill(handle, no_restart=True)
+        self.queries = []
+
+    def _start_alerts(self) -> None:
+        self.alerts = AlertRemote.options(name=self.alerts_name).remote(self.cfg)
+
+    def _stop_alerts(self) -> None:
+        if self.alerts is not None:
+            try:
+                ray.get(self.alerts.stop.remote(), timeout=RPC_TIMEOUT_S)
+            finally:
+                ray.kill(self.alerts, no_restart=True)
+                self.alerts = None
+
+    def _stop_ingest(self) -> None:
+        refs = [h.stop.remote() for h in self.ingest.values()]
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=RPC_TIMEOUT_S)
+        for handle in self.ingest.values():
+            ray.kill(handle, no_restart=True)
+        self.ingest.clear()
+
+    # Reconciliation: database cameras x live nodes -> actors.
+    def reconcile(self) -> ReconcileReport:
+        """Make the actors match the database and the live nodes; idempotent."""
+        with self._lock:
+            report = ReconcileReport()
+            nodes = discover_nodes()
+            wanted, in_db = desired_cameras(self.cfg, self.db,
+                                            has_gpu=any(n.gpus for n in nodes))
+            for name in sorted(set(wanted) & set(self.placement)):
+                old = self.plans.get(name)
+                if old is not None and old.settings_key != wanted[name].settings_key:
+                    # fps or backend changed (camera update, PATCH /cameras): start afresh
+                    log.info("camera %s: settings changed; restarting it", name)
+                    self._remove_camera(name, deleted=False)
+                    report.restarted.append(name)
+            self.plans = dict(wanted)
+            demands = [CameraDemand(n, needs_gpu=p.needs_gpu) for n, p in wanted.items()]
+            new_place = place(demands, nodes, self.placement)
+            live_slots = {Slot(n.name, d) for n in nodes for d in n.devices()}
+            for slot in [s for s in self.memory if s not in live_slots]:
+                ray.kill(self.memory.pop(slot), no_restart=True)  # its node is gone
+            for name in sorted(set(self.placement) - set(wanted)):
+                self._remove_camera(name, deleted=name not in in_db)
+                report.removed.append(name)
+            dead = self._dead_ingest()
+            loads = []  # memory reloads run in parallel; ingest starts once they are done
+            for name in sorted(wanted):
+                slot, old = new_place[name], self.placement.get(name)
+                if old is not None and old != slot:
+                    self._stop_camera_ingest(name)
+                    report.moved.append(name)
+                if old != slot:
+                    loads.append(self._memory_for(slot, nodes).add_camera.remote(
+                        name, wanted[name].backend))
+                    if old is None:
+                        report.added.append(name)
+                self.placement[name] = slot
+            if loads:
+                ray.get(loads, timeout=RPC_TIMEOUT_S * max(1, len(loads) // 8))
+            for name, plan in sorted(wanted.items()):
+                slot = self.placement[name]
+                if name in dead:
+                    self._stop_camera_ingest(name)
+                    report.restarted.append(name)
+                if plan.run_ingest and name not in self.ingest:
+                    self._start_camera_ingest(name, slot, nodes, plan)
+                elif not plan.run_ingest and name in self.ingest:
+                    self._stop_camera_ingest(name)  # a file read to its end
+            self._reload_restarted_memory()
+            return report
+
+    def _dead_ingest(self) -> set[str]:
+        """Ingest actors that do not answer a health check (Ray gave up restarting)."""
+        return {n for n, ok in _alive_all(dict(self.ingest)).items() if not ok}
+
+    def _reload_restarted_memory(self) -> None:
+        """A memory actor restarted by Ray only knows its constructor's cameras: re-add.
+        One that Ray gave up on is forgotten with its cameras' placement, so the next
+        round places them afresh (new memory actor, reload from disk, new ingest)."""
+        for slot, handle in list(self.memory.items()):
+            expected = {c for c, s in self.placement.items() if s == slot}
+            try:
+                held = set(ray.get(handle.cameras.remote(), timeout=RPC_TIMEOUT_S))
+            except ray.exceptions.ActorDiedError:
+                log.error("memory actor %s died for good; re-placing %s", slot.key,
+                          sorted(expected))
+                self.memory.pop(slot)
+                for name in expected:
+                    self._stop_camera_ingest(name)
+                    self.placement.pop(name, None)
+                continue
+            except Exception:  # noqa: BLE001 - restarting right now: next round
+                continue
+            for name in sorted(expected - held):
+                ray.get(handle.add_camera.remote(name, self._backend(name)),
+                        timeout=RPC_TIMEOUT_S)
+
+    def _start_camera_ingest(self, name: str, slot: Slot, nodes: list[NodeSpec],
+                             plan: Any) -> None:
+        self._memory_for(slot, nodes)  # exists before ingest sends it chunks
+        opts = self._affinity(slot, nodes)
+        self.ingest[name] = IngestRemote.options(**opts).remote(
+            name, self.cfg, self.memory_name(slot), self.alerts_name,
+            plan.needs_memory_frames)
+
+    def _stop_camera_ingest(self, name: str) -> None:
+        handle = self.ingest.pop(name, None)
+        if handle is None:
+            return
+        try:
+            ray.get(handle.stop.remote(), timeout=RPC_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - a dead actor cannot stop; kill below
+            log.warning("camera %s: ingest actor did not stop cleanly", name)
+        ray.kill(handle, no_restart=True)
+
+    def _remove_camera(self, name: str, deleted: bool) -> None:
+        """Release a camera; one deleted from the database also loses its KV memory and
+        thumbnails (a disabled one keeps them for when it is enabled again)."""
+        self._stop_camera_ingest(name)
+        slot = self.placement.pop(name, None)
+        if slot in self.memory:
+            self.memory[slot].drop_camera.remote(name, deleted)
+        if deleted:
+            shutil.rmtree(Path(self.cfg.data_dir) / "thumbnails" / name, ignore_errors=True)
+
+    def _backend(self, camera: str) -> str:
+        plan = self.plans.get(camera)
+        if plan is not None:
+            return plan.backend
+        return backend_of(self.cfg, settings_of(self.cfg, self.db, camera))
+
+    @property
+    def alerts_name(self) -> str:
+        return f"{self._prefix}-alerts"
+
+    def memory_name(self, slot: Slot) -> str:
+        return f"{self._prefix}-memory-{slot.key.replace('/', '-')}"
+
+    def _memory_for(self, slot: Slot, nodes: list[NodeSpec]) -> Any:
+        if slot not in self.memory:
+            opts = self._affinity(slot, nodes)
+            if slot.device is not None:
+                opts["num_gpus"] = 1
+            cams = [(c, self._backend(c)) for c, s in self.placement.items() if s == slot]
+            self.memory[slot] = MemoryRemote.options(name=self.memory_name(slot), **opts).remote(
+                slot.key, self.cfg, slot.device, cams, self.alerts_name)
+        return self.memory[slot]
+
+    @staticmethod
+    def _affinity(slot: Slot, nodes: list[NodeSpec]) -> dict:
+        node = next(n for n in nodes if n.name == slot.node)
+        return {"resources": {node.resource: 0.001}} if node.resource else {}
+
+    def run_reconcile_loop(self, interval_s: float = 2.0) -> None:
+        """Pick up `camera add/remove` done against the DB, and dead nodes, periodically."""
+        def loop() -> None:
+            last_sweep = time.monotonic()
+            while not self._loop_stop.wait(interval_s):
+                try:
+                    self.reconcile()
+                    if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
+                        last_sweep = time.monotonic()
+                        self.sweep()
+                except Exception:  # noqa: BLE001 - report and try again next round
+                    log.exception("reconcile failed")
+
+        self._loop = threading.Thread(target=loop, name="reconcile", daemon=True)
+        self._loop.start()
+
+    def sweep(self) -> dict:
+        """Retention: expired KV forms in every memory actor's store, and event rows past
+        `memory.event_retention_days` (kept forever when it is not set)."""
+        refs = [h.sweep.remote() for h in self.memory.values()]
+        dropped = sum(ray.get(refs, timeout=RPC_TIMEOUT_S)) if refs else 0
+        events = 0
+        days = self.cfg.memory.event_retention_days
+        if days:
+            with self.db.session() as s:
+                events = repo.delete_events_before(s, time.time() - days * 86400.0)
+        return {"kv_forms_dropped": dropped, "events_deleted": events}
+
+    def stop_reconcile_loop(self) -> None:
+        self._loop_stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=30)
+            self._loop = None
+
+    # Questions and status.
+    def ask(self, question: Question, timeout_s: float = 300.0) -> Answer:
+        memory = None
+        backend = question.backend or self._backend(question.camera)
+        if backend == "videoxl2" and question.camera in self.placement:
+            memory = self.memory.get(self.placement[question.camera])
+        actor = self.queries[next(self._rr) % len(self.queries)]
+        try:
+            return ray.get(actor.ask.remote(question, memory), timeout=timeout_s)
+        except ray.exceptions.RayTaskError as exc:
+            # Hand the caller the core's own error (QueryError: field and value), not
+            # Ray's wrapper with a remote traceback in its message.
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
+
+    def camera_status(self, name: str) -> dict | None:
+        handle = self.ingest.get(name)
+        if handle is None:
+            return None
+        return ray.get(handle.status.remote(), timeout=RPC_TIMEOUT_S)
+
+    def camera_statuses(self) -> list[CameraStatus]:
+        """Every running camera's ingest record, gathered in one round (for /metrics)."""
+        refs = [h.camera_status.remote() for h in list(self.ingest.values())]
+        if not refs:
+            return []
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=5)
+        out = []
+        for ref in ready:
+            try:
+                out.append(ray.get(ref, timeout=1))
+            except Exception:  # noqa: BLE001 - an actor restarting: skip it this scrape
+                continue
+        return out
+
+    def wait_idle(self, name: str, timeout_s: float = 120.0) -> bool:
+        handle = self.ingest.get(name)
+        if handle is None:
+            return True
+        return bool(ray.get(handle.wait_idle.remote(timeout_s), timeout=timeout_s + 10))
+
+    def health(self) -> dict:
+        started = time.monotonic()
+        out = {
+            "parts": list(self._started),
+            "cameras": _alive_all(dict(self.ingest)),
+            "memory": {s.key: ok for s, ok in _alive_all(dict(self.memory)).items()},
+            "alerts": self.alerts is not None and bool(self._alert_health()),
+            "placement": {n: s.key for n, s in self.placement.items()},
+            # What each memory actor holds (reloaded from disk/DB after a move or restart).
+            "memory_stats": {s.key: v for s, v in _call_all(dict(self.memory), "stats").items()
+                             if v is not None},
+            "memory_nodes": {s.key: v for s, v in _call_all(dict(self.memory), "node_id").items()
+                             if v is not None},  # the Ray node id each memory actor runs on
+        }
+        out["check_ms"] = round((time.monotonic() - started) * 1000, 1)
+        return out
+
+    def _alert_health(self) -> Any:
+        try:
+            return ray.get(self.alerts.health.remote(), timeout=10)
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bool]:
+    """Health of many actors in one round (no ray.get in a loop over slow actors)."""
+    refs = {h.health.remote(): key for key, h in handles.items()}
+    if not refs:
+        return {}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    out = dict.fromkeys(handles, False)
+    for ref in ready:
+        try:
+            out[refs[ref]] = bool(ray.get(ref, timeout=1))
+        except Exception:  # noqa: BLE001 - RayActorError: dead or restarting
+            out[refs[ref]] = False
+    return out
+
+
+def _call_all(handles: dict[Any, Any], method: str, timeout_s: float = 10.0) -> dict[Any, Any]:
+    """One method of many actors in one round; None for those that do not answer."""
+    refs = {getattr(h, method).remote(): key for key, h in handles.items()}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s) if refs else ([], [])
+    out = dict.fromkeys(handles)
+    for ref in ready:
+        try:
+            out[refs[ref]] = ray.get(ref, timeout=1)
+        except Exception:  # noqa: BLE001 - dead or restarting: reported as None
+            continue
+    return out

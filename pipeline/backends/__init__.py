@@ -1,1 +1,0 @@
-"""Service-side glue of the answer backends (cv, videoxl2), questions, alerts, analyze."""

@@ -1,0 +1,199 @@
+"""MemoryCore and StepLoop: what the memory actor runs, without Ray.
+
+Real parts: the engine over the tiny random checkpoint (fake weights: the release and a
+GPU cannot run here), the real TieredChunkStore on a temp dir, real SQLite. Answers are
+meaningless with random weights; the tests check the mechanics the service relies on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from model.engine.engine import Engine, EngineConfig
+from model.kv.disk import DiskKVStore
+from model.kv.policy import GIB, TierConfig
+from model.kv.tiered import TieredChunkStore
+from pipeline.memory.core import NO_FOOTAGE, MemoryCore
+from pipeline.memory.loop import StepLoop
+from tests.pipeline.memory.conftest import CAMERAS, make_chunk
+
+QUESTION = ("fight", "Is anyone fighting? Answer yes or no.")
+
+
+def make_core(tiny_model, db, tmp_path, standing=None, **engine):
+    store = TieredChunkStore(TierConfig(gpu_bytes=GIB, host_bytes=GIB, prefill_chunks=1),
+                             DiskKVStore(tmp_path / "kv"))
+    cfg = EngineConfig(prev_chunks=1, max_headers=4, max_new_tokens=4, **engine)
+    core = MemoryCore(db, lambda: Engine(tiny_model, cfg, store), standing)
+    for name in CAMERAS:
+        core.add_camera(name, "videoxl2")
+    return core
+
+
+def test_one_step_prefills_every_cameras_pending_chunk(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    for name in CAMERAS:
+        core.submit(make_chunk(name, 0))
+    assert not core.idle() and core.backlog("lobby") == 1
+    core.step()
+    stats = core.engine.stats()
+    assert stats["steps"] == 1 and stats["chunks_prefilled"] == 3
+    assert core.idle()
+    assert all(core.engine.store.has((name, 0), "coarse") for name in CAMERAS)
+
+
+def test_a_backlog_of_one_camera_is_prefilled_as_one_window(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path, camera_window=4)
+    for seq in range(4):
+        core.submit(make_chunk("lobby", seq))
+    core.step()
+    assert core.engine.stats()["steps"] == 1
+    assert core.engine.memories["lobby"].last_seq == 3
+
+
+def test_standing_questions_of_a_step_are_scored_in_one_batch(tiny_model, db, tmp_path):
+    asked = []
+
+    def standing(camera):
+        asked.append(camera)
+        return [QUESTION] if camera != "door" else []
+
+    core = make_core(tiny_model, db, tmp_path, standing=standing)
+    for name in CAMERAS:
+        core.submit(make_chunk(name, 0))
+    scores = core.step()
+    assert sorted(s.camera for s in scores) == ["lobby", "yard"]
+    assert core.counters["standing_batches"] == 1
+    assert core.engine.counters["standing"] == 2  # one batch of two chunks
+    for s in scores:
+        assert set(s.scores) == {"fight"} and 0.0 <= s.scores["fight"] <= 1.0
+        assert s.seq == 0 and s.thumbnail == f"thumbnails/{s.camera}/chunk-00000000.jpg"
+        assert s.wall_time == pytest.approx(1_795_000_000.0)
+
+
+def test_important_chunks_keep_their_fine_kv_marked(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    core.submit(make_chunk("lobby", 0, important=True))
+    core.submit(make_chunk("yard", 0))
+    core.step()
+    marked = core.engine.store.disk.important
+    assert 0 in marked("lobby") and 0 not in marked("yard")
+
+
+def test_a_replayed_chunk_is_refused_and_counted_not_fatal(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    core.submit(make_chunk("lobby", 0))
+    core.step()
+    core.submit(make_chunk("lobby", 0))
+    core.step()
+    assert core.counters["refused"] == 1 and core.engine.stats()["chunks_prefilled"] == 1
+
+
+def test_ask_maps_a_wall_window_to_chunks_and_says_when_none_is_stored(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    for seq in range(3):
+        core.submit(make_chunk("lobby", seq))
+        core.step()
+    origin = 1_795_000_000.0
+    empty = core.ask("lobby", "what happened?", (origin + 1000, origin + 2000), None)
+    assert empty.text == NO_FOOTAGE and not empty.chunks_used
+    answer = core.ask("lobby", "what happened?", (origin + 17, origin + 20), None)
+    assert {seq for seq, _ in answer.chunks_used} == {1}
+    whole = core.ask("lobby", "what happened?", None, None)
+    assert {seq for seq, _ in whole.chunks_used} == {0, 1, 2}
+    assert whole.wall_origin == origin
+
+
+def test_a_restarted_core_recovers_its_cameras_from_the_disk_tier(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    core.submit(make_chunk("lobby", 0))
+    core.step()
+    again = make_core(tiny_model, db, tmp_path)
+    assert again.engine.memories["lobby"].last_seq == 0
+    assert again.add_camera("lobby", "videoxl2")["recovered"] == 1
+
+
+def test_the_loop_batches_chunks_that_arrive_from_many_threads(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    delivered = []
+    loop = StepLoop(core, delivered.append)
+    loop.start()
+
+    def arrive() -> None:  # every camera's chunk arrives from its own thread
+        threads = [threading.Thread(target=loop.submit, args=(make_chunk(n, 0),))
+                   for n in CAMERAS]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    loop.call(arrive)  # a call holds the loop between steps, as a question does
+    deadline = time.monotonic() + 60
+    while not core.idle() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    loop.stop()
+    assert core.engine.stats()["steps"] == 1 and core.engine.stats()["chunks_prefilled"] == 3
+    assert loop.health()["steps"] >= 1 and loop.health()["failures"] == 0
+
+
+def test_a_file_submit_waits_for_room_and_a_question_runs_between_steps(
+        tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path, camera_window=2)
+    loop = StepLoop(core, backlog_limit=2).start()
+    try:
+        for seq in range(6):
+            out = loop.submit(make_chunk("lobby", seq), wait_s=60)
+            assert out["backlog"] <= 3  # the call returned once the backlog had room
+        answer = loop.call(core.ask, "lobby", "what happened?", None, None)
+        assert answer.text is not None
+        deadline = time.monotonic() + 60
+        while not core.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert core.engine.memories["lobby"].last_seq == 5
+        assert core.engine.scheduler.dropped.get("lobby", 0) == 0
+    finally:
+        loop.stop()
+
+
+def test_a_failing_step_is_counted_and_the_loop_keeps_running(tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path)
+    calls = {"n": 0}
+    real_step = core.step
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA error: out of memory")
+        return real_step()
+
+    core.step = flaky
+    loop = StepLoop(core).start()
+    try:
+        loop.submit(make_chunk("lobby", 0))
+        deadline = time.monotonic() + 60
+        while not core.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = loop.health()
+        assert health["alive"] and health["failures"] == 1
+        assert "out of memory" in health["last_error"]
+        assert core.engine.memories["lobby"].last_seq == 0
+    finally:
+        loop.stop()
+
+
+def test_wait_drained_returns_once_the_cameras_chunks_are_prefilled_and_scored(
+        tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path, standing=lambda camera: [QUESTION])
+    delivered = []
+    loop = StepLoop(core, delivered.append).start()
+    try:
+        for seq in range(3):
+            loop.submit(make_chunk("lobby", seq))
+        assert loop.wait_drained("lobby", 60)
+        assert core.backlog("lobby") == 0
+        assert sorted(s.seq for s in delivered) == [0, 1, 2]
+    finally:
+        loop.stop()
