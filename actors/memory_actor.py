@@ -56,11 +56,12 @@ class MemoryActor:
         return self._loop.submit(chunk, wait_s)
 
     def flush(self, camera: str, timeout_s: float = 300.0) -> bool:
-        """Return once the camera's chunks so far are prefilled and their standing scores
-        reached the alert actor (a file read to its end is "finished" only then)."""
+        """Return once the camera's chunks so far are prefilled, their KV is on the disk
+        and their standing scores reached the alert actor (a file read to its end is
+        "finished" only then)."""
         import ray
 
-        drained = self._loop.wait_drained(camera, timeout_s)
+        drained = self._loop.wait_drained(camera, timeout_s) and self._core.persist(timeout_s)
         refs = [r for r in list(self._loop.sent) if r is not None]
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
@@ -86,7 +87,9 @@ class MemoryActor:
         return bool(self._loop.health()["alive"])
 
     def stop(self) -> None:
+        """Stop stepping and flush the KV store's disk writes (a clean shutdown)."""
         self._loop.stop()
+        self._core.close()
 
     def node_id(self) -> str:
         import ray

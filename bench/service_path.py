@@ -9,6 +9,11 @@ Beside it, in the same run and over the same kind of store:
   no standing questions (the engine alone, the upper bound of the service's way);
 - `per-chunk`: the way the service ran before: submit one chunk, step, score it.
 
+Stores (`--stores`): `tiered`, the service's store at its defaults (write-behind, fine KV
+on disk only for important chunks, every `--important-every`-th chunk here); `tiered-sync`,
+the store as it was (every form written and fsynced inside the step); `memory`, the
+engine's in-memory store (no disk). Each tiered row reports the disk GiB per camera-hour.
+
 N cameras each deliver one 16-frame chunk per round (16 s of footage at 1 fps); chunks/s
 x 16 s is the number of 1 fps cameras the path keeps up with. Random weights at the real
 sizes on a GPU; `--quick` runs the tiny model on the CPU (CI smoke run).
@@ -49,14 +54,25 @@ def frame_pool(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def chunk(cam: int, seq: int, pool: list[np.ndarray]) -> ModelChunk:
+def chunk(cam: int, seq: int, pool: list[np.ndarray], important_every: int = 0) -> ModelChunk:
+    """Camera `cam`'s chunk `seq`; every `important_every`-th one (by camera and seq) is
+    marked important, as chunks with CV events are."""
     times = tuple(seq * CHUNK_SECONDS + i for i in range(16))
-    return ModelChunk(f"c{cam}", seq, times, 1_795_000_000.0, pool[(cam + seq) % len(pool)])
+    important = bool(important_every) and (cam + seq) % important_every == 0
+    return ModelChunk(f"c{cam}", seq, times, 1_795_000_000.0, pool[(cam + seq) % len(pool)],
+                      important)
 
 
-def service_cfg(data_dir: Path, args):
+STORES = {  # name -> memory section (over the service's defaults)
+    "tiered": {},  # the service's defaults: write-behind, fine KV of important chunks
+    "tiered-sync": {"persist_fine": "all", "write_behind": False},  # before: every form,
+    "memory": {},  # written inside the step; and the engine's in-memory store
+}
+
+
+def service_cfg(data_dir: Path, args, store: str):
     return config_from_dict({"data_dir": str(data_dir), "memory": {
-        "gpu_gib": args.gpu_gib, "host_gib": args.host_gib}})
+        "gpu_gib": args.gpu_gib, "host_gib": args.host_gib, **STORES[store]}})
 
 
 def standing_of(cfg):
@@ -75,8 +91,8 @@ def run_service(model, cfg, args, pool, device) -> dict:
     loop = StepLoop(core, scores.append, backlog_limit=cfg.engine.max_pending).start()
 
     def round_(seq: int) -> None:
-        for cam in range(args.cameras):
-            loop.submit(chunk(cam, seq, pool))  # as MemoryActor.on_chunk does
+        for cam in range(args.cameras):  # as MemoryActor.on_chunk does
+            loop.submit(chunk(cam, seq, pool, args.important_every))
         while not core.idle():
             time.sleep(0.001)
         sync(device)
@@ -87,7 +103,7 @@ def run_service(model, cfg, args, pool, device) -> dict:
         loop.stop()
     return {**out, "steps": core.counters["steps"], "standing_batches":
             core.counters["standing_batches"], "scores": len(scores),
-            "kv": store_stats(core.engine)}
+            "kv": store_stats(core.engine, args)}
 
 
 def run_engine(model, cfg, args, pool, device, per_chunk: bool) -> dict:
@@ -96,26 +112,38 @@ def run_engine(model, cfg, args, pool, device, per_chunk: bool) -> dict:
 
     def round_(seq: int) -> None:
         for cam in range(args.cameras):
-            c = chunk(cam, seq, pool)
+            c = chunk(cam, seq, pool, args.important_every)
             eng.submit(c.camera, seq, c.model_frames, list(c.group_times), c.wall_origin)
             if per_chunk:  # the old service: step and score each chunk on arrival
                 for r in eng.step():
                     eng.standing(r.camera, r.seq, [q for _, q in standing(r.camera)])
-        eng.run_until_idle()
+                    if c.important:
+                        eng.mark_important(r.camera, r.seq)
+        for r in eng.run_until_idle():
+            if chunk(int(r.camera[1:]), r.seq, pool, args.important_every).important:
+                eng.mark_important(r.camera, r.seq)
         sync(device)
 
     out = timed_rounds(round_, args, device)
-    return {**out, "steps": eng.counters["steps"], "kv": store_stats(eng)}
+    return {**out, "steps": eng.counters["steps"], "kv": store_stats(eng, args)}
 
 
-def store_stats(eng: Engine) -> dict:
-    """Bytes per tier and the store's counters (not the per-camera table)."""
+def store_stats(eng: Engine, args) -> dict:
+    """Bytes per tier, the writer, and disk bytes per camera-hour at 1 fps (what the disk
+    holds after every write landed, over the chunks each camera delivered, x 225)."""
     stats = getattr(eng.store, "stats", None)
     if stats is None:
         return {"kind": "memory"}
+    flushed_in = time.perf_counter()
+    eng.store.flush()
     out = stats()
+    chunks_per_camera = args.warm + args.rounds
+    disk = out["tiers"]["disk"]["used"]
+    per_hour = disk / (args.cameras * chunks_per_camera) * 3600 / CHUNK_SECONDS
     return {"kind": "tiered", "tiers": out["tiers"], "counters": out["counters"],
-            "lost": out["lost"]}
+            "lost": out["lost"], "writer": out.get("writer"),
+            "flush_after_s": round(time.perf_counter() - flushed_in, 3),
+            "disk_gib_per_camera_hour": round(per_hour / 2**30, 3)}
 
 
 def make_store(cfg, device, kind: str):
@@ -150,7 +178,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 3; 1)")
     ap.add_argument("--warm", type=int, default=None, help="untimed rounds first (2; 1)")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma list of {MODES}")
-    ap.add_argument("--stores", default="tiered", help="comma list of tiered, memory")
+    ap.add_argument("--stores", default="tiered",
+                    help=f"comma list of {', '.join(STORES)}")
+    ap.add_argument("--important-every", type=int, default=10,
+                    help="every n-th chunk is important (CV events), 0: none")
     ap.add_argument("--gpu-gib", type=float, default=8.0, help="memory.gpu_gib")
     ap.add_argument("--host-gib", type=float, default=8.0, help="memory.host_gib")
     args = ap.parse_args()
@@ -162,20 +193,21 @@ def main() -> None:
     model = build_ours(device, args.quick, dtype)
     size = int(model.config.vision.image_size) if hasattr(model, "config") else 384
     pool = frame_pool(4 if args.quick else 8, size)
-    runs = [(store, mode) for store in args.stores.split(",") for mode in args.modes.split(",")]
+    runs = [(st, mode) for st in args.stores.split(",") for mode in args.modes.split(",")]
     for store, mode in runs:
         if mode not in MODES:
             raise SystemExit(f"--modes: unknown mode {mode!r}; expected {MODES}")
-        if store not in ("tiered", "memory"):
-            raise SystemExit(f"--stores: unknown store {store!r}; expected tiered, memory")
+        if store not in STORES:
+            raise SystemExit(f"--stores: unknown store {store!r}; expected {list(STORES)}")
         args.store = store
         with tempfile.TemporaryDirectory(prefix="xlwatch-bench-") as tmp:
-            cfg = service_cfg(Path(tmp), args)
+            cfg = service_cfg(Path(tmp), args, store)
             if mode == "service":
                 out = run_service(model, cfg, args, pool, device)
             else:
                 out = run_engine(model, cfg, args, pool, device, per_chunk=mode == "per-chunk")
-        emit("service_path", device, mode=mode, store=store, cameras=args.cameras, rounds=args.rounds,
+        emit("service_path", device, mode=mode, store=store, cameras=args.cameras,
+             important_every=args.important_every, rounds=args.rounds,
              vision_ahead=cfg.engine.vision_ahead, camera_window=cfg.engine.camera_window,
              fused_blocks=cfg.engine.fused_blocks, **out)
         if device.type == "cuda":

@@ -155,6 +155,10 @@ class MemoryConfig(_Section):
     fine_ttl_s: float = Field(86400.0, gt=0)
     coarse_ttl_s: float = Field(2592000.0, gt=0)
     event_retention_days: int | None = Field(None, ge=1)
+    # fine KV to disk: "important" chunks only (CV events, alerts, questions; the others
+    # stay in the GPU and host pools for a recent window), or "all"; coarse always
+    persist_fine: Literal["all", "important"] = "important"
+    write_behind: bool = True  # disk writes from a background writer, off the step
 
 
 class AlertRuleConfig(_Section):

@@ -147,6 +147,28 @@ class KVIndex:
         if key in self._chunks:
             self._chunks[key].important = True
 
+    def plan_important(self, key: ChunkKey) -> Plan:
+        """Mark a chunk important; with persist_fine 'important', persist its fine KV now
+        if a memory tier holds it without a disk copy and the disk has room."""
+        self.mark_important(key)
+        rec = self._chunks.get(key)
+        e = None if rec is None else rec.forms.get(FINE)
+        if (e is None or e.durable or e.tier not in (Tier.GPU, Tier.HOST)
+                or not self.cfg.write_through):
+            return Plan()
+        sim = _Sim(self)
+        ek = (*key, FINE)
+        if not self._fit(sim, Tier.DISK, e.nbytes, exclude={ek}):
+            return Plan()
+        sim.do(Op("persist", *ek, e.tier, Tier.DISK, e.nbytes))
+        return Plan(tuple(sim.ops))
+
+    def _persists(self, ek: EntryKey) -> bool:
+        """Does this form belong on disk (write-through, spills)? Coarse KV always; fine
+        KV unless persist_fine is 'important' and the chunk is not."""
+        return (ek[2] == COARSE or self.cfg.persist_fine == "all"
+                or self._chunks[ek[:2]].important)
+
     def add_record(self, key: ChunkKey, created: float, *, important: bool = False) -> None:
         if key not in self._chunks:
             self._chunks[key] = ChunkRecord(created=created, important=important,
@@ -190,11 +212,12 @@ class KVIndex:
         if prior is not None and prior.tier not in (Tier.DROPPED, Tier.LOST):
             base.do(Op("drop", *ek, prior.tier, None, prior.nbytes, "replaced"))
         base.entry(ek).nbytes = nbytes
-        for dst in (Tier.GPU, Tier.HOST, Tier.DISK):
+        tiers = (Tier.GPU, Tier.HOST, Tier.DISK) if self._persists(ek) else (Tier.GPU, Tier.HOST)
+        for dst in tiers:
             sim = base.fork()
             if self._fit(sim, dst, nbytes, exclude={ek}):
                 sim.do(Op("place", *ek, None, dst, nbytes))
-                if dst != Tier.DISK and self.cfg.write_through:
+                if dst != Tier.DISK and self.cfg.write_through and self._persists(ek):
                     trial = sim.fork()
                     if self._fit(trial, Tier.DISK, nbytes, exclude={ek}):
                         trial.do(Op("persist", *ek, dst, Tier.DISK, nbytes))
@@ -352,6 +375,12 @@ class KVIndex:
     def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
         e = sim.entry(ek)
         lower = (Tier.HOST, Tier.DISK) if tier == Tier.GPU else (Tier.DISK,)
+        if not self._persists(ek) and not e.durable:
+            # Fine KV kept in memory only: past the host pool it goes (coarse remains).
+            lower = tuple(t for t in lower if t != Tier.DISK)
+            if not lower or not self._fit(sim.fork(), lower[0], e.nbytes, exclude):
+                sim.do(Op("drop", *ek, tier, None, e.nbytes, "fine kept in memory only"))
+                return True
         for dst in lower:
             need = 0 if (dst == Tier.DISK and e.durable) else e.nbytes
             trial = sim.fork()

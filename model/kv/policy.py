@@ -36,7 +36,14 @@ class TierConfig:
     coarse_ttl_s: float = 30 * DAY
     prefill_chunks: int = 3
     gpu_coarse_chunks: int = 225
-    write_through: bool = True  # every put also lands on disk, so a restart loses nothing
+    write_through: bool = True  # a put also lands on disk (which forms: persist_fine)
+    # "all": every form is persisted; "important": coarse KV always, fine KV only of
+    # important chunks (CV events, alerts, questions); other fine KV lives in the GPU
+    # and host pools and is dropped, not spilled to disk, when they are full
+    persist_fine: str = "all"
+    # disk writes from a background writer (model.kv.writer): a put never waits for the
+    # disk; a restart recovers what the writer acknowledged (its recovery point)
+    write_behind: bool = False
 
     def __post_init__(self) -> None:
         for name in ("gpu_bytes", "host_bytes", "disk_bytes"):
@@ -52,6 +59,9 @@ class TierConfig:
                 f"TierConfig.coarse_ttl_s ({self.coarse_ttl_s}) must be >= fine_ttl_s "
                 f"({self.fine_ttl_s}): coarse KV is the longer-lived form"
             )
+        if self.persist_fine not in ("all", "important"):
+            raise ValueError(f"TierConfig.persist_fine must be 'all' or 'important', got "
+                             f"{self.persist_fine!r}")
         for name in ("prefill_chunks", "gpu_coarse_chunks"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

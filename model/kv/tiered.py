@@ -29,6 +29,7 @@ from model.kv.disk import CorruptChunkFile, DiskKVStore, tensor_bytes
 from model.kv.index import KVIndex, Op, Plan, Tier
 from model.kv.policy import FORMS, TierConfig
 from model.kv.pools import GpuPool, HostPool
+from model.kv.writer import DiskWriter
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class TieredChunkStore:
         self.host = HostPool(cfg.host_bytes, preallocate=preallocate)
         # The disk tier is injected (a folder is shorthand for a DiskKVStore over it).
         self.disk = disk if isinstance(disk, DiskKVStore) else DiskKVStore(disk)
+        # Write-behind: every disk write and delete goes through one ordered writer thread.
+        self.writer = DiskWriter(self.disk) if cfg.write_behind else None
         self.cold = cold
         self.clock = clock
         self.counters: Counter[str] = Counter()
@@ -128,14 +131,18 @@ class TieredChunkStore:
             self.index.unpin(list(keys))
 
     def mark_important(self, key: ChunkKey) -> None:
+        """Keep the chunk's fine KV (persisted now where it is kept in memory only)."""
         with self._lock:
-            self.index.mark_important(key)
+            self._run(self.index.plan_important(key))
             self.disk.mark_important(key[0], {key[1]})  # survives a restart
 
     def drop_camera(self, camera: str) -> None:
         with self._lock:
             self._run(self.index.plan_drop_camera(camera))
-            self.disk.drop_camera(camera)
+            if self.writer is not None:
+                self.writer.drop_camera(camera)
+            else:
+                self.disk.drop_camera(camera)
             for key in [k for k in self._meta if k[0] == camera]:
                 del self._meta[key]
 
@@ -168,12 +175,30 @@ class TieredChunkStore:
         with self._lock:
             tiers = {t.value: {"used": self.index.used(t), "budget": self.index.budget(t)}
                      for t in (Tier.GPU, Tier.HOST, Tier.DISK)}
-            return {"cameras": self.index.stats(), "tiers": tiers,
-                    "counters": dict(self.counters), "lost": len(self.lost),
-                    "pool_fallback_allocs": self.gpu.fallback_allocs + self.host.fallback_allocs}
+            out = {"cameras": self.index.stats(), "tiers": tiers,
+                   "counters": dict(self.counters), "lost": len(self.lost),
+                   "pool_fallback_allocs": self.gpu.fallback_allocs + self.host.fallback_allocs}
+        if self.writer is not None:
+            w = self.writer.stats
+            out["writer"] = {**self.writer.backlog(), "written": w.written,
+                             "bytes_written": w.bytes_written, "stalls": w.stalls,
+                             "stalled_s": round(w.stalled_s, 3), "errors": w.errors,
+                             "last_error": w.last_error,
+                             "recovery_point": dict(w.persisted_through)}
+        return out
+
+    def flush(self, timeout_s: float = 300.0) -> bool:
+        """Wait until every disk write asked for so far is on the disk (no-op when writes
+        are synchronous)."""
+        return self.writer.flush(timeout_s) if self.writer is not None else True
+
+    def close(self, timeout_s: float = 300.0) -> bool:
+        """Flush and stop the writer (a clean shutdown); the store is not used after."""
+        return self.writer.close(timeout_s) if self.writer is not None else True
 
     def check_integrity(self) -> None:
         """The index's invariants, and that pools and files hold exactly what it records."""
+        self.flush()
         with self._lock:
             self.index.check_integrity()
             want = {Tier.GPU: set(), Tier.HOST: set(), Tier.COLD: set()}
@@ -270,26 +295,27 @@ class TieredChunkStore:
         if op.kind == "place":
             self._store(ek, op.dst, payload[ek], meta, created)
         elif op.kind == "persist":
-            self.disk.write(*ek, payload.get(ek) or self._pool(op.src).get(ek), meta, created)
+            self._write(ek, payload.get(ek) or self._pool(op.src).get(ek), meta, created)
         elif op.kind == "unpersist":
-            self.disk.delete(*ek)
+            self._delete(ek)
         elif op.kind in ("spill", "load"):
             self._move(ek, op, meta, created)
         elif op.kind == "drop":
             self._pool_discard(ek)
-            self.disk.delete(*ek)
+            self._delete(ek)
             if self.cold is not None and op.src == Tier.COLD:
                 self.cold.delete(self._cold_name(ek))
 
     def _move(self, ek, op: Op, meta, created) -> None:
         durable = self.index.entry(op.key, op.form).durable
         if op.dst == Tier.COLD:
+            self.flush()  # the file must be on disk before it is uploaded
             self.cold.upload(self._cold_name(ek), self.disk.path(*ek))
             self.disk.delete(*ek)
             return
         if op.dst == Tier.DISK:
             if not durable:  # write-through already left a file otherwise
-                self.disk.write(*ek, self._read(ek, op.src), meta, created)
+                self._write(ek, self._read(ek, op.src), meta, created)
         else:
             tensors = self._read(ek, op.src)
             self._pool(op.dst).put(ek, tensors)
@@ -302,15 +328,28 @@ class TieredChunkStore:
 
     def _store(self, ek, tier: Tier, tensors, meta, created) -> None:
         if tier == Tier.DISK:
-            self.disk.write(*ek, tensors, meta, created)
+            self._write(ek, tensors, meta, created)
         else:
             self._pool(tier).put(ek, tensors)
+
+    def _write(self, ek, tensors, meta, created) -> None:
+        if self.writer is not None:
+            self.writer.write(ek, tensors, meta, created)  # its own copy; never waits here
+        else:
+            self.disk.write(*ek, tensors, meta, created)
+
+    def _delete(self, ek) -> None:
+        if self.writer is not None:
+            self.writer.delete(ek)  # after any queued write of the same form
+        else:
+            self.disk.delete(*ek)
 
     def _read(self, ek, tier: Tier) -> dict[str, torch.Tensor]:
         if tier in (Tier.GPU, Tier.HOST):
             return self._pool(tier).get(ek)
         if tier == Tier.DISK:
-            return self.disk.read(*ek)[0]
+            queued = self.writer.pending(ek) if self.writer is not None else None
+            return queued if queued is not None else self.disk.read(*ek)[0]
         with tempfile.TemporaryDirectory(dir=self.disk.root, prefix=".cold-") as tmp:
             path = Path(tmp) / "chunk.safetensors"
             self.cold.download(self._cold_name(ek), path)

@@ -159,6 +159,9 @@ class Orchestrator:
         """Memory actors are created per used slot by `reconcile`; nothing to do up front."""
 
     def _stop_memory(self) -> None:
+        refs = [h.stop.remote() for h in self.memory.values()]  # flush KV writes first
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=RPC_TIMEOUT_S)
         for handle in self.memory.values():
             ray.kill(handle, no_restart=True)
         self.memory.clear()

@@ -185,8 +185,22 @@ class MemoryCore:
     def sweep(self) -> int:
         return self.engine.sweep() if self.engine is not None else 0
 
+    def persist(self, timeout_s: float = 300.0) -> bool:
+        """Wait until the KV writes asked for so far are on the disk (write-behind)."""
+        flush = getattr(self.engine.store, "flush", None) if self.engine is not None else None
+        return bool(flush(timeout_s)) if flush is not None else True
+
+    def close(self, timeout_s: float = 300.0) -> bool:
+        """A clean stop: every KV write asked for reaches the disk."""
+        close = getattr(self.engine.store, "close", None) if self.engine is not None else None
+        return bool(close(timeout_s)) if close is not None else True
+
     def stats(self) -> dict:
         out: dict[str, Any] = {"counters": dict(self.counters), "cv": self.cv.stats()}
         if self.engine is not None:
             out["engine"] = self.engine.stats()
+            store_stats = getattr(self.engine.store, "stats", None)
+            if store_stats is not None:  # tiers, writer backlog, recovery point
+                kv = store_stats()
+                out["kv"] = {k: v for k, v in kv.items() if k != "cameras"}
         return out

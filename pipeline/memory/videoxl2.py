@@ -65,5 +65,6 @@ def tiered_store(cfg: Any, device: str) -> Any:
     tier = TierConfig(
         gpu_bytes=gpu_pool_bytes(mem.gpu_gib, device), host_bytes=int(mem.host_gib * GIB),
         disk_bytes=int(mem.disk_gib * GIB), fine_ttl_s=mem.fine_ttl_s,
-        coarse_ttl_s=mem.coarse_ttl_s, prefill_chunks=cfg.engine.prev_chunks)
+        coarse_ttl_s=mem.coarse_ttl_s, prefill_chunks=cfg.engine.prev_chunks,
+        persist_fine=mem.persist_fine, write_behind=mem.write_behind)
     return TieredChunkStore(tier, DiskKVStore(Path(cfg.data_dir) / "kv"), device)

@@ -1,5 +1,6 @@
 """Random event sequences against a real TieredChunkStore (CPU pools, real folder): every
-readable chunk reads back bit-identical, pools and files always match the index."""
+readable chunk reads back bit-identical, pools and files always match the index; with
+every form persisted or fine KV only of important chunks, disk writes inline or behind."""
 
 from __future__ import annotations
 
@@ -37,12 +38,15 @@ steps = st.lists(st.one_of(
 
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(steps, st.booleans(), st.booleans())
-def test_random_store_events_keep_bytes_identical_and_tiers_consistent(ops, cold, restart):
+@given(steps, st.booleans(), st.booleans(), st.sampled_from(("all", "important")),
+       st.booleans())
+def test_random_store_events_keep_bytes_identical_and_tiers_consistent(
+        ops, cold, restart, persist_fine, write_behind):
     with tempfile.TemporaryDirectory() as tmp:
         now = [0.0]
         cfg = TierConfig(gpu_bytes=4 * UNIT, host_bytes=3 * UNIT, disk_bytes=10 * UNIT,
-                         prefill_chunks=1, gpu_coarse_chunks=1, fine_ttl_s=50, coarse_ttl_s=100)
+                         prefill_chunks=1, gpu_coarse_chunks=1, fine_ttl_s=50, coarse_ttl_s=100,
+                         persist_fine=persist_fine, write_behind=write_behind)
 
         def open_store():
             return TieredChunkStore(cfg, Path(tmp) / "kv", clock=lambda: now[0],
@@ -86,6 +90,7 @@ def test_random_store_events_keep_bytes_identical_and_tiers_consistent(ops, cold
             durable = {(s, f) for (s, f) in written
                        if store.index.entry(("cam", s), f) is not None
                        and store.index.entry(("cam", s), f).durable}
+            assert store.close()  # a clean shutdown: the writer acknowledged every write
             store = open_store()
             store.check_integrity()
             for s, f in durable:
