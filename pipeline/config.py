@@ -45,7 +45,7 @@ _SECRET_KEYS = ("secret_key", "token", "secret", "password")
 _URL_KEYS = ("db_url", "redis_url", "url")
 _HHMM = r"([01]\d|2[0-3]):[0-5]\d"
 _OFF_HOURS_RE = re.compile(rf"^{_HHMM}-{_HHMM}$")
-_SUBPATH_RE = re.compile(r"^([A-Za-z_][\w.-]*): (.*)$", re.S)
+_SUBPATH_RE = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.*)$", re.S)
 
 Backend = Literal["cv", "videoxl2"]
 
@@ -277,6 +277,31 @@ class XLWatchConfig(_Section):
     def _merged_cameras_valid(self) -> XLWatchConfig:
         for name in self.cameras:
             self.camera(name)  # raises on an override that breaks a cross-field rule
+        return self
+
+    @model_validator(mode="after")
+    def _rules_valid(self) -> XLWatchConfig:
+        """Every alert rule parses, and a zone it names exists where it applies: the
+        service refuses to start on a rule that could never fire."""
+        from pipeline.alerts.evaluator import load_rules
+        from pipeline.alerts.spec import RuleError
+
+        try:
+            rules, _ = load_rules(self.alerts)
+        except RuleError as exc:
+            raise ValueError(str(exc)) from None
+        for i, rule in enumerate(rules):
+            zone = rule.params.get("zone")
+            if not isinstance(zone, str):
+                continue
+            names = [rule.camera] if rule.camera else [None, *self.cameras]
+            zones = {z for n in names
+                     for z in (self.camera(n) if n else self.camera_defaults).zones}
+            if zone not in zones:
+                where = f"camera {rule.camera!r}" if rule.camera else "any camera"
+                raise ValueError(f"alerts.rules[{i}].params.zone: no zone of that name on "
+                                 f"{where} (camera_defaults.zones, cameras.<name>.zones); "
+                                 f"got {zone!r}")
         return self
 
     # -- derived values

@@ -23,13 +23,14 @@ __all__ = [
     "is_file_source",
     "mask_text",
     "mask_url",
+    "check_readable_video",
     "validate_camera_name",
     "validate_camera_url",
     "validate_fps",
 ]
 
 CAMERA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+NETWORK_SCHEMES = ("rtsp", "rtsps")  # what the stream reader opens (http(s) it does not)
 MAX_FPS = 4.0
 
 
@@ -85,12 +86,28 @@ def validate_camera_url(url: str, allowed_roots: Iterable[Path], field: str = "u
     scheme = parts.scheme.lower()
     if scheme not in NETWORK_SCHEMES:
         raise InputError(
-            field, url, f"unsupported scheme {scheme!r}; use rtsp, rtsps, http, https or a "
-            "local file path"
+            field, url, f"unsupported scheme {scheme!r}; use rtsp, rtsps or a local file path"
         )
     if not parts.hostname:
         raise InputError(field, url, "has no host")
     return url
+
+
+def check_readable_video(path: str, field: str = "url") -> None:
+    """Open a file camera's video and decode its first frame; InputError naming the field
+    if it is empty, corrupt or no video (checked at `camera add` and `POST /cameras`)."""
+    import av  # here: the other checks need no PyAV
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise InputError(field, path, "is not a video: it has no video stream")
+            for _frame in container.decode(video=0):
+                return
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        reason = str(exc).split(": '", 1)[0][:200]
+        raise InputError(field, path, f"is not a readable video ({reason})") from None
+    raise InputError(field, path, "is not a readable video (no frame decodes)")
 
 
 def _validate_file(url: str, roots: list[Path], field: str) -> Path:

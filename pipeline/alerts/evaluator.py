@@ -8,8 +8,7 @@ it returns `AlertEvent`s for `AlertRelay.record`. Not thread-safe; one per alert
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline.alerts.rules import (
@@ -28,14 +27,13 @@ log = logging.getLogger(__name__)
 
 
 class AlertEvaluator:
-    def __init__(self, rules: Iterable[AlertRule], cooldown_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rules: Iterable[AlertRule], cooldown_s: float = 60.0) -> None:
         self.rules: tuple[AlertRule, ...] = tuple(rules)
         names = [r.name for r in self.rules]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
             raise ValueError(f"alerts.rules.name: duplicate rule name; got {dup!r}")
-        self.cooldown = Cooldown(cooldown_s, clock)
+        self.cooldown = Cooldown(cooldown_s)  # on stream time: each alert's own moment
         self.errors: list[str] = []  # rule evaluation errors, newest last
 
     def _rule_failed(self, rule: AlertRule, exc: RuleError) -> None:
@@ -62,7 +60,8 @@ class AlertEvaluator:
                 except RuleError as exc:  # a rule this camera cannot satisfy (unknown zone)
                     self._rule_failed(rule, exc)
                     continue
-                if alert is not None and self.cooldown.allow(ctx.camera, rule.name):
+                if alert is not None and self.cooldown.allow(ctx.camera, rule.name,
+                                                             alert.wall_time):
                     out.append(alert)
         return out
 
@@ -76,7 +75,7 @@ class AlertEvaluator:
                 continue
             alert = evaluate_standing(rule, p_yes[rule.name], camera, seq, t, wall_time,
                                       thumbnail)
-            if alert is not None and self.cooldown.allow(camera, rule.name):
+            if alert is not None and self.cooldown.allow(camera, rule.name, wall_time):
                 out.append(alert)
         return out
 

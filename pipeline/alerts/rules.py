@@ -230,10 +230,12 @@ def evaluate_standing(rule: AlertRule, p_yes: float, camera: str, seq: int, t: f
 
 
 class Cooldown:
-    """Per (camera, rule) rate limit: after an alert fires, the same rule on the same
-    camera stays quiet for `seconds`. Pure bookkeeping; the clock is injected."""
+    """Per (camera, rule) rate limit on stream time: after an alert fires at moment `at`
+    (the triggering event's wall-clock time), the same rule on the same camera stays quiet
+    for alerts within `seconds` of it, before or after (events may arrive out of order).
+    Pure bookkeeping: the moments come from the events; `clock` is only the default."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.time,
                  max_keys: int = 10_000) -> None:
         if seconds < 0:
             raise RuleError(f"cooldown_s: expected >= 0; got {seconds!r}")
@@ -242,18 +244,21 @@ class Cooldown:
         self._last: dict[tuple[str, str], float] = {}
         self._max_keys = max_keys  # bounded: forget the oldest keys beyond this
 
-    def remaining(self, camera: str, rule: str) -> float:
+    def remaining(self, camera: str, rule: str, at: float | None = None) -> float:
         last = self._last.get((camera, rule))
         if last is None:
             return 0.0
-        return max(0.0, last + self.seconds - self._clock())
+        at = self._clock() if at is None else at
+        return max(0.0, last + self.seconds - at) if at >= last else self.seconds
 
-    def allow(self, camera: str, rule: str) -> bool:
-        """True (and start the cooldown) if the rule may fire now on this camera."""
-        if self.remaining(camera, rule) > 0:
+    def allow(self, camera: str, rule: str, at: float | None = None) -> bool:
+        """True (and start the cooldown at `at`) if the rule may fire for a moment `at`."""
+        at = self._clock() if at is None else at
+        last = self._last.get((camera, rule))
+        if last is not None and abs(at - last) < self.seconds:
             return False
         self._last.pop((camera, rule), None)
-        self._last[(camera, rule)] = self._clock()
+        self._last[(camera, rule)] = at
         while len(self._last) > self._max_keys:
             self._last.pop(next(iter(self._last)))
         return True

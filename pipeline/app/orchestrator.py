@@ -406,11 +406,14 @@ class Orchestrator:
 
     def health(self) -> dict:
         started = time.monotonic()
+        alert_health = self._alert_health() if self.alerts is not None else None
         out = {
             "parts": list(self._started),
             "cameras": _alive_all(dict(self.ingest)),
             "memory": {s.key: ok for s, ok in _alive_all(dict(self.memory)).items()},
-            "alerts": self.alerts is not None and bool(self._alert_health()),
+            "alerts": bool(alert_health),
+            # alert_rules rows that were skipped, with why (the config's were checked at start)
+            "alert_rule_errors": (alert_health or {}).get("rule_errors", []),
             "placement": {n: s.key for n, s in self.placement.items()},
             # What each memory actor holds (reloaded from disk/DB after a move or restart).
             "memory_stats": {s.key: v for s, v in _call_all(dict(self.memory), "stats").items()
@@ -418,6 +421,10 @@ class Orchestrator:
             "memory_nodes": {s.key: v for s, v in _call_all(dict(self.memory), "node_id").items()
                              if v is not None},  # the Ray node id each memory actor runs on
         }
+        # the newest chunk per camera whose KV a restart gets back (the disk writer's point)
+        out["kv_recovery_point"] = {
+            slot: ((v.get("kv") or {}).get("writer") or {}).get("recovery_point")
+            for slot, v in out["memory_stats"].items() if isinstance(v, dict)}
         out["check_ms"] = round((time.monotonic() - started) * 1000, 1)
         return out
 

@@ -58,6 +58,9 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
         assert stats["engine"]["cameras"]["lobby"]["chunks"] == 2
         kv_files = list((tmp_path / "data" / "kv").rglob("*.safetensors"))
         assert kv_files, "no KV chunk reached the disk store"
+        # "finished" waited for the disk writer: a restart gets both chunks back
+        point = orch.health()["kv_recovery_point"]
+        assert [p.get("lobby") for p in point.values() if p] == [1], point
         with database(cfg).session() as s:
             standing = [a for a in repo.list_alerts(s, after_id=0, camera="lobby")
                         if a.rule == "fight"]

@@ -37,3 +37,22 @@ def write_config(path: Path, data_dir: Path, port: int, extra: str = "") -> Path
         + extra
     )
     return path
+
+
+def synthetic_clip(dst: Path, frames: int = 12, fps: int = 4, size: tuple[int, int] = (64, 48)
+                   ) -> Path:
+    """A small real MPEG-4 file of moving gradients (for tests that need any video)."""
+    import numpy as np
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(dst), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            img = np.zeros((size[1], size[0], 3), np.uint8)
+            img[:, :, 1] = (np.arange(size[0]) * 4 + i * 10) % 256
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from pipeline.app.cli import app
 from storage.db import open_database
+from tests.e2e.clips import synthetic_clip
 from tests.storage.fixtures import (  # noqa: F401 (pytest fixtures)
     _pg_shared,
     _sqlite_template,
@@ -26,6 +27,24 @@ from tests.storage.fixtures import (  # noqa: F401 (pytest fixtures)
 )
 
 SECRET_URL = "rtsp://alice:s3cret@10.0.0.5:554/stream1"
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (b"", "is not a readable video"), (b"\x00garbage" * 200, "is not a readable video"),
+    (b"just some notes\n", "is not a readable video"),
+], ids=["empty", "corrupt", "text"])
+def test_camera_add_refuses_a_file_that_is_not_video_and_stores_nothing(
+        sqlite_cli, content, why):
+    (sqlite_cli.root / "clips" / "bad.avi").write_bytes(content)
+    result = sqlite_cli("camera", "add", "bad", "clips/bad.avi")
+    assert result.exit_code != 0 and "url: " in result.output and why in result.output
+    assert sqlite_cli.cameras_rows() == []
+
+
+def test_camera_add_refuses_http_sources_the_reader_cannot_open(sqlite_cli):
+    result = sqlite_cli("camera", "add", "web", "https://cam.example/mjpeg")
+    assert result.exit_code != 0 and "unsupported scheme 'https'" in result.output
+    assert sqlite_cli.cameras_rows() == []
 
 
 @dataclass
@@ -62,7 +81,7 @@ def _make_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> C
     monkeypatch.chdir(tmp_path)
     data_dir = tmp_path / "data"
     (tmp_path / "clips").mkdir()
-    (tmp_path / "clips" / "door.avi").write_bytes(b"not really a video")
+    synthetic_clip(tmp_path / "clips" / "door.avi")
     config = tmp_path / "xlwatch.yaml"
     config.write_text("camera_defaults:\n  fps: 1\ncameras:\n  slow:\n    fps: 0.5\n")
     env = {"XLWATCH_CONFIG": str(config), "XLWATCH_DATA_DIR": str(data_dir),
@@ -76,7 +95,7 @@ def test_add_list_remove_round_trip(cli: Cli):
     assert added.exit_code == 0, added.output
     assert json.loads(added.stdout)["url"] == "rtsp://alice:***@10.0.0.5:554/stream1"
     assert cli("camera", "add", "door", "clips/door.avi").exit_code == 0
-    assert cli("camera", "add", "slow", "https://cam.example/mjpeg").exit_code == 0
+    assert cli("camera", "add", "slow", "rtsps://cam.example/mjpeg").exit_code == 0
     listed = json.loads(cli("camera", "list", "--json").stdout)
     assert [(c["name"], c["fps"]) for c in listed] == [("door", 1.0), ("lobby", 2.0),
                                                        ("slow", 0.5)]
@@ -168,3 +187,12 @@ def test_unreachable_database_exits_3_without_leaking_password(sqlite_cli: Cli):
     result = CliRunner().invoke(app, ["camera", "list"], env=env)
     assert result.exit_code == 3
     assert "hunter2" not in result.output and "bob:***@" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_ask_refuses_a_time_that_is_not_finite_without_a_traceback(value):
+    from pipeline.app.cli import app
+
+    res = CliRunner().invoke(app, ["ask", "lobby", "anyone?", "--since", value])
+    assert res.exit_code != 0 and "since: expected a finite number" in res.output
+    assert "Traceback" not in res.output

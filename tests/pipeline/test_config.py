@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,20 @@ def test_cv_section_is_the_analyzers_own_config_and_names_a_bad_value():
     assert cfg.cv == CVConfig(loiter_s=45)
     with pytest.raises(ConfigError, match=r"cv.crowd_min_people: must be > 0; got 0"):
         config_from_dict({"cv": {"crowd_min_people": 0}})
+
+
+@pytest.mark.parametrize(("rule", "needle"), [
+    ("{name: r, kind: bogus}", "alerts.rules[0].kind: expected one of"),
+    ("{name: r, kind: crowd, params: {min_count: six}}",
+     "alerts.rules[0].params.min_count: expected a number"),
+    ("{name: r, kind: crowd, params: {colour: red}}",
+     "alerts.rules[0].params.colour: unknown parameter"),
+    ("{name: r, kind: person, params: {zone: door}}",
+     "alerts.rules[0].params.zone: no zone of that name"),
+], ids=["kind", "type", "param", "zone"])
+def test_config_check_refuses_a_rule_that_could_never_fire_naming_it(tmp_path, rule, needle):
+    path = _write(tmp_path, f"alerts:\n  rules:\n    - {rule}\n")
+    res = CliRunner().invoke(app, ["config", "check", str(path)])
+    assert res.exit_code != 0 and needle in res.output, res.output
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_config(path, env={})

@@ -29,7 +29,7 @@ def test_invalid_camera_names_name_field_and_value(name: str):
 
 @pytest.mark.parametrize(
     "url",
-    ["rtsp://h/x", "rtsps://u:p@h:322/x", "http://h/mjpeg", "https://h:8443/s?token=t"],
+    ["rtsp://h/x", "rtsps://u:p@h:322/x", "rtsps://h:8443/s?token=t"],
 )
 def test_network_urls_are_kept_verbatim(url: str):
     assert validate_camera_url(url, []) == url

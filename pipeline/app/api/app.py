@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from pipeline.app.api.auth import require_token_for_bind, token_checker
 from pipeline.app.api.metrics import Metrics
 from pipeline.app.api.routes import private, public, safe_thumbnail_path
 from pipeline.app.api.service_api import Conflict, NotFound, ServiceAPI, ServiceUnavailable
+from pipeline.validation import mask_text
 from storage.db import DatabaseUnavailable
 
 __all__ = ["create_app", "make_server", "safe_thumbnail_path", "stop_streams"]
@@ -46,6 +48,25 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 
         app.add_exception_handler(exc_type, handler)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def _shown(value: Any) -> Any:
+    """A refused input as an error may show it: strings masked and cut, no containers."""
+    if isinstance(value, str):
+        value = mask_text(value)
+        return value if len(value) <= 60 else f"{value[:57]}... ({len(value)} characters)"
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field, never echoing a secret or an oversized input."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": mask_text(str(e.get("msg", "")))[:300],
+               "type": e.get("type"), "input": _shown(e.get("input"))}
+              for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,

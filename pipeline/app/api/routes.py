@@ -42,6 +42,9 @@ def _metrics(request: Request) -> Metrics:
 
 Service = Annotated[ServiceAPI, Depends(_service)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+# A moment: epoch seconds (finite: NaN and infinities are refused) or ISO-8601.
+Moment = Annotated[float, Field(allow_inf_nan=False)] | datetime | None
+MomentQuery = Annotated[float | None, Query(allow_inf_nan=False)]
 
 
 class CameraIn(BaseModel):
@@ -65,8 +68,8 @@ class AskIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     camera: str = Field(min_length=1, max_length=64)
     question: str = Field(max_length=MAX_QUESTION_CHARS)
-    since: float | datetime | None = None  # epoch seconds or ISO-8601
-    until: float | datetime | None = None
+    since: Moment = None  # epoch seconds or ISO-8601
+    until: Moment = None
     backend: Literal["cv", "videoxl2"] | None = None
 
     @field_validator("question")
@@ -100,8 +103,24 @@ def _check_window(since: float | None, until: float | None) -> None:
         raise ValueError(f"until: must not be before since; got since={since} until={until}")
 
 
-@public.get("/health")
+@public.get("/livez")
+def livez() -> dict[str, bool]:
+    """The process answers (the liveness probe): nothing else is checked."""
+    return {"ok": True}
+
+
+@public.get("/readyz")
+def readyz(service: Service) -> JSONResponse:
+    """Ready to serve: the database (and a configured Redis) reachable. Only ok/not-ok
+    per part, so it needs no token; `/health` has the details."""
+    parts = service.readiness()
+    ok = all(parts.values())
+    return JSONResponse({"ok": ok, "parts": parts}, status_code=200 if ok else 503)
+
+
+@private.get("/health")
 def health(service: Service) -> JSONResponse:
+    """Every part's state (needs the token when one is configured)."""
     body = service.health()
     return JSONResponse(body, status_code=200 if body.get("ok") else 503)
 
@@ -155,8 +174,8 @@ def ask(body: AskIn, service: Service,
 
 
 @private.get("/events")
-def events(camera: str, service: Service, since: float | None = None,
-           until: float | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
+def events(camera: str, service: Service, since: MomentQuery = None,
+           until: MomentQuery = None, limit: Limit = 100) -> list[dict[str, Any]]:
     _check_window(since, until)
     return service.events(camera, since, until, limit)
 

@@ -16,7 +16,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from pipeline.alerts.relay import alert_payload, iso
 from pipeline.messages import Answer, Question
-from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
+from pipeline.validation import (
+    check_readable_video,
+    is_file_source,
+    validate_camera_name,
+    validate_camera_url,
+    validate_fps,
+)
 from storage import repo
 from storage.db import Database
 from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
@@ -52,6 +58,8 @@ class ServiceAPI(Protocol):
                limit: int = 100) -> list[dict[str, Any]]:
         """Ascending by id. after_id=None: the newest `limit` alerts, oldest first."""
         ...
+
+    def readiness(self) -> dict[str, bool]: ...
 
     def health(self) -> dict[str, Any]:
         """Must include "ok": bool."""
@@ -109,6 +117,8 @@ class DatabaseServiceAPI:
         # The same edge checks as `xlwatch camera add` (pipeline/validation.py).
         validate_camera_name(name)
         url = validate_camera_url(url, self.cfg.allowed_roots)
+        if is_file_source(url):
+            check_readable_video(url)
         fps = validate_fps(fps if fps is not None else self.cfg.camera(name).fps)
         options = {"backend": backend} if backend else {}
         with self.db.session() as s:
@@ -172,8 +182,23 @@ class DatabaseServiceAPI:
         with self.db.session() as s:
             return repo.chunk_counts(s)
 
+    def readiness(self) -> dict[str, bool]:
+        """ok/not-ok of what requests need: the database, and Redis when configured."""
+        parts = {"database": bool(self.db.ping())}
+        if getattr(self.cfg, "redis_url", None):
+            parts["redis"] = _redis_up(self.cfg)
+        return parts
+
     def health(self) -> dict[str, Any]:
         ok = self.db.ping()
         return {"ok": ok, "database": {"ok": ok, "url": self.db.url_masked},
                 "query_backend": self._query is not None}
 
+
+def _redis_up(cfg: Any) -> bool:
+    from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
+
+    try:
+        return RedisAlertBus(cfg.redis_url, cfg.alerts.stream, connect_timeout_s=1.0).ping()
+    except AlertBusUnavailable:
+        return False

@@ -24,7 +24,13 @@ from pipeline.app.cli.common import (
     print_json,
     print_table,
 )
-from pipeline.validation import validate_camera_name, validate_camera_url, validate_fps
+from pipeline.validation import (
+    check_readable_video,
+    is_file_source,
+    validate_camera_name,
+    validate_camera_url,
+    validate_fps,
+)
 from storage import repo
 from storage.records import CameraRecord
 
@@ -60,7 +66,7 @@ def add(
     name: Annotated[str, typer.Argument(
         help="Camera name: lowercase letters, digits, '-' and '_'; at most 64 characters, "
         "starting with a letter or digit.")],
-    url: Annotated[str, typer.Argument(help="rtsp://, rtsps://, http(s):// or a file path.")],
+    url: Annotated[str, typer.Argument(help="rtsp://, rtsps:// or a video file path.")],
     fps: Annotated[float | None, typer.Option(
         help="Sampling rate, 0 < fps <= 4 (default: the config's for this camera).")] = None,
     backend: Annotated[BackendChoice | None, typer.Option(
@@ -74,6 +80,8 @@ def add(
     with cli_errors():
         validate_camera_name(name)
         stored_url = validate_camera_url(url, cfg.allowed_roots)
+        if is_file_source(stored_url):
+            check_readable_video(stored_url)
         rate = validate_fps(fps if fps is not None else cfg.camera(name).fps)
     options = {"backend": backend.value} if backend else {}
     with open_storage(cfg) as st, st.db.session() as s:

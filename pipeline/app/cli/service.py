@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import time
@@ -45,8 +46,16 @@ def _headers(cfg: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
 
-def _http(cfg: Any, method: str, path: str, **kw: Any) -> Any:
-    """Call the running service; None when nothing listens (caller may fall back)."""
+TRANSIENT_STATUS = (502, 503, 504)  # the service is up but a part it needs is not
+
+
+class TransientError(RuntimeError):
+    """The service answered 502-504 (its database or Redis is briefly down)."""
+
+
+def _http(cfg: Any, method: str, path: str, transient: bool = False, **kw: Any) -> Any:
+    """Call the running service; None when nothing listens (caller may fall back). With
+    `transient`, a 502-504 answer raises TransientError for the caller to retry."""
     import httpx
 
     try:
@@ -54,6 +63,8 @@ def _http(cfg: Any, method: str, path: str, **kw: Any) -> Any:
                              timeout=kw.pop("timeout", 600.0), **kw)
     except httpx.TransportError:
         return None
+    if transient and resp.status_code in TRANSIENT_STATUS:
+        raise TransientError(f"HTTP {resp.status_code}: {resp.text[:200]}")
     if resp.status_code >= 400:
         try:
             detail = resp.json().get("detail")
@@ -71,9 +82,13 @@ def _parse_time(value: str | None, field: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            _fail(f"{field}: expected a finite number of epoch seconds; got {value!r}")
+        return number
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -201,13 +216,17 @@ def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
     """Alerts (oldest first); --follow keeps printing new ones until interrupted."""
     cfg = _config(config)
     cursor = after_id
+    fetch = _retrying() if follow else None
     while True:
         params = {k: v for k, v in {"after_id": cursor, "camera": camera,
                                     "limit": limit}.items() if v is not None}
-        rows = _http(cfg, "GET", "/alerts", params=params)
+        rows = (fetch(_http, cfg, "GET", "/alerts", transient=True, params=params) if fetch
+                else _http(cfg, "GET", "/alerts", params=params))
         if rows is None:
+            kw = {"after_id": cursor, "camera": camera, "limit": limit}
             with cli_errors():
-                rows = _db_rows(cfg, "alerts", after_id=cursor, camera=camera, limit=limit)
+                rows = (fetch(_db_rows, cfg, "alerts", **kw) if fetch
+                        else _db_rows(cfg, "alerts", **kw))
         for r in rows:
             cursor = max(cursor, r["alert_id"])
             line = (json.dumps(r, default=str) if as_json else
@@ -217,6 +236,23 @@ def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
         if not follow:
             return
         time.sleep(1.0)
+
+
+def _retrying() -> Any:
+    """Retry forever with jittered backoff (1 s growing to 30 s) on a transient answer or
+    a database outage, saying so on stderr: what `alerts --follow` waits through."""
+    import tenacity
+
+    from storage.db import DatabaseUnavailable
+
+    def say(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        typer.echo(f"alerts: {exc}; retrying in {state.next_action.sleep:.0f} s", err=True)
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((TransientError, DatabaseUnavailable)),
+        wait=tenacity.wait_exponential_jitter(initial=1, max=30), before_sleep=say,
+        reraise=True)
 
 
 def analyze(file: Path = typer.Argument(..., help="video file"),

@@ -194,16 +194,15 @@ def test_time_window_wraps_midnight():
         False, True, True, False]
 
 
-def test_cooldown_blocks_same_camera_and_rule_until_it_expires():
-    now = [100.0]
-    cd = Cooldown(60, clock=lambda: now[0])
-    assert cd.allow("lobby", "r")
-    assert not cd.allow("lobby", "r")
-    assert cd.allow("yard", "r") and cd.allow("lobby", "other")
-    now[0] += 59.9
-    assert not cd.allow("lobby", "r") and cd.remaining("lobby", "r") == pytest.approx(0.1)
-    now[0] += 0.1
-    assert cd.allow("lobby", "r")
+def test_cooldown_runs_on_the_moments_it_is_given_not_the_processing_clock():
+    cd = Cooldown(60, clock=lambda: 0.0)  # the clock never moves: only `at` counts
+    assert cd.allow("lobby", "r", at=100.0)
+    assert not cd.allow("lobby", "r", at=130.0)
+    assert cd.allow("yard", "r", at=130.0) and cd.allow("lobby", "other", at=130.0)
+    assert not cd.allow("lobby", "r", at=159.9)
+    assert cd.remaining("lobby", "r", at=159.9) == pytest.approx(0.1)
+    assert cd.allow("lobby", "r", at=160.0)
+    assert not cd.allow("lobby", "r", at=110.0)  # a late, earlier event within the window
 
 
 def test_cooldown_is_bounded():
@@ -215,20 +214,27 @@ def test_cooldown_is_bounded():
 
 
 def test_evaluator_applies_cooldown_per_camera_and_lists_standing_questions():
-    now = [0.0]
     ev = AlertEvaluator([parse_rule({"name": "p", "kind": "person"}),
                          parse_rule({"name": "s", "kind": "standing", "camera": "lobby",
                                      "params": {"question": "Fire?", "threshold": 0.5}})],
-                        cooldown_s=30, clock=lambda: now[0])
+                        cooldown_s=30)
     events = [Ev("person_enter", 1, track_id=1), Ev("person_enter", 2, track_id=2)]
     assert len(ev.on_events(ctx(), events)) == 1  # second person within the cooldown
     assert len(ev.on_events(ctx(camera="yard"), events)) == 1
-    now[0] = 31
-    assert len(ev.on_events(ctx(), events[1:])) == 1
+    assert len(ev.on_events(ctx(), [Ev("person_enter", 40, track_id=3)])) == 1
     assert ev.standing_questions("lobby") == [("s", "Fire?")]
     assert ev.standing_questions("yard") == []
     assert len(ev.on_standing("lobby", 3, 48.0, MIDNIGHT + 48, {"s": 0.9})) == 1
     assert ev.on_standing("lobby", 4, 64.0, MIDNIGHT + 64, {"s": 0.9}) == []  # cooldown
+    assert len(ev.on_standing("lobby", 6, 96.0, MIDNIGHT + 96, {"s": 0.9})) == 1
+
+
+def test_a_file_read_at_once_alerts_once_per_cooldown_of_its_own_time():
+    """79.5 s of footage processed in a second: alerts follow the footage's clock."""
+    ev = AlertEvaluator([parse_rule({"name": "p", "kind": "person"})], cooldown_s=20)
+    entries = [Ev("person_enter", t, track_id=i) for i, t in enumerate((0, 5, 16, 24, 50, 79))]
+    alerts = ev.on_events(ctx(), entries)
+    assert [a.t for a in alerts] == [0.0, 24.0, 50.0, 79.0]
 
 
 def test_evaluator_refuses_duplicate_rule_names():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from fastapi.testclient import TestClient
 
 from pipeline.alerts.relay import AlertRelay
 from pipeline.app.api.app import safe_thumbnail_path
@@ -169,3 +170,26 @@ def test_database_outage_is_503_naming_the_database_not_500(cfg):
         assert "pw" not in r.text
         health = c.get("/health")
         assert health.status_code == 503 and health.json()["ok"] is False
+
+
+def test_readiness_is_false_while_a_configured_redis_is_down(service, tmp_path):
+    from pipeline.app.api.app import create_app
+    from pipeline.config import config_from_dict
+    from tests.services import free_port
+
+    cfg = config_from_dict({"data_dir": str(tmp_path / "d"),
+                            "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    service.cfg = cfg
+    with TestClient(create_app(service, cfg)) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"ok": False, "parts": {"database": True, "redis": False}}
+        assert c.get("/livez").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf"])
+def test_a_time_that_is_not_a_finite_number_is_refused_naming_the_field(client, lobby, value):
+    r = client.post("/ask", json={"camera": "lobby", "question": "anyone?", "since": value})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "since"]
+    r = client.get("/events", params={"camera": "lobby", "until": value})
+    assert r.status_code == 422 and "until" in r.text

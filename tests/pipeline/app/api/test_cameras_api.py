@@ -63,3 +63,33 @@ def test_patch_changes_the_cameras_own_settings_and_refuses_bad_values(client):
         assert resp.status_code == 422, resp.text
     assert client.get("/cameras/gate").json()["fps"] == 2.0  # refused: nothing changed
     assert client.patch("/cameras/nosuch", json={"fps": 1}).status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "cam", "url": "rtsp://alice:s3cret@10.0.0.5/" + "x" * 5000},
+    {"name": "cam", "url": ["rtsp://alice:s3cret@10.0.0.5/live"]},
+    {"name": "cam", "url": {"u": "rtsp://alice:s3cret@10.0.0.5/live"}},
+], ids=["too-long", "a-list", "a-mapping"])
+def test_a_refused_camera_url_is_never_echoed_with_its_password(client, body):
+    r = client.post("/cameras", json=body)
+    assert r.status_code == 422, r.text
+    assert "s3cret" not in r.text and len(r.text) < 1000
+    assert r.json()["detail"][0]["loc"] == ["body", "url"]
+    assert client.get("/cameras").json() == []  # nothing stored
+
+
+def test_an_oversized_question_is_refused_without_echoing_it(client, lobby):
+    r = client.post("/ask", json={"camera": "lobby", "question": "why " * 25_000})
+    assert r.status_code == 422 and len(r.text) < 1000
+    assert "100000 characters" in r.text
+
+
+def test_post_refuses_a_file_that_is_not_video_naming_the_field(client, cfg):
+    bad = cfg.data_dir / "notes.avi"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"just notes\n")
+    r = client.post("/cameras", json={"name": "notes", "url": str(bad)})
+    assert r.status_code == 400 and r.json()["detail"].startswith("url: is not a readable video")
+    assert client.get("/cameras").json() == []
+    web = client.post("/cameras", json={"name": "web", "url": "http://10.0.0.9/mjpeg"})
+    assert web.status_code == 400 and "unsupported scheme 'http'" in web.text

@@ -66,16 +66,21 @@ def test_is_loopback_only_for_loopback_addresses():
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
 
 
-def test_token_is_required_on_every_route_but_health(service, tmp_path):
+def test_token_is_required_on_every_route_but_the_probes(service, tmp_path):
     cfg = config_from_dict({"data_dir": str(tmp_path / "d"),
                             "api": {"host": "0.0.0.0", "token": "t0ken"}})
     with TestClient(create_app(service, cfg)) as c:
-        assert c.get("/health").status_code == 200
-        for path in ("/cameras", "/alerts", "/metrics"):
+        assert c.get("/livez").json() == {"ok": True}
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json() == {"ok": True,
+                                                             "parts": {"database": True}}
+        assert "url" not in ready.text and "lobby" not in ready.text
+        for path in ("/cameras", "/alerts", "/metrics", "/health"):
             r = c.get(path)
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert c.get("/cameras", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/cameras", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+        assert c.get("/health", headers={"Authorization": "Bearer t0ken"}).status_code == 200
 
 
 def test_create_app_refuses_non_loopback_bind_without_token(service):
