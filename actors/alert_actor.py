@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.logs import worker_logging
 from pipeline.alerts.core import AlertCore
 from pipeline.messages import ChunkScores, Event
 from pipeline.wiring import database
@@ -17,6 +18,7 @@ from pipeline.wiring import database
 
 class AlertActor:
     def __init__(self, cfg: Any) -> None:
+        worker_logging()
         self._core = AlertCore(cfg, database(cfg))
         self._core.start()
 

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from actors.logs import worker_logging
 from actors.peers import peer
 from pipeline.ingest.analysis import CameraAnalysis
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
@@ -34,6 +35,7 @@ FILE_WAIT_S = 300.0  # how long a file's chunk may wait for room in the memory's
 class IngestActor:
     def __init__(self, camera: str, cfg: Any, memory: str | None, alerts: str | None,
                  send_to_memory: bool = False) -> None:
+        worker_logging()
         # Peers are named actors, looked up at each use: no handles among the constructor
         # arguments (Ray restarts an actor from them), and a replaced peer is found again.
         self.camera = camera
@@ -61,6 +63,8 @@ class IngestActor:
         self._stop = threading.Event()
         self._ingest = camera_ingest(cfg, camera, cam_cfg, url)
         self._ingest.start()
+        log.info("camera %s: ingest started at %g fps (%s)", camera, cam_cfg.fps,
+                 "file" if self._is_file else "live")
         self._worker = threading.Thread(target=self._drain, name=f"ingest-{camera}",
                                         daemon=True)
         self._worker.start()
@@ -139,6 +143,8 @@ class IngestActor:
             ready, _ = ray.wait(pending, num_returns=len(pending), timeout=FILE_WAIT_S)
             self._check(ready)
         self._analysis.set_state(self._ingest.status())
+        log.info("camera %s: read to its end, %d chunks, %d events", self.camera,
+                 self._chunks, self._events)
 
     def _check(self, ready: list) -> None:
         """Surface failures of the memory/alert calls that already returned."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from actors.logs import worker_logging
 from actors.peers import peer
 from pipeline.alerts.core import RuleSet
 from pipeline.memory.core import MemoryCore
@@ -26,6 +27,7 @@ from pipeline.wiring import database
 class MemoryActor:
     def __init__(self, slot_key: str, cfg: Any, device: int | None,
                  cameras: list[tuple[str, str]], alerts: str | None = None) -> None:
+        worker_logging()
         self.slot_key = slot_key
         self._alerts = alerts
         db = database(cfg)

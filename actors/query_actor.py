@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.logs import worker_logging
 from pipeline.messages import Answer, Question
 from pipeline.query.core import QueryCore
 
 
 class QueryActor:
     def __init__(self, cfg: Any, ask_timeout_s: float = 120.0) -> None:
+        worker_logging()
         self._core = QueryCore(cfg)
         self._timeout = ask_timeout_s
         self._answered = 0

@@ -228,6 +228,19 @@ def update_event_end(
     s.flush()
 
 
+def close_open_events(s: Session, camera: str, until_wall: float, reason: str) -> int:
+    """End the camera's events still open (t_end NULL) at `until_wall` (never before an
+    event's own start), recording why in details["closed"]; returns how many."""
+    rows = s.scalars(select(Event).where(Event.camera_id == _camera_id(s, camera),
+                                         Event.t_end.is_(None))).all()
+    for row in rows:
+        wall_end = max(row.wall_start, until_wall)
+        row.t_end, row.wall_end = row.t_start + (wall_end - row.wall_start), wall_end
+        row.details = {**(row.details or {}), "closed": reason}
+    s.flush()
+    return len(rows)
+
+
 def list_events(
     s: Session,
     camera: str | None = None,

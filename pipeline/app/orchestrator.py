@@ -50,7 +50,7 @@ AlertRemote = ray.remote(num_cpus=0, max_restarts=3, max_task_retries=2)(AlertAc
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None,
-             namespace: str = NAMESPACE) -> None:
+             namespace: str = NAMESPACE, worker_logs: bool = False) -> None:
     """Join `address` explicitly, or start a private loopback-only Ray instance."""
     if ray.is_initialized():
         return
@@ -58,14 +58,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None,
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     export_project_path()
     if address:
-        ray.init(address=address, namespace=namespace, log_to_driver=False,
+        ray.init(address=address, namespace=namespace, log_to_driver=worker_logs,
                  logging_level=logging.ERROR)
     else:
         # address="local": always a new Ray of our own, never one `ray start` left running
         # on this machine (ray.init() alone would join that).
         ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2),
                  include_dashboard=False,
-                 _node_ip_address="127.0.0.1", namespace=namespace, log_to_driver=False,
+                 _node_ip_address="127.0.0.1", namespace=namespace, log_to_driver=worker_logs,
                  logging_level=logging.ERROR)  # Ray's own start-up chatter off the console
 
 
@@ -105,9 +105,11 @@ class ReconcileReport:
 
 
 class Orchestrator:
-    def __init__(self, cfg: Any, ray_address: str | None = None) -> None:
+    def __init__(self, cfg: Any, ray_address: str | None = None,
+                 worker_logs: bool = False) -> None:
         self.cfg = cfg
         self._ray_address = ray_address
+        self._worker_logs = worker_logs  # actors' log lines to this process's output
         self._lock = threading.RLock()
         self.db = None
         self.memory: dict[Slot, Any] = {}
@@ -132,7 +134,8 @@ class Orchestrator:
 
     # Lifecycle: one list, started in order, stopped in reverse.
     def start(self) -> Orchestrator:
-        init_ray(self._ray_address, self.cfg.ray.num_cpus, self.cfg.ray.namespace)
+        init_ray(self._ray_address, self.cfg.ray.num_cpus, self.cfg.ray.namespace,
+                 self._worker_logs)
         for name, start, _ in self._parts:
             log.info("starting %s", name)
             start()
@@ -411,7 +414,8 @@ class Orchestrator:
             "parts": list(self._started),
             "cameras": _alive_all(dict(self.ingest)),
             "memory": {s.key: ok for s, ok in _alive_all(dict(self.memory)).items()},
-            "alerts": bool(alert_health),
+            # the alert actor answers and its relay delivers (False while Redis is down)
+            "alerts": bool(alert_health) and bool(alert_health["relay"].get("ok")),
             # alert_rules rows that were skipped, with why (the config's were checked at start)
             "alert_rule_errors": (alert_health or {}).get("rule_errors", []),
             "placement": {n: s.key for n, s in self.placement.items()},

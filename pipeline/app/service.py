@@ -66,6 +66,7 @@ class OrchestratorServiceAPI(DatabaseServiceAPI):
         out = dict(super().health())
         try:
             out["service"] = self.orchestrator.health()
+            out["ok"] = out["ok"] and out["service"]["alerts"]  # the relay delivers
         except Exception as exc:  # noqa: BLE001 - report, never raise from health
             out["service"] = {"error": f"{type(exc).__name__}: {exc}"}
             out["ok"] = False

@@ -22,6 +22,7 @@ from storage.db import DatabaseUnavailable
 from storage.records import NewEvent
 
 log = logging.getLogger(__name__)
+GAP_S = 10.0  # seconds without frames after which tracks and open events end
 DB_ATTEMPTS = 6  # 0.5 + 1 + 2 + 4 + 8 s of waiting before a chunk's rows are given up
 
 
@@ -39,8 +40,15 @@ class CameraAnalysis:
             if row is None:
                 raise KeyError(f"camera: unknown camera; got {camera!r}")
             self.camera_id = row.id
-            self.last_stored_seq = max((c.seq for c in repo.list_chunks(s, camera)),
-                                       default=-1)
+            chunks = repo.list_chunks(s, camera)
+            self.last_stored_seq = max((c.seq for c in chunks), default=-1)
+            # Events left open by a crash, a kill or an outage end where the footage
+            # stored before it ends: nobody is "still there" after a restart.
+            last_wall = max((c.wall_end for c in chunks), default=None)
+            if last_wall is not None:
+                closed = repo.close_open_events(s, camera, last_wall, "restart")
+                if closed:
+                    log.info("camera %s: closed %d events left open", camera, closed)
         self._open: dict[str, int] = {}  # event key -> row id of events still open
         self._last_chunk: FrameChunk | None = None
 
@@ -49,11 +57,25 @@ class CameraAnalysis:
         return seq <= self.last_stored_seq
 
     def process(self, chunk: FrameChunk) -> list[Event]:
+        ended = self._end_at_gap(chunk)
         events = self.analyzer.process(chunk.analysis_frames, list(chunk.times),
                                        chunk.wall_origin)
         self._last_chunk = chunk
         self._chunk_keyframe(chunk)
-        return self._store(events, chunk)
+        return ended + self._store(events, chunk)
+
+    def _end_at_gap(self, chunk: FrameChunk) -> list[Event]:
+        """A stream gap longer than GAP_S (a reconnect, a stall) ends every track and
+        open event where it was last seen, so no "person" or "loitering" spans the gap."""
+        last = self._last_chunk
+        if last is None:
+            return []
+        gap = (chunk.wall_origin + chunk.start) - (last.wall_origin + last.end)
+        if gap <= GAP_S:
+            return []
+        log.info("camera %s: %.0f s gap in the stream; open events end", self.camera, gap)
+        ended = self.analyzer.flush()
+        return self._store(ended, last) if ended else []
 
     def _chunk_keyframe(self, chunk: FrameChunk) -> None:
         """One JPEG per chunk (its middle frame): evidence for answers with no CV event."""

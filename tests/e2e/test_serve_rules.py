@@ -61,3 +61,6 @@ def test_serve_samples_at_the_cameras_fps_and_fires_off_hours_zone_and_person_ru
     assert {"person-any", "after-hours", "in-view"} <= rules, alerts
     log_text = log.read_text()
     assert "has no such zone" not in log_text and "cannot be evaluated" not in log_text
+    # the actors' own log lines reach the service's log (and so `docker logs`)
+    assert "camera lobby: ingest started at 2 fps (file)" in log_text, log_text[-3000:]
+    assert "camera lobby: read to its end, 2 chunks" in log_text

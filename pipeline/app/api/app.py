@@ -84,7 +84,10 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
         metrics.set_camera_source(statuses)
     counts = getattr(service, "alert_counts", None)
     if callable(counts):  # alerts raised/delivered and the relay backlog, from the DB
-        metrics.set_alert_source(counts)
+        alerts_cfg = getattr(cfg, "alerts", None)
+        relayed = bool(getattr(cfg, "redis_url", None)
+                       or (alerts_cfg is not None and alerts_cfg.webhooks))
+        metrics.set_alert_source(counts, relayed=relayed)
     chunks = getattr(service, "chunk_counts", None)
     if callable(chunks):  # chunks prefilled per camera, from the DB
         metrics.set_chunk_source(chunks)

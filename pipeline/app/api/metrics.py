@@ -36,6 +36,7 @@ class _PullCollector:
     def __init__(self) -> None:
         self.source: StatusSource | None = None
         self.alerts: AlertSource | None = None
+        self.relayed = True
         self.chunks: ChunkSource | None = None
 
     def describe(self):
@@ -64,7 +65,10 @@ class _PullCollector:
             raised.add_metric([row["camera"], row["rule"]], row["raised"])
             delivered.add_metric([row["camera"], row["rule"]], row["delivered"])
         backlog.add_metric([], sum(r["raised"] - r["delivered"] for r in rows))
-        yield from (raised, delivered, backlog) if self.alerts else ()
+        if not self.alerts:
+            return
+        # Without a sink (no Redis, no webhook) nothing is ever delivered: no backlog then.
+        yield from (raised, delivered, backlog) if self.relayed else (raised, delivered)
 
     def _cameras(self):
         frames = {k: CounterMetricFamily(f"xlwatch_frames_{k}", f"Frames {k} per camera",
@@ -116,8 +120,11 @@ class Metrics:
     def set_camera_source(self, source: StatusSource | None) -> None:
         self._pull.source = source
 
-    def set_alert_source(self, source: AlertSource | None) -> None:
+    def set_alert_source(self, source: AlertSource | None, relayed: bool = True) -> None:
+        """`relayed`: alerts have a sink (Redis, webhooks), so delivery and backlog mean
+        something."""
         self._pull.alerts = source
+        self._pull.relayed = relayed
 
     def set_chunk_source(self, source: ChunkSource | None) -> None:
         self._pull.chunks = source

@@ -190,9 +190,13 @@ class DatabaseServiceAPI:
         return parts
 
     def health(self) -> dict[str, Any]:
-        ok = self.db.ping()
-        return {"ok": ok, "database": {"ok": ok, "url": self.db.url_masked},
-                "query_backend": self._query is not None}
+        parts = self.readiness()
+        out: dict[str, Any] = {"ok": all(parts.values()),
+                               "database": {"ok": parts["database"], "url": self.db.url_masked},
+                               "query_backend": self._query is not None}
+        if "redis" in parts:
+            out["redis"] = {"ok": parts["redis"]}
+        return out
 
 
 def _redis_up(cfg: Any) -> bool:

@@ -126,7 +126,7 @@ def serve(config: Path | None = CONFIG_OPT,
         _fail(str(exc))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    orch = Orchestrator(cfg, ray_address or cfg.ray.address)
+    orch = Orchestrator(cfg, ray_address or cfg.ray.address, worker_logs=True)
     try:
         orch.start()
         orch.run_reconcile_loop(reconcile_s)

@@ -85,7 +85,7 @@ def test_health_reports_database(client):
     assert r.status_code == 200 and r.json()["ok"] and r.json()["database"]["ok"]
 
 
-def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client, metrics, lobby,
+def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client, metrics, lobby, cfg,
                                                                           service):
     metrics.set_camera_source(lambda: [CameraStatus("lobby", CameraState.LIVE,
                                                     frames_decoded=250, frames_dropped=3)])
@@ -107,8 +107,15 @@ def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client,
     assert "xlwatch_question_latency_seconds_bucket" in text
     assert 'xlwatch_alerts_raised_total{camera="lobby",rule="r"} 2.0' in text
     assert 'xlwatch_alerts_delivered_total{camera="lobby",rule="r"} 1.0' in text
-    assert "xlwatch_relay_backlog 1.0" in text
+    assert "xlwatch_relay_backlog" not in text  # no Redis, no webhook: nothing to deliver
     assert 'xlwatch_chunks_prefilled_total{camera="lobby"} 3.0' in text
+    from pipeline.app.api.app import create_app
+    from pipeline.config import config_from_dict
+
+    relayed = config_from_dict({"data_dir": str(cfg.data_dir),
+                                "redis_url": "redis://127.0.0.1:6379/0"})
+    with TestClient(create_app(service, relayed)) as c:
+        assert "xlwatch_relay_backlog 1.0" in c.get("/metrics").text
 
 
 def test_thumbnail_is_served_and_traversal_is_refused(client, cfg):
@@ -172,7 +179,7 @@ def test_database_outage_is_503_naming_the_database_not_500(cfg):
         assert health.status_code == 503 and health.json()["ok"] is False
 
 
-def test_readiness_is_false_while_a_configured_redis_is_down(service, tmp_path):
+def test_readiness_and_health_are_false_while_a_configured_redis_is_down(service, tmp_path):
     from pipeline.app.api.app import create_app
     from pipeline.config import config_from_dict
     from tests.services import free_port
@@ -185,6 +192,8 @@ def test_readiness_is_false_while_a_configured_redis_is_down(service, tmp_path):
         assert ready.status_code == 503
         assert ready.json() == {"ok": False, "parts": {"database": True, "redis": False}}
         assert c.get("/livez").status_code == 200
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["redis"] == {"ok": False}
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf"])
