@@ -8,6 +8,7 @@ loses only cooldown timers (dedup keys in the database still stop duplicates).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from actors.logs import worker_logging
@@ -15,12 +16,23 @@ from pipeline.alerts.core import AlertCore
 from pipeline.messages import ChunkScores, Event
 from pipeline.wiring import database
 
+DRAIN_S = 2.0
+
 
 class AlertActor:
     def __init__(self, cfg: Any) -> None:
         worker_logging()
         self._core = AlertCore(cfg, database(cfg))
         self._core.start()
+        self._stop = threading.Event()
+        # alerts spooled during a database outage are committed even on a quiet camera
+        self._drainer = threading.Thread(target=self._drain, name="alert-spool", daemon=True)
+        self._drainer.start()
+
+    def _drain(self) -> None:
+        while not self._stop.wait(DRAIN_S):
+            if len(self._core.spool):
+                self._core.drain_spool()
 
     def on_events(self, camera: str, events: list[Event]) -> list[int]:
         return self._core.on_events(camera, events)
@@ -35,4 +47,5 @@ class AlertActor:
         return self._core.health()
 
     def stop(self) -> None:
+        self._stop.set()
         self._core.stop()

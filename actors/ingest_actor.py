@@ -60,6 +60,7 @@ class IngestActor:
         self._events = 0
         self._error: str | None = None
         self._db_state: tuple = (None, None)
+        self._state_failing = False
         self._stop = threading.Event()
         self._ingest = camera_ingest(cfg, camera, cam_cfg, url)
         self._ingest.start()
@@ -76,6 +77,8 @@ class IngestActor:
             queue = self._ingest.queue
             chunk = queue.get(timeout=0.5)
             if chunk is None:
+                if len(self._analysis.spool):  # idle: write what an outage spooled
+                    self._analysis.drain_spool()
                 if queue.closed and len(queue) == 0:
                     self._finish()
                     return
@@ -92,11 +95,16 @@ class IngestActor:
         if status.state == CameraState.FINISHED:
             return  # written by _finish once the queue is drained: "finished" = all stored
         if (status.state, status.last_error) != self._db_state:
-            self._db_state = (status.state, status.last_error)
             try:
                 self._analysis.set_state(status)
-            except Exception:  # noqa: BLE001 - a DB outage must not stop ingest
-                log.warning("camera %s: cannot record state %s", self.camera, status.state)
+                self._db_state = (status.state, status.last_error)  # retried until it lands
+            except Exception as exc:  # noqa: BLE001 - a DB outage must not stop ingest
+                if not self._state_failing:  # once per outage, not every half second
+                    log.warning("camera %s: cannot record state %s: %s", self.camera,
+                                status.state, str(exc)[:200])
+                self._state_failing = True
+            else:
+                self._state_failing = False
 
     def _handle(self, chunk: FrameChunk) -> None:
         if self._is_file:
@@ -171,6 +179,9 @@ class IngestActor:
             st.frames_dropped, "chunks_processed": self._chunks, "events": self._events,
             "dropped_to_memory": self._dropped_to_memory, "reconnects": st.reconnects,
             "inflight": len(self._inflight),
+            # chunk rows waiting in the durable spool for the database, and those a full
+            # spool refused (the only rows an outage can lose)
+            "spooled": len(self._analysis.spool), "chunks_lost": self._analysis.chunks_lost,
         }
 
     def camera_status(self) -> CameraStatus:

@@ -16,13 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pipeline.alerts.evaluator import AlertEvaluator, load_rules
 from pipeline.alerts.relay import build_relay
 from pipeline.alerts.rules import AlertRule, CameraContext
-from pipeline.messages import ChunkScores, Event
+from pipeline.ingest.spool import Spool
+from pipeline.messages import AlertEvent, ChunkScores, Event
 from storage import repo
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 RULES_REFRESH_S = 10.0
@@ -43,8 +47,17 @@ class RuleSet:
     def rules(self) -> list[AlertRule]:
         now = self._clock()
         if self._at is None or now - self._at >= self._refresh_s:
-            with self._db.session() as s:
-                rows = repo.list_alert_rules(s, enabled_only=True)
+            try:
+                with self._db.session() as s:
+                    rows = repo.list_alert_rules(s, enabled_only=True)
+            except DatabaseUnavailable as exc:
+                if self._at is None:  # nothing read yet: the config's rules alone
+                    self._rules, _ = load_rules(self._cfg)
+                    self.version += 1
+                log.warning("alert rules: table not readable (%s); keeping %d rules", exc,
+                            len(self._rules))
+                self._at = now
+                return self._rules
             self._rules, self.errors = load_rules(self._cfg, rows)
             self._at = now
             self.version += 1
@@ -64,6 +77,8 @@ class AlertCore:
         self._evaluator: AlertEvaluator | None = None
         self._version = -1
         self.raised = 0
+        self.lost = 0  # refused by a full spool during a database outage
+        self.spool = Spool(Path(cfg.data_dir) / "spool" / "_alerts")  # no camera is "_alerts"
 
     def evaluator(self) -> AlertEvaluator:
         rules = [r for r in self.rules.rules() if r.enabled]
@@ -94,11 +109,38 @@ class AlertCore:
                                               scores.thumbnail)
         return [self._record(a) for a in alerts]
 
-    def _record(self, alert: Any) -> int:
+    def _record(self, alert: AlertEvent) -> int | None:
+        """Commit the alert (after anything spooled); while the database is down it waits
+        in the durable spool and is committed, in order, once it is back."""
         self.raised += 1
-        return self.relay.record(alert)
+        self.drain_spool()
+        if len(self.spool) == 0:
+            try:
+                return self.relay.record(alert)
+            except DatabaseUnavailable as exc:
+                log.warning("alerts: %s; spooling alerts in %s", exc, self.spool.folder)
+        if self.spool.put(asdict(alert)) is None:
+            self.lost += 1
+            log.error("alerts: spool full; alert %s on %s lost", alert.rule, alert.camera)
+        return None
+
+    def drain_spool(self) -> int:
+        """Commit spooled alerts oldest first until none is left or the database fails."""
+        done = 0
+        while (head := self.spool.first()) is not None:
+            name, data = head
+            try:
+                self.relay.record(AlertEvent(**data))
+            except DatabaseUnavailable:
+                break
+            self.spool.remove(name)
+            done += 1
+        if done and len(self.spool) == 0:
+            log.info("alerts: database back; %d spooled alerts committed", done)
+        return done
 
     def deliver_pending(self) -> int:
+        self.drain_spool()
         return self.relay.deliver_pending()
 
     def start(self) -> None:
@@ -110,6 +152,7 @@ class AlertCore:
     def health(self) -> dict:
         evaluator = self._evaluator
         return {"raised": self.raised, "relay": self.relay.health(),
+                "spooled": len(self.spool), "lost": self.lost,
                 "rules": len(evaluator.rules) if evaluator else None,
                 "rule_errors": list(self.rules.errors)
                 + (list(evaluator.errors) if evaluator else [])}

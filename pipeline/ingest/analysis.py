@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.evidence import save_thumbnail
+from pipeline.ingest.spool import Spool
 from pipeline.messages import CameraState, CameraStatus, Event, FrameChunk
 from storage import repo
 from storage.db import DatabaseUnavailable
@@ -23,7 +24,7 @@ from storage.records import NewEvent
 
 log = logging.getLogger(__name__)
 GAP_S = 10.0  # seconds without frames after which tracks and open events end
-DB_ATTEMPTS = 6  # 0.5 + 1 + 2 + 4 + 8 s of waiting before a chunk's rows are given up
+DB_ATTEMPTS = 3  # 0.5 + 1 s of waiting before a chunk's rows go to the spool
 
 
 class CameraAnalysis:
@@ -51,6 +52,11 @@ class CameraAnalysis:
                     log.info("camera %s: closed %d events left open", camera, closed)
         self._open: dict[str, int] = {}  # event key -> row id of events still open
         self._last_chunk: FrameChunk | None = None
+        self.spool = Spool(self.data_dir / "spool" / camera)
+        self.chunks_lost = 0  # refused by a full spool during an outage
+        if len(self.spool):
+            log.info("camera %s: %d spooled records from before a restart", camera,
+                     len(self.spool))
 
     def already_stored(self, seq: int) -> bool:
         """A restarted actor re-reads a file from its start: skip what is already stored."""
@@ -92,63 +98,124 @@ class CameraAnalysis:
         return self._store(events, self._last_chunk) if events else []
 
     def _store(self, events: list, chunk: FrameChunk | None) -> list[Event]:
-        """Commit a chunk's rows; a database outage is retried with backoff (the ingest
-        queue meanwhile drops the oldest pending chunks and counts them)."""
+        """Commit a chunk's rows, in order after anything spooled. While the database is
+        down (after a short retry) they go to the camera's durable spool instead and are
+        written, oldest first, once it is back; only a full spool loses a chunk (counted,
+        logged)."""
+        record = self._record(events, chunk)
+        if len(self.spool) == 0:
+            try:
+                return self._write_retrying(record)
+            except DatabaseUnavailable as exc:
+                log.warning("camera %s: %s; spooling chunk rows in %s", self.camera, exc,
+                            self.spool.folder)
+        name = self.spool.put(record)
+        if name is None:
+            self.chunks_lost += 1
+            log.error("camera %s: spool full (%d records); chunk %s and its %d events "
+                      "lost", self.camera, len(self.spool), record["seq"],
+                      len(record["emissions"]))
+            return []
+        return self.drain_spool().get(name, self._events(record, [None] * len(
+            record["emissions"])))
+
+    def drain_spool(self) -> dict[str, list[Event]]:
+        """Write spooled records oldest first until the spool is empty or the database
+        fails again; the events of the records written, by record name."""
+        written: dict[str, list[Event]] = {}
+        while (head := self.spool.first()) is not None:
+            name, record = head
+            try:
+                events = self._write_retrying(record, attempts=1)
+            except DatabaseUnavailable:
+                break
+            self.spool.remove(name)
+            written[name] = events
+            if len(self.spool) == 0:
+                log.info("camera %s: database back; spool written", self.camera)
+        return written
+
+    def _write_retrying(self, record: dict, attempts: int = DB_ATTEMPTS) -> list[Event]:
         delay = 0.5
-        for attempt in range(DB_ATTEMPTS):
+        for attempt in range(attempts):
             saved = (dict(self._open), self.last_stored_seq)
             try:
-                return self._store_once(events, chunk)
-            except DatabaseUnavailable as exc:
+                return self._write(record)
+            except DatabaseUnavailable:
                 self._open, self.last_stored_seq = saved  # the transaction rolled back
-                if attempt == DB_ATTEMPTS - 1:
+                if attempt == attempts - 1:
                     raise
-                log.warning("camera %s: %s; retrying in %.1f s", self.camera, exc, delay)
                 time.sleep(delay)
-                delay = min(delay * 2, 8.0)
+                delay *= 2
         raise AssertionError("unreachable")
 
-    def _store_once(self, events: list, chunk: FrameChunk | None) -> list[Event]:
-        out: list[Event] = []
-        with self.db.session() as s:
-            if chunk is not None and chunk.seq > self.last_stored_seq:
-                repo.upsert_chunk(
-                    s, self.camera, seq=chunk.seq, t_start=chunk.start, t_end=chunk.end,
-                    wall_start=chunk.wall_origin + chunk.start,
-                    wall_end=chunk.wall_origin + chunk.end, n_frames=chunk.n_real,
-                    important=bool(events))
-                self.last_stored_seq = chunk.seq
-            for ev in events:
-                out.append(self._store_one(s, ev, chunk))
-        return out
-
-    def _store_one(self, s: Any, ev: Any, chunk: FrameChunk | None) -> Event:
+    def _record(self, events: list, chunk: FrameChunk | None) -> dict:
+        """A chunk's rows as plain data (thumbnails already on disk): what is written to
+        the database, or spooled when it is down."""
         origin = chunk.wall_origin if chunk is not None else 0.0
-        wall_start = ev.wall_start if ev.wall_start is not None else origin + ev.t_start
-        wall_end = ev.wall_end if ev.wall_end is not None else (
-            None if ev.t_end is None else origin + ev.t_end)
-        thumb = save_thumbnail(self.data_dir, self.camera,
-                               f"{ev.kind}-{ev.t_start:08.1f}-{ev.key or 'k'}",
-                               ev.thumbnail_jpeg)
-        row_id = self._open.pop(ev.key, None) if ev.t_end is not None else None
-        seq = chunk.seq if chunk is not None else None
-        size = chunk.frame_size if chunk is not None else None
+        emissions = []
+        for ev in events:
+            wall_start = ev.wall_start if ev.wall_start is not None else origin + ev.t_start
+            wall_end = ev.wall_end if ev.wall_end is not None else (
+                None if ev.t_end is None else origin + ev.t_end)
+            thumb = save_thumbnail(self.data_dir, self.camera,
+                                   f"{ev.kind}-{ev.t_start:08.1f}-{ev.key or 'k'}",
+                                   ev.thumbnail_jpeg)
+            emissions.append({
+                "kind": ev.kind, "t_start": ev.t_start, "t_end": ev.t_end,
+                "wall_start": wall_start, "wall_end": wall_end, "track_id": ev.track_id,
+                "confidence": float(ev.confidence or 0.0),
+                "bbox": [float(v) for v in ev.bbox] if ev.bbox else None,
+                "count": ev.count, "details": dict(ev.details), "key": ev.key,
+                "thumbnail": thumb})
+        chunk_row = None if chunk is None else {
+            "t_start": chunk.start, "t_end": chunk.end, "wall_origin": chunk.wall_origin,
+            "n_frames": chunk.n_real}
+        return {"seq": None if chunk is None else chunk.seq, "chunk": chunk_row,
+                "size": list(chunk.frame_size) if chunk is not None else None,
+                "emissions": emissions}
+
+    def _write(self, record: dict) -> list[Event]:
+        ids: list[int | None] = []
+        with self.db.session() as s:
+            c, seq = record["chunk"], record["seq"]
+            if c is not None and seq > self.last_stored_seq:
+                repo.upsert_chunk(
+                    s, self.camera, seq=seq, t_start=c["t_start"], t_end=c["t_end"],
+                    wall_start=c["wall_origin"] + c["t_start"],
+                    wall_end=c["wall_origin"] + c["t_end"], n_frames=c["n_frames"],
+                    important=bool(record["emissions"]))
+                self.last_stored_seq = seq
+            for em in record["emissions"]:
+                ids.append(self._write_one(s, em, seq, record["size"]))
+        return self._events(record, ids)
+
+    def _write_one(self, s: Any, em: dict, seq: int | None, size: list | None) -> int:
+        row_id = self._open.pop(em["key"], None) if em["t_end"] is not None else None
         if row_id is not None:
             # The end emission carries the best frame seen over the whole event.
-            repo.update_event_end(s, row_id, ev.t_end, wall_end,
-                                  details={"confidence": ev.confidence, "count": ev.count})
-        else:
-            row_id = repo.add_events(s, self.camera, [NewEvent(
-                kind=ev.kind, t_start=ev.t_start, wall_start=wall_start, t_end=ev.t_end,
-                wall_end=wall_end, track_id=ev.track_id, confidence=ev.confidence,
-                bbox=tuple(ev.bbox) if ev.bbox else None, count=ev.count, thumbnail=thumb,
-                chunk_seq=seq, details={**ev.details, "key": ev.key,
-                                        **({"frame_size": list(size)} if size else {})})])[0]
-            if ev.t_end is None and ev.key:
-                self._open[ev.key] = row_id
-        return Event.from_cv(ev, self.camera, id=row_id, wall_start=wall_start,
-                             wall_end=wall_end, thumbnail=thumb, chunk_seq=seq,
-                             frame_size=size)
+            repo.update_event_end(s, row_id, em["t_end"], em["wall_end"],
+                                  details={"confidence": em["confidence"],
+                                           "count": em["count"]})
+            return row_id
+        row_id = repo.add_events(s, self.camera, [NewEvent(
+            kind=em["kind"], t_start=em["t_start"], wall_start=em["wall_start"],
+            t_end=em["t_end"], wall_end=em["wall_end"], track_id=em["track_id"],
+            confidence=em["confidence"], bbox=tuple(em["bbox"]) if em["bbox"] else None,
+            count=em["count"], thumbnail=em["thumbnail"], chunk_seq=seq,
+            details={**em["details"], "key": em["key"],
+                     **({"frame_size": size} if size else {})})])[0]
+        if em["t_end"] is None and em["key"]:
+            self._open[em["key"]] = row_id
+        return row_id
+
+    def _events(self, record: dict, ids: list[int | None]) -> list[Event]:
+        size = tuple(record["size"]) if record["size"] else None
+        return [Event(row_id, self.camera, em["kind"], em["t_start"], em["t_end"],
+                      em["wall_start"], em["wall_end"], em["track_id"], em["confidence"],
+                      tuple(em["bbox"]) if em["bbox"] else None, em["count"],
+                      em["thumbnail"], record["seq"], dict(em["details"]), size)
+                for em, row_id in zip(record["emissions"], ids, strict=True)]
 
     def set_state(self, status: CameraStatus) -> None:
         """Mirror the ingest state into the cameras row (never overwrite `finished`)."""
