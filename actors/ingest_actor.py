@@ -62,7 +62,7 @@ class IngestActor:
         self._db_state: tuple = (None, None)
         self._state_failing = False
         self._stop = threading.Event()
-        self._ingest = camera_ingest(cfg, camera, cam_cfg, url)
+        self._ingest = camera_ingest(cfg, camera, cam_cfg, url, self._analysis.wall_origin)
         self._ingest.start()
         log.info("camera %s: ingest started at %g fps (%s)", camera, cam_cfg.fps,
                  "file" if self._is_file else "live")

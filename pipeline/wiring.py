@@ -91,14 +91,15 @@ def is_file_url(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
-def ingest_options(cam_cfg: Any, fps: float | None = None) -> IngestOptions:
+def ingest_options(cam_cfg: Any, fps: float | None = None,
+                   wall_origin: float | None = None) -> IngestOptions:
     kf = {"auto": None, "on": True, "off": False}[cam_cfg.keyframes_only]
     return IngestOptions(
         fps=fps or cam_cfg.fps, analysis_width=cam_cfg.analysis_width,
         transport=cam_cfg.transport, open_timeout=cam_cfg.connect_timeout_s,
         read_timeout=cam_cfg.read_timeout_s, keyframe_only=kf, loop=cam_cfg.loop,
         max_in_flight=cam_cfg.max_inflight_chunks, backoff_initial=cam_cfg.backoff_initial_s,
-        backoff_max=cam_cfg.backoff_max_s,
+        backoff_max=cam_cfg.backoff_max_s, wall_origin=wall_origin,
     )
 
 
@@ -114,13 +115,15 @@ def open_camera(cfg: Any, camera: str) -> tuple[Database, Any, str]:
     return db, settings, url
 
 
-def camera_ingest(cfg: Any, camera: str, cam_cfg: Any, url: str) -> Any:
+def camera_ingest(cfg: Any, camera: str, cam_cfg: Any, url: str,
+                  wall_origin: float | None = None) -> Any:
     """A CameraIngest with no callback: the ingest actor drains `.queue` itself. Its queue
     waits for the consumer on a file read once (dropping would lose footage nobody can ask
-    about again) and drops the oldest chunk on live cameras and looped files."""
+    about again) and drops the oldest chunk on live cameras and looped files. With the
+    camera's stored `wall_origin`, stream time continues across restarts."""
     from pipeline.ingest.supervisor import CameraIngest
 
-    return CameraIngest(camera, url, ingest_options(cam_cfg))
+    return CameraIngest(camera, url, ingest_options(cam_cfg, wall_origin=wall_origin))
 
 
 def record_failure(cfg: Any, camera: str, error: str) -> None:

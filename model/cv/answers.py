@@ -118,10 +118,11 @@ def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:
     """Point questions need the start in the window; others need any overlap."""
     since = -math.inf if intent.since is None else intent.since
     until = math.inf if intent.until is None else intent.until
+    start = iv.t_start if intent.stream_window else iv.wall_start
     if point:
-        return since <= iv.wall_start <= until
-    end = math.inf if iv.ongoing else iv.wall_end
-    return end >= since and iv.wall_start <= until
+        return since <= start <= until
+    end = math.inf if iv.ongoing else (iv.t_end if intent.stream_window else iv.wall_end)
+    return end >= since and start <= until
 
 
 def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:

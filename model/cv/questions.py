@@ -77,6 +77,7 @@ class QueryIntent:
     window: str  # the window read back ("after 22:00"), "" when the question had none
     tz: str  # time zone name used for the window and the default formatter
     include_alerts: bool = False  # anomaly questions also list the window's alerts
+    stream_window: bool = False  # since/until are stream seconds ("between 30 and 60 s")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def parse_question(
     return QueryIntent(
         question=text, label=label, action=action, kinds=kinds, since=window.since,
         until=window.until, window=window.text, tz=str(getattr(zone, "key", zone)),
-        include_alerts=label == "anomaly",
+        include_alerts=label == "anomaly", stream_window=window.stream,
     )
 
 

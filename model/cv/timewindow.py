@@ -42,15 +42,17 @@ class WindowError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
-    since: float | None  # epoch seconds, inclusive; None: from the beginning
-    until: float | None  # epoch seconds, inclusive; None: up to now
+    since: float | None  # epoch seconds (stream seconds with `stream`), inclusive; None: open
+    until: float | None
     text: str  # the window as an operator would read it back, "" when none
     span: tuple[int, int] = (0, 0)  # where the phrase sat in the question
+    stream: bool = False  # since/until are seconds of the camera's stream ("between 30 and 60 s")
 
 
 def parse_window(text: str, now: datetime) -> Window:
     """The first time window phrase in lower-case `text`, relative to aware `now`."""
-    for parse in (_relative, _between, _day_part, _after, _before, _around, _day, _now):
+    for parse in (_stream, _relative, _between, _day_part, _after, _before, _around, _day,
+                  _now):
         found = parse(text, now)
         if found is not None:
             return found
@@ -91,6 +93,39 @@ def _fmt(tod: time) -> str:
     return tod.strftime("%H:%M")
 
 
+_SECS = r"(\d+(?:\.\d+)?)"
+_SUNIT = r"\s*(?:s|secs?|seconds?)\b"
+_STREAM = [  # (pattern, kind): stream seconds, always with a unit on the last number
+    (re.compile(rf"\b(?:between|from)\s+{_SECS}(?:{_SUNIT})?\s+(?:and|to|until|-)\s+"
+                rf"{_SECS}{_SUNIT}"), "between"),
+    (re.compile(rf"\b(?:after|since|from)\s+{_SECS}{_SUNIT}"), "after"),
+    (re.compile(rf"\b(?:before|until|by|in the first)\s+{_SECS}{_SUNIT}"), "before"),
+]
+
+
+def _stream(text: str, now: datetime) -> Window | None:
+    """Seconds of the footage: "between 30 and 60 s", "after 45 s", "in the first 20 s"."""
+    for pattern, kind in _STREAM:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        a = float(m.group(1))
+        if kind == "between":
+            b = float(m.group(2))
+            if b < a:
+                raise WindowError(f"time window: {b:g} s is before {a:g} s in {m.group(0)!r}")
+            return Window(a, b, f"between {a:g} s and {b:g} s", m.span(), stream=True)
+        if kind == "after":
+            return Window(a, None, f"after {a:g} s", m.span(), stream=True)
+        return Window(0.0, a, f"in the first {a:g} s", m.span(), stream=True)
+    return None
+
+
+def _day_label(start: datetime, now: datetime) -> str:
+    """" yesterday" when a time of day had to be read on the previous day."""
+    return " yesterday" if start.date() < now.date() else ""
+
+
 def _relative(text: str, now: datetime) -> Window | None:
     m = _RELATIVE.search(text)
     if m is None:
@@ -112,8 +147,8 @@ def _between(text: str, now: datetime) -> Window | None:
     end = _at(start, b)
     if end <= start:  # "between 22:00 and 02:00" crosses midnight
         end += timedelta(days=1)
-    return Window(start.timestamp(), end.timestamp(), f"between {_fmt(a)} and {_fmt(b)}",
-                  m.span())
+    return Window(start.timestamp(), end.timestamp(),
+                  f"between {_fmt(a)} and {_fmt(b)}{_day_label(start, now)}", m.span())
 
 
 def _after(text: str, now: datetime) -> Window | None:
@@ -122,7 +157,9 @@ def _after(text: str, now: datetime) -> Window | None:
         return None
     tod = parse_time_of_day(m.group(2))
     word = "since" if m.group(1) in ("since", "from") else "after"
-    return Window(_past(now, tod).timestamp(), None, f"{word} {_fmt(tod)}", m.span())
+    start = _past(now, tod)  # a time still to come today means yesterday's: said so
+    return Window(start.timestamp(), None, f"{word} {_fmt(tod)}{_day_label(start, now)}",
+                  m.span())
 
 
 def _before(text: str, now: datetime) -> Window | None:
@@ -132,7 +169,8 @@ def _before(text: str, now: datetime) -> Window | None:
     tod = parse_time_of_day(m.group(2))
     end = _past(now, tod)
     start = datetime.combine(end.date(), time(0, 0), tzinfo=now.tzinfo)
-    return Window(start.timestamp(), end.timestamp(), f"before {_fmt(tod)}", m.span())
+    return Window(start.timestamp(), end.timestamp(),
+                  f"before {_fmt(tod)}{_day_label(end, now)}", m.span())
 
 
 def _around(text: str, now: datetime) -> Window | None:
@@ -142,8 +180,8 @@ def _around(text: str, now: datetime) -> Window | None:
     tod = parse_time_of_day(m.group(2))
     at = _past(now, tod)
     half = timedelta(minutes=15)
-    return Window((at - half).timestamp(), (at + half).timestamp(), f"around {_fmt(tod)}",
-                  m.span())
+    return Window((at - half).timestamp(), (at + half).timestamp(),
+                  f"around {_fmt(tod)}{_day_label(at, now)}", m.span())
 
 
 def _day_part(text: str, now: datetime) -> Window | None:

@@ -45,6 +45,9 @@ class CameraAnalysis:
             self.last_stored_seq = max((c.seq for c in chunks), default=-1)
             # Events left open by a crash, a kill or an outage end where the footage
             # stored before it ends: nobody is "still there" after a restart.
+            # t = 0 of the camera's first run: a restart continues its stream time
+            first = min(chunks, key=lambda c: c.seq, default=None)
+            self.wall_origin = None if first is None else first.wall_start - first.t_start
             last_wall = max((c.wall_end for c in chunks), default=None)
             if last_wall is not None:
                 closed = repo.close_open_events(s, camera, last_wall, "restart")

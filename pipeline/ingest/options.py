@@ -25,6 +25,9 @@ class IngestOptions:
     backoff_initial: float = 5.0  # reconnect backoff, doubling up to backoff_max
     backoff_max: float = 60.0
     max_clock_skew: float = 5.0  # live: re-anchor pts to the wall clock beyond this drift
+    # epoch seconds of the camera's t = 0 from an earlier run (the first stored chunk), so
+    # that stream time and wall times continue across restarts; None: a new origin now
+    wall_origin: float | None = None
 
     def __post_init__(self) -> None:
         checks = {

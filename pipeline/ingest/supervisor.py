@@ -140,7 +140,8 @@ class CameraIngest:
             self._status = replace(self._status, updated_at=time.time(), **fields)
 
     def _run(self) -> None:
-        timeline = Timeline(self.live, self.options.max_clock_skew)
+        timeline = Timeline(self.live, self.options.max_clock_skew,
+                            origin=self.options.wall_origin)
         sampler = FrameSampler(self.camera, self.options, timeline)
         backoff = self.options.backoff_initial
         try:

@@ -25,12 +25,17 @@ class Timeline:
     """
 
     def __init__(
-        self, live: bool, max_skew: float = 5.0, clock: Callable[[], float] = time.time
+        self, live: bool, max_skew: float = 5.0, clock: Callable[[], float] = time.time,
+        origin: float | None = None,
     ) -> None:
+        """`origin`: the wall clock of t = 0 from an earlier run of the camera: a live
+        stream's t then continues from there (now - origin), a re-read file keeps the
+        wall times it had."""
         self.live = live
         self.max_skew = max_skew
         self.clock = clock
-        self.wall_origin: float | None = None if live else clock()
+        self.wall_origin: float | None = origin if origin is not None else (
+            None if live else clock())
         self.step = DEFAULT_STEP
         self.last: float | None = None
         self._anchor: tuple[float, float] | None = None  # (pts seconds, t)

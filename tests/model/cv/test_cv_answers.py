@@ -125,3 +125,12 @@ def test_people_entering_together_are_one_moment_with_a_head_count():
     ans = answer_from_events(intent, rows, fmt=hhmm)
     assert ans.text == "4 people entered: at 21:00 (t=20.0s) (3 people); 21:00 (t=45.0s)."
     assert len(ans.intervals) == 4, "every person keeps its own interval and thumbnail"
+
+
+@pytest.mark.parametrize(("question", "ids"), [
+    ("When did a person enter between 3000 and 4200 s?", [3]),
+    ("When did a person enter after 4000 seconds?", [5]),
+    ("When did a person enter in the first 1000 s?", [1]),
+])
+def test_stream_second_windows_select_by_the_footages_own_time(question, ids):
+    assert [iv.event_id for iv in ask(question).intervals] == ids

@@ -113,3 +113,29 @@ def test_unsupported_questions_explain_instead_of_guessing(question, reason):
 def test_bad_question_input_names_the_field(text, tz, field):
     with pytest.raises(ValueError, match=field):
         parse_question(text, NOW.timestamp(), tz)
+
+
+@pytest.mark.parametrize(("question", "since", "until", "window"), [
+    ("When did a person enter between 30 and 60 s?", 30.0, 60.0, "between 30 s and 60 s"),
+    ("Anyone there between 30 s and 90 seconds?", 30.0, 90.0, "between 30 s and 90 s"),
+    ("Was anyone there after 45 seconds?", 45.0, None, "after 45 s"),
+    ("Any motion in the first 20 s?", 0.0, 20.0, "in the first 20 s"),
+])
+def test_stream_second_windows_are_read_as_seconds_of_the_footage(question, since, until,
+                                                                  window):
+    intent = parse_question(question, NOW.timestamp(), "UTC")
+    assert isinstance(intent, QueryIntent) and intent.stream_window
+    assert (intent.since, intent.until, intent.window) == (since, until, window)
+
+
+def test_a_time_of_day_still_to_come_is_read_as_yesterday_and_says_so():
+    evening = datetime(2026, 11, 23, 21, 0, tzinfo=UTC).timestamp()
+    intent = parse_question("Did anyone enter after 23:00?", evening, "UTC")
+    assert intent.window == "after 23:00 yesterday" and intent.since == _ts(22, 23)
+    today = parse_question("Did anyone enter after 20:00?", evening, "UTC")
+    assert today.window == "after 20:00" and today.since == _ts(23, 20)
+
+
+def test_a_stream_window_that_ends_before_it_starts_is_refused():
+    out = parse_question("Did anyone enter between 60 and 30 s?", NOW.timestamp(), "UTC")
+    assert isinstance(out, Unsupported) and out.reason == "bad_window" and "30 s" in out.text

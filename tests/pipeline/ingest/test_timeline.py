@@ -77,3 +77,17 @@ def test_live_reconnect_resumes_at_wall_clock_after_outage():
     t = timeline.stamp(0.0)
     assert t == pytest.approx(3.12, abs=1e-6)
     assert timeline.stamp(0.04) == pytest.approx(t + 0.04)
+
+
+def test_a_restarted_live_camera_continues_its_stream_time_from_the_stored_origin():
+    now = [1_795_000_100.0]
+    tl = Timeline(live=True, clock=lambda: now[0], origin=1_795_000_000.0)
+    assert tl.stamp(5.0) == pytest.approx(100.0)  # t continues, not 0 again
+    now[0] += 1.0
+    assert tl.stamp(6.0) == pytest.approx(101.0)
+    assert tl.wall_origin == 1_795_000_000.0
+
+
+def test_a_re_read_file_keeps_the_wall_origin_of_its_first_read():
+    tl = Timeline(live=False, clock=lambda: 1_795_000_086.0, origin=1_795_000_000.0)
+    assert tl.wall_origin == 1_795_000_000.0 and tl.stamp(0.0) == 0.0
