@@ -42,6 +42,8 @@ def _metrics(request: Request) -> Metrics:
 
 Service = Annotated[ServiceAPI, Depends(_service)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+MAX_ID = 2**63 - 1  # row ids are 64-bit in SQLite and PostgreSQL
+Cursor = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 # A moment: epoch seconds (finite: NaN and infinities are refused) or ISO-8601.
 Moment = Annotated[float, Field(allow_inf_nan=False)] | datetime | None
 MomentQuery = Annotated[float | None, Query(allow_inf_nan=False)]
@@ -181,7 +183,7 @@ def events(camera: str, service: Service, since: MomentQuery = None,
 
 
 @private.get("/alerts")
-def alerts(service: Service, after_id: Annotated[int | None, Query(ge=0)] = None,
+def alerts(service: Service, after_id: Cursor = None,
            camera: str | None = None, limit: Limit = 100) -> list[dict[str, Any]]:
     return service.alerts(after_id, camera, limit)
 
@@ -189,9 +191,9 @@ def alerts(service: Service, after_id: Annotated[int | None, Query(ge=0)] = None
 @private.get("/alerts/stream", response_class=EventSourceResponse)
 async def alerts_stream(
     request: Request, service: Service,
-    after_id: Annotated[int | None, Query(ge=0)] = None, camera: str | None = None,
-    max_events: Annotated[int | None, Query(ge=1)] = None,
-    timeout_s: Annotated[float | None, Query(gt=0)] = None,
+    after_id: Cursor = None, camera: str | None = None,
+    max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    timeout_s: Annotated[float | None, Query(gt=0, le=86_400)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ):
     """Alerts as server-sent events; resumes after `after_id` or `Last-Event-ID`, else
