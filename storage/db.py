@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -74,19 +73,13 @@ class Database:
     def transact(self, work: Callable[[Session], T], *, attempts: int = 3,
                  delay_s: float = 0.5) -> T:
         """Run `work(session)` as one unit of work, retrying it on DatabaseUnavailable with
-        doubling delays; the last failure is re-raised. `work` must be safe to repeat
-        (it is: a failed attempt is rolled back)."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.session() as s:
-                    return work(s)
-            except DatabaseUnavailable as e:
-                if attempt == attempts:
-                    raise
-                log.warning("%s; retry %d/%d in %.1fs", e, attempt, attempts - 1, delay_s)
-                time.sleep(delay_s)
-                delay_s *= 2
-        raise AssertionError("unreachable")
+        jittered exponential waits from `delay_s`; the last failure is re-raised. `work`
+        must be safe to repeat (it is: a failed attempt is rolled back)."""
+        def unit() -> T:
+            with self.session() as s:
+                return work(s)
+
+        return retrying(attempts, delay_s)(unit)
 
     def ping(self) -> bool:
         try:
@@ -236,3 +229,18 @@ def open_database(url: str, *, migrate_schema: bool = True) -> Database:
             raise
     log.info("database ready: %s", mask_url(url))
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def retrying(attempts: int, delay_s: float) -> Any:
+    """The retry policy for a database outage: up to `attempts` tries, waits doubling
+    from `delay_s` with jitter, each retry logged, the last failure re-raised."""
+    import tenacity
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(DatabaseUnavailable),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential_jitter(initial=delay_s, max=30.0, jitter=delay_s / 2),
+        before_sleep=lambda state: log.warning(
+            "%s; retry %d/%d", state.outcome.exception(), state.attempt_number,
+            attempts - 1),
+        reraise=True)

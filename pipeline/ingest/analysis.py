@@ -11,7 +11,6 @@ question answerer). It does not detect anything (model/cv) nor parse questions.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from pipeline.evidence import save_thumbnail
 from pipeline.ingest.spool import Spool
 from pipeline.messages import CameraState, CameraStatus, Event, FrameChunk
 from storage import repo
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, retrying
 from storage.records import NewEvent
 
 log = logging.getLogger(__name__)
@@ -139,18 +138,15 @@ class CameraAnalysis:
         return written
 
     def _write_retrying(self, record: dict, attempts: int = DB_ATTEMPTS) -> list[Event]:
-        delay = 0.5
-        for attempt in range(attempts):
+        def attempt() -> list[Event]:
             saved = (dict(self._open), self.last_stored_seq)
             try:
                 return self._write(record)
             except DatabaseUnavailable:
                 self._open, self.last_stored_seq = saved  # the transaction rolled back
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                raise
+
+        return retrying(attempts, 0.5)(attempt)
 
     def _record(self, events: list, chunk: FrameChunk | None) -> dict:
         """A chunk's rows as plain data (thumbnails already on disk): what is written to

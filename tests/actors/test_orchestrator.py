@@ -189,6 +189,15 @@ def test_live_rtsp_camera_streams_then_reconnects_without_touching_others(world)
         health = orch.health()
         assert all(health["memory"].values()) and health["cameras"]["door"] is True
         assert rows(cfg, "lobby")[3].status == "finished"  # the other camera is untouched
+        # power back: the same server on the same port; the camera resumes by itself
+        before = len(rows(cfg, "door")[0])
+        server = GstRtspServer(server.clip, port=server.port).start()
+        while not (rows(cfg, "door")[3].status == "live"
+                   and len(rows(cfg, "door")[0]) > before):
+            assert time.monotonic() < deadline + 60, rows(cfg, "door")[3]
+            time.sleep(0.5)
+        seqs = [c.seq for c in rows(cfg, "door")[0]]
+        assert seqs == sorted(set(seqs))  # seqs continue after the reconnect, none twice
     finally:
         server.stop()
         with database(cfg).session() as s:
