@@ -361,7 +361,7 @@ def _problems(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         path = _loc(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = mask_text(err["msg"].removeprefix("Value error, "))  # values quoted in it too
         # Cross-field validators name their field as "sub.path: reason"; join the paths.
         sub = _SUBPATH_RE.match(msg)
         if sub:

@@ -4,10 +4,16 @@ name a path, and no error ever shows the password of a database or Redis URL."""
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import ConfigError, config_from_dict
+
+# CI explores a fixed set of inputs (a random find must not block a landing);
+# XLWATCH_FUZZ_RANDOM=1 explores new ones each run.
+FIXED = os.environ.get("XLWATCH_FUZZ_RANDOM") != "1"
 
 SECRET = "hunter2-s3cret"
 values = st.one_of(
@@ -30,7 +36,7 @@ top = st.dictionaries(st.sampled_from(["db_url", "redis_url", "data_dir", "zzz"]
                       max_size=2)
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=400, deadline=None, database=None, derandomize=FIXED)
 @given(st.lists(section, max_size=3), top)
 def test_any_config_loads_or_is_refused_naming_paths_without_secrets(parts, extra):
     data = {**{k: v for k, v in extra.items() if k != "data_dir"}, **dict(parts)}

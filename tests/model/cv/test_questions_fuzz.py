@@ -4,12 +4,17 @@ starts no later than it ends."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.cv.questions import MAX_QUESTION_CHARS, QueryIntent, Unsupported, parse_question
+
+# CI explores a fixed set of inputs (a random find must not block a landing);
+# XLWATCH_FUZZ_RANDOM=1 explores new ones each run.
+FIXED = os.environ.get("XLWATCH_FUZZ_RANDOM") != "1"
 
 NOW = datetime(2026, 11, 23, 21, 0, tzinfo=UTC).timestamp()
 WORDS = ["when", "did", "a", "person", "enter", "leave", "after", "before", "between",
@@ -23,7 +28,7 @@ questions = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None, database=None)
+@settings(max_examples=600, deadline=None, database=None, derandomize=FIXED)
 @given(questions, st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
        st.floats(min_value=0, max_value=4e9, allow_nan=False))
 def test_any_question_gets_an_intent_or_a_clear_refusal(text, tz, now):

@@ -5,6 +5,8 @@ camera's password or more than a bounded slice of what it was sent."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +17,10 @@ from pipeline.config import config_from_dict
 from pipeline.query.core import QueryCore
 from storage import repo
 from storage.db import open_database
+
+# CI explores a fixed set of inputs (a random find must not block a landing);
+# XLWATCH_FUZZ_RANDOM=1 explores new ones each run.
+FIXED = os.environ.get("XLWATCH_FUZZ_RANDOM") != "1"
 
 SECRET = "s3cret-pw"
 MAX_BODY = 64 * 1024  # no error or listing here comes near this
@@ -45,7 +51,7 @@ def test_no_generated_request_gets_a_server_error_or_echoes_a_secret(app):
             continue  # the SSE stream never ends by itself: it has its own tests
 
         @given(operation.as_strategy())
-        @settings(max_examples=25, deadline=None, database=None,
+        @settings(max_examples=25, deadline=None, database=None, derandomize=FIXED,
                   suppress_health_check=list(HealthCheck))
         def check(case):
             response = case.call()
