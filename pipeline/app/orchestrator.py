@@ -32,6 +32,7 @@ from pipeline.messages import Answer, CameraStatus, Question
 from pipeline.placement import CameraDemand, NodeSpec, Slot, place
 from pipeline.wiring import CameraPlan, backend_of, database, desired_cameras, settings_of
 from storage import repo
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -334,14 +335,24 @@ class Orchestrator:
         """Pick up `camera add/remove` done against the DB, and dead nodes, periodically."""
         def loop() -> None:
             last_sweep = time.monotonic()
+            failing = False
             while not self._loop_stop.wait(interval_s):
                 try:
                     self.reconcile()
                     if time.monotonic() - last_sweep >= SWEEP_INTERVAL_S:
                         last_sweep = time.monotonic()
                         self.sweep()
+                except DatabaseUnavailable as exc:  # an outage: said once, retried quietly
+                    if not failing:
+                        log.warning("reconcile paused: %s", exc)
+                    failing = True
+                    continue
                 except Exception:  # noqa: BLE001 - report and try again next round
                     log.exception("reconcile failed")
+                    continue
+                if failing:
+                    log.info("reconcile resumed: the database is back")
+                failing = False
 
         self._loop = threading.Thread(target=loop, name="reconcile", daemon=True)
         self._loop.start()

@@ -79,6 +79,7 @@ def test_a_45_s_database_outage_during_a_live_camera_loses_nothing(tmp_path):
     assert ingest["frames_dropped"] == 0 and ingest["dropped_to_memory"] == 0, ingest
     text = log.read_text()
     assert "spooling chunk rows" in text  # the outage reached the service log
+    assert text.count("reconcile paused") == 1 and "reconcile resumed" in text  # said once
     print(f"outage {OUTAGE_S:.0f} s: {len(seqs)} chunks stored in order (0..{seqs[-1]}), "
           f"spooled at the end {ingest['spooled']}, lost {ingest['chunks_lost']}, frames "
           f"dropped {ingest['frames_dropped']}; spool log lines {text.count('spooling')}")
