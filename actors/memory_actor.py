@@ -16,7 +16,7 @@ from typing import Any
 
 from actors.logs import worker_logging
 from actors.peers import peer
-from pipeline.alerts.core import RuleSet
+from pipeline.alerts.ruleset import RuleSet
 from pipeline.memory.core import MemoryCore
 from pipeline.memory.loop import StepLoop
 from pipeline.memory.videoxl2 import build_engine

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import emit, peak_gib, pick_device, reset_peak, sync  # noqa: E402
 from bench.prefill import build_ours  # noqa: E402
 from model.engine.engine import Engine  # noqa: E402
-from pipeline.alerts.evaluator import load_rules  # noqa: E402
+from pipeline.alerts.ruleset import RuleSet  # noqa: E402
 from pipeline.config import config_from_dict  # noqa: E402
 from pipeline.memory.core import MemoryCore  # noqa: E402
 from pipeline.memory.loop import StepLoop  # noqa: E402
@@ -54,13 +54,15 @@ def frame_pool(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8) for _ in range(n)]
 
 
+def is_important(cam: int, seq: int, every: int) -> bool:
+    """Every `every`-th chunk (by camera and seq) counts as one with CV events."""
+    return bool(every) and (cam + seq) % every == 0
+
+
 def chunk(cam: int, seq: int, pool: list[np.ndarray], important_every: int = 0) -> ModelChunk:
-    """Camera `cam`'s chunk `seq`; every `important_every`-th one (by camera and seq) is
-    marked important, as chunks with CV events are."""
     times = tuple(seq * CHUNK_SECONDS + i for i in range(16))
-    important = bool(important_every) and (cam + seq) % important_every == 0
     return ModelChunk(f"c{cam}", seq, times, 1_795_000_000.0, pool[(cam + seq) % len(pool)],
-                      important)
+                      is_important(cam, seq, important_every))
 
 
 STORES = {  # name -> memory section (over the service's defaults)
@@ -76,9 +78,8 @@ def service_cfg(data_dir: Path, args, store: str):
 
 
 def standing_of(cfg):
-    rules, _ = load_rules(cfg.alerts)  # the config's rule set (its standing questions)
-    pairs = [(r.name, r.params["question"]) for r in rules if r.kind == "standing"]
-    return lambda camera: pairs
+    """The service's rule set over the config alone (no alert_rules table here)."""
+    return RuleSet(cfg.alerts, None).standing
 
 
 def run_service(model, cfg, args, pool, device) -> dict:
@@ -120,7 +121,7 @@ def run_engine(model, cfg, args, pool, device, per_chunk: bool) -> dict:
                     if c.important:
                         eng.mark_important(r.camera, r.seq)
         for r in eng.run_until_idle():
-            if chunk(int(r.camera[1:]), r.seq, pool, args.important_every).important:
+            if is_important(int(r.camera[1:]), r.seq, args.important_every):
                 eng.mark_important(r.camera, r.seq)
         sync(device)
 

@@ -9,6 +9,7 @@ started; for live streams the origin is the first frame, anchored at its wall-cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -106,17 +107,14 @@ class Event:
     frame_size: tuple[int, int] | None = None  # (width, height) the bbox is measured in
 
     @classmethod
-    def from_cv(cls, ev: Any, camera: str, *, id: int | None = None,
-                wall_start: float | None = None, wall_end: float | None = None,
-                thumbnail: str | None = None, chunk_seq: int | None = None,
-                frame_size: tuple[int, int] | None = None) -> Event:
-        """From a detector's model.cv.CVEvent (walls default to the event's own)."""
-        start = wall_start if wall_start is not None else (
-            ev.wall_start if ev.wall_start is not None else ev.t_start)
-        end = wall_end if wall_end is not None else ev.wall_end
-        return cls(id, camera, ev.kind, ev.t_start, ev.t_end, start, end, ev.track_id,
-                   float(ev.confidence or 0.0), tuple(ev.bbox) if ev.bbox else None,
-                   ev.count, thumbnail, chunk_seq, dict(ev.details), frame_size)
+    def from_emission(cls, em: Mapping[str, Any], camera: str, *, id: int | None = None,
+                      chunk_seq: int | None = None,
+                      frame_size: tuple[int, int] | None = None) -> Event:
+        """From one detector emission as plain data (pipeline.ingest.analysis.emission)."""
+        return cls(id, camera, em["kind"], em["t_start"], em["t_end"], em["wall_start"],
+                   em["wall_end"], em["track_id"], em["confidence"],
+                   tuple(em["bbox"]) if em["bbox"] else None, em["count"], em["thumbnail"],
+                   chunk_seq, dict(em["details"]), frame_size)
 
     @classmethod
     def from_row(cls, row: Any, camera: str) -> Event:

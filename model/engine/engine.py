@@ -386,6 +386,11 @@ class Engine:
             out.append((m.seq, m.t_start, end, m.wall_origin))
         return out
 
+    def chunk_start(self, camera: str, seq: int) -> tuple[float, float]:
+        """(t of the chunk's first group, its wall origin): one lookup, for every step."""
+        meta = self.memories[camera].metas[seq]
+        return meta.t_start, meta.wall_origin
+
     def seqs_in_window(self, camera: str, t_start: float, t_end: float,
                        wall: bool = False) -> tuple[int, int] | None:
         """Chunk seq range overlapping [t_start, t_end]: stream seconds, or epoch seconds

@@ -375,12 +375,9 @@ class KVIndex:
     def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
         e = sim.entry(ek)
         lower = (Tier.HOST, Tier.DISK) if tier == Tier.GPU else (Tier.DISK,)
-        if not self._persists(ek) and not e.durable:
-            # Fine KV kept in memory only: past the host pool it goes (coarse remains).
+        memory_only = not self._persists(ek) and not e.durable
+        if memory_only:  # fine KV kept in memory only: past the host pool it goes
             lower = tuple(t for t in lower if t != Tier.DISK)
-            if not lower or not self._fit(sim.fork(), lower[0], e.nbytes, exclude):
-                sim.do(Op("drop", *ek, tier, None, e.nbytes, "fine kept in memory only"))
-                return True
         for dst in lower:
             need = 0 if (dst == Tier.DISK and e.durable) else e.nbytes
             trial = sim.fork()
@@ -388,6 +385,9 @@ class KVIndex:
                 trial.do(Op("spill", *ek, tier, dst, e.nbytes))
                 sim.over, sim.used, sim.ops = trial.over, trial.used, trial.ops
                 return True
+        if memory_only:  # nowhere lower to keep it: its coarse form remains
+            sim.do(Op("drop", *ek, tier, None, e.nbytes, "fine kept in memory only"))
+            return True
         return False
 
     def _fit_disk(self, sim: _Sim, nbytes: int, exclude: set[EntryKey]) -> bool:

@@ -1,10 +1,7 @@
-"""The alert actor's core, and the one rule set every part reads.
+"""The alert actor's core.
 
-`RuleSet` is the rules the service runs: `evaluator.load_rules` over the config's
-`alerts` section (its rules, its standing questions at `anomaly_threshold`) and the
-enabled `alert_rules` rows, re-read every RULES_REFRESH_S so a rule added while the
-service runs takes effect. The memory actor takes its standing questions from it.
-`AlertCore` evaluates CV events (in a `CameraContext.from_config`: zones, off-hours, time
+The rules come from `pipeline.alerts.ruleset.RuleSet`, which the memory actor's standing
+questions also read. `AlertCore` evaluates CV events (in a `CameraContext.from_config`: zones, off-hours, time
 zone, and the analysis frame size the events carry) and standing-question scores with an
 `AlertEvaluator` (cooldown), and hands every alert to the relay `build_relay` makes, which
 commits the row first and then publishes. It does not decide what an alert is
@@ -14,59 +11,19 @@ commits the row first and then publishes. It does not decide what an alert is
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pipeline.alerts.evaluator import AlertEvaluator, load_rules
+from pipeline.alerts.evaluator import AlertEvaluator
 from pipeline.alerts.relay import build_relay
-from pipeline.alerts.rules import AlertRule, CameraContext
+from pipeline.alerts.rules import CameraContext
+from pipeline.alerts.ruleset import RuleSet
 from pipeline.ingest.spool import Spool
 from pipeline.messages import AlertEvent, ChunkScores, Event
-from storage import repo
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
-RULES_REFRESH_S = 10.0
-
-
-class RuleSet:
-    """The rules in force: config then table rows; refreshed every `refresh_s`."""
-
-    def __init__(self, alerts_cfg: Any, db: Any, refresh_s: float = RULES_REFRESH_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._cfg, self._db = alerts_cfg, db
-        self._refresh_s, self._clock = refresh_s, clock
-        self._rules: list[AlertRule] = []
-        self.errors: list[str] = []  # table rows that were skipped, with why
-        self._at: float | None = None
-        self.version = 0  # bumped whenever the rules were re-read
-
-    def rules(self) -> list[AlertRule]:
-        now = self._clock()
-        if self._at is None or now - self._at >= self._refresh_s:
-            try:
-                with self._db.session() as s:
-                    rows = repo.list_alert_rules(s, enabled_only=True)
-            except DatabaseUnavailable as exc:
-                if self._at is None:  # nothing read yet: the config's rules alone
-                    self._rules, _ = load_rules(self._cfg)
-                    self.version += 1
-                log.warning("alert rules: table not readable (%s); keeping %d rules", exc,
-                            len(self._rules))
-                self._at = now
-                return self._rules
-            self._rules, self.errors = load_rules(self._cfg, rows)
-            self._at = now
-            self.version += 1
-        return self._rules
-
-    def standing(self, camera: str) -> list[tuple[str, str]]:
-        """(rule name, question) pairs each new chunk of `camera` is scored on."""
-        return [(r.name, r.params["question"]) for r in self.rules()
-                if r.kind == "standing" and r.enabled and r.applies_to(camera)]
 
 
 class AlertCore:

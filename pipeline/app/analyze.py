@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.ingest.analysis import emission
 from pipeline.messages import Event, Question
 from pipeline.query.core import MAX_QUESTION_CHARS, QueryError
 
@@ -99,8 +100,9 @@ def _collect(out: dict[str, Event], events: list, camera: str, seq: int | None,
     for ev in events:
         key = ev.key or f"{ev.kind}-{ev.t_start}"
         prev = out.get(key)
-        out[key] = Event.from_cv(ev, camera, chunk_seq=prev.chunk_seq if prev else seq,
-                                 frame_size=size)
+        out[key] = Event.from_emission(emission(ev, 0.0, None), camera,
+                                       chunk_seq=prev.chunk_seq if prev else seq,
+                                       frame_size=size)
 
 
 def _llm_memory(cfg: Any, model_path: Path | None) -> Any:

@@ -91,7 +91,7 @@ def fetch_vtest(cache_dir: Path) -> Path | None:
     try:
         url, sha256 = _sdist_location(index)
         print(f"fetching OpenCV's sample footage once from {OPENCV_SDIST} "
-              f"({urlparse(url).hostname}) ...", file=sys.stderr, flush=True)
+              "(the package index) ...", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             sdist = Path(tmp) / "sdist.tar.gz"
             _download(url, sdist, sha256)
@@ -102,7 +102,14 @@ def fetch_vtest(cache_dir: Path) -> Path | None:
 
 
 def _index_url() -> str:
-    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+    """The package index pip uses: PIP_INDEX_URL, else pip's own default."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"].rstrip("/")
+    try:
+        from pip._internal.models.index import PyPI  # pip's default index, named by pip
+    except ImportError:  # no pip here: no index to fetch from (the synthetic scene)
+        return ""
+    return PyPI.simple_url.rstrip("/")
 
 
 def _sdist_location(index: str) -> tuple[str, str]:
@@ -146,7 +153,9 @@ def _index_reachable(index: str, timeout_s: float = 4.0) -> bool:
     import socket
 
     parsed = urlparse(index)
-    host = parsed.hostname or "pypi.org"
+    host = parsed.hostname
+    if not host:
+        return False
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
 
     def probe() -> bool:

@@ -152,21 +152,9 @@ class CameraAnalysis:
         """A chunk's rows as plain data (thumbnails already on disk): what is written to
         the database, or spooled when it is down."""
         origin = chunk.wall_origin if chunk is not None else 0.0
-        emissions = []
-        for ev in events:
-            wall_start = ev.wall_start if ev.wall_start is not None else origin + ev.t_start
-            wall_end = ev.wall_end if ev.wall_end is not None else (
-                None if ev.t_end is None else origin + ev.t_end)
-            thumb = save_thumbnail(self.data_dir, self.camera,
-                                   f"{ev.kind}-{ev.t_start:08.1f}-{ev.key or 'k'}",
-                                   ev.thumbnail_jpeg)
-            emissions.append({
-                "kind": ev.kind, "t_start": ev.t_start, "t_end": ev.t_end,
-                "wall_start": wall_start, "wall_end": wall_end, "track_id": ev.track_id,
-                "confidence": float(ev.confidence or 0.0),
-                "bbox": [float(v) for v in ev.bbox] if ev.bbox else None,
-                "count": ev.count, "details": dict(ev.details), "key": ev.key,
-                "thumbnail": thumb})
+        emissions = [emission(ev, origin, save_thumbnail(
+            self.data_dir, self.camera, f"{ev.kind}-{ev.t_start:08.1f}-{ev.key or 'k'}",
+            ev.thumbnail_jpeg)) for ev in events]
         chunk_row = None if chunk is None else {
             "t_start": chunk.start, "t_end": chunk.end, "wall_origin": chunk.wall_origin,
             "n_frames": chunk.n_real}
@@ -210,10 +198,8 @@ class CameraAnalysis:
 
     def _events(self, record: dict, ids: list[int | None]) -> list[Event]:
         size = tuple(record["size"]) if record["size"] else None
-        return [Event(row_id, self.camera, em["kind"], em["t_start"], em["t_end"],
-                      em["wall_start"], em["wall_end"], em["track_id"], em["confidence"],
-                      tuple(em["bbox"]) if em["bbox"] else None, em["count"],
-                      em["thumbnail"], record["seq"], dict(em["details"]), size)
+        return [Event.from_emission(em, self.camera, id=row_id, chunk_seq=record["seq"],
+                                    frame_size=size)
                 for em, row_id in zip(record["emissions"], ids, strict=True)]
 
     def set_state(self, status: CameraStatus) -> None:
@@ -224,3 +210,16 @@ class CameraAnalysis:
                                and status.state == CameraState.STOPPED):
                 return
             repo.set_camera_status(s, self.camera, status.state.value, status.last_error)
+
+
+def emission(ev: Any, origin: float, thumbnail: str | None) -> dict:
+    """A detector's CVEvent as plain data, its wall times from `origin` where it has none:
+    what a chunk's record holds (written, or spooled) and what `analyze` collects."""
+    wall_start = ev.wall_start if ev.wall_start is not None else origin + ev.t_start
+    wall_end = ev.wall_end if ev.wall_end is not None else (
+        None if ev.t_end is None else origin + ev.t_end)
+    return {"kind": ev.kind, "t_start": ev.t_start, "t_end": ev.t_end,
+            "wall_start": wall_start, "wall_end": wall_end, "track_id": ev.track_id,
+            "confidence": float(ev.confidence or 0.0),
+            "bbox": [float(v) for v in ev.bbox] if ev.bbox else None, "count": ev.count,
+            "details": dict(ev.details), "key": ev.key, "thumbnail": thumbnail}

@@ -149,12 +149,8 @@ class MemoryCore:
                                             for r, qs in asks])
         self.counters["standing_batches"] += 1
         out = []
-        spans = {}
         for (r, qs), ps in zip(asks, probs, strict=True):
-            if r.camera not in spans:
-                spans[r.camera] = {seq: (t0, org) for seq, t0, _, org
-                                   in self.engine.chunk_spans(r.camera)}
-            t0, origin = spans[r.camera].get(r.seq, (0.0, 0.0))
+            t0, origin = self.engine.chunk_start(r.camera, r.seq)
             out.append(ChunkScores(
                 r.camera, r.seq, t0, origin + t0,
                 {name: float(p) for (name, _), p in zip(qs, ps, strict=True)},

@@ -19,9 +19,6 @@ class CVMemory:
         self._cams: dict[str, dict] = {}
 
     def add_camera(self, camera: str) -> dict:
-        if self._db is None:
-            self._cams[camera] = {"chunks": 0, "last_seq": -1, "events": 0, "backend": "cv"}
-            return dict(self._cams[camera])
         from storage import repo  # here: a core without a database imports no SQL
 
         with self._db.session() as s:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.evidence import format_wall
 from pipeline.messages import Answer, AnswerInterval, Event, Question
-from pipeline.wiring import backend_of, database, settings_of
+from pipeline.wiring import backend_of, camera_settings, database
 from storage import repo
 
 MAX_QUESTION_CHARS = 1000
@@ -63,10 +63,9 @@ class QueryCore:
     def answer(self, question: Question, llm_ask: LLMAsk | None = None) -> Answer:
         started = time.perf_counter()
         with self.db.session() as s:
-            known = repo.get_camera(s, question.camera) is not None
-        validate_question(question, known)
-        backend = question.backend or backend_of(
-            self.cfg, settings_of(self.cfg, self.db, question.camera))
+            row = repo.get_camera(s, question.camera)
+        validate_question(question, row is not None)
+        backend = question.backend or backend_of(self.cfg, camera_settings(self.cfg, row))
         events = self._events(question)
         if backend == "videoxl2":
             if llm_ask is None:

@@ -104,6 +104,7 @@ class DatabaseServiceAPI:
         self.db, self.cfg = db, cfg
         self._cipher = load_cipher(Path(cfg.data_dir), cfg.secret)
         self._query: Callable[[Question], Answer] | None = None
+        self._probe_bus: Any = None  # the Redis client of the readiness probe, made on use
 
     def attach_query(self, fn: Callable[[Question], Answer] | None) -> None:
         self._query = fn
@@ -186,8 +187,20 @@ class DatabaseServiceAPI:
         """ok/not-ok of what requests need: the database, and Redis when configured."""
         parts = {"database": bool(self.db.ping())}
         if getattr(self.cfg, "redis_url", None):
-            parts["redis"] = _redis_up(self.cfg)
+            parts["redis"] = self._redis_up()
         return parts
+
+    def _redis_up(self) -> bool:
+        """Ping Redis over one client kept for the probes (not a new pool per request)."""
+        from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
+
+        if self._probe_bus is None:
+            self._probe_bus = RedisAlertBus(self.cfg.redis_url, self.cfg.alerts.stream,
+                                            connect_timeout_s=1.0)
+        try:
+            return self._probe_bus.ping()
+        except AlertBusUnavailable:
+            return False
 
     def health(self) -> dict[str, Any]:
         parts = self.readiness()
@@ -198,11 +211,3 @@ class DatabaseServiceAPI:
             out["redis"] = {"ok": parts["redis"]}
         return out
 
-
-def _redis_up(cfg: Any) -> bool:
-    from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
-
-    try:
-        return RedisAlertBus(cfg.redis_url, cfg.alerts.stream, connect_timeout_s=1.0).ping()
-    except AlertBusUnavailable:
-        return False

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.alerts.core import AlertCore, RuleSet
+from pipeline.alerts.core import AlertCore
+from pipeline.alerts.ruleset import RuleSet
 from pipeline.config import config_from_dict
 from pipeline.messages import ChunkScores, Event
 from storage import repo
