@@ -52,6 +52,9 @@ class IngestActor:
         self._max_inflight = max(1, int(cam_cfg.max_inflight_chunks))
         self._analysis = CameraAnalysis(self._db, cfg, camera)
         self._is_file = is_file_url(url)
+        # A file read once at full speed waits for the memory (its footage cannot be read
+        # again); live streams, and files played as fake live cameras, drop and count.
+        self._waits = self._is_file and not (cam_cfg.loop or cam_cfg.realtime)
         self._seq_base = self._analysis.last_stored_seq + 1
         self._inflight: list[Any] = []
         self._alert_refs: list[Any] = []
@@ -126,7 +129,7 @@ class IngestActor:
             ready, self._inflight = ray.wait(self._inflight, num_returns=len(self._inflight),
                                              timeout=0)
             self._check(ready)
-        if self._is_file and len(self._inflight) >= self._max_inflight:
+        if self._waits and len(self._inflight) >= self._max_inflight:
             # A file is not live: wait for the memory actor instead of losing footage.
             ready, self._inflight = ray.wait(self._inflight, num_returns=1, timeout=300)
             self._check(ready)
@@ -135,7 +138,7 @@ class IngestActor:
             return
         # Only what the memory reads (model frames), not the analysis frames. A file's
         # call returns once the memory's backlog of it has room; a live one at once.
-        wait_s = FILE_WAIT_S if self._is_file else None
+        wait_s = FILE_WAIT_S if self._waits else None
         self._inflight.append(peer(self._memory).on_chunk.remote(
             chunk.for_memory(important), wait_s))
 
@@ -150,9 +153,11 @@ class IngestActor:
         if pending:
             ready, _ = ray.wait(pending, num_returns=len(pending), timeout=FILE_WAIT_S)
             self._check(ready)
-        self._analysis.set_state(self._ingest.status())
-        log.info("camera %s: read to its end, %d chunks, %d events", self.camera,
-                 self._chunks, self._events)
+        status = self._ingest.status()
+        self._analysis.set_state(status)
+        how = "read to its end" if status.state == CameraState.FINISHED else "stopped"
+        log.info("camera %s: %s, %d chunks, %d events", self.camera, how, self._chunks,
+                 self._events)
 
     def _check(self, ready: list) -> None:
         """Surface failures of the memory/alert calls that already returned."""

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from model.cv.config import CVConfig
+from model.cv.lines import CountLine
 from model.engine.config import EngineConfig
 from pipeline.validation import CAMERA_NAME_RE, mask_text
 
@@ -77,6 +78,7 @@ class _CameraFields(_Section):
     backoff_max_s: float = Field(60.0, gt=0)
     max_inflight_chunks: int = Field(2, ge=1, le=64)
     loop: bool = False  # files only: start again at the end
+    realtime: bool = False  # files only: frames at their native pace (a fake live camera)
     keyframes_only: Literal["auto", "on", "off"] = "auto"
     analysis_width: int = Field(640, ge=64, le=3840)
     backend: Backend | None = None  # None: the global model.backend
@@ -85,6 +87,9 @@ class _CameraFields(_Section):
     zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
     # Local-time windows ("22:00-06:00", may wrap midnight) when any person is suspicious.
     off_hours: list[str] = Field(default_factory=list)
+    # Lines counting people in and out (model/cv/lines.py): name, two points in 0..1,
+    # in_side (left|right walking from the first point to the second), anchor.
+    count_lines: list[CountLine] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -103,6 +108,15 @@ class _CameraFields(_Section):
                 raise ValueError(f"zone {name!r} needs at least 3 points")
             if any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in pts):
                 raise ValueError(f"zone {name!r} points must lie in 0..1")
+        return v
+
+    @field_validator("count_lines")
+    @classmethod
+    def _count_lines(cls, v: list[CountLine]) -> list[CountLine]:
+        names = [ln.name for ln in v]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"count line name {name!r} is used twice")
         return v
 
     @field_validator("off_hours")
@@ -216,6 +230,9 @@ class RayConfig(_Section):
     num_cpus: int | None = Field(None, ge=1)
     # the Ray namespace of the service's named actors (several services may share a Ray)
     namespace: str = Field("xlwatch", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    # How many 1 fps cameras one memory actor holds (one GPU, or a node's CPU worker);
+    # cameras beyond it wait, shown as "unplaced" (bench/service.py: one H200 holds ...)
+    cameras_per_device: float = Field(256.0, gt=0, le=100_000)
 
 
 # ---------------------------------------------------------------- the tree

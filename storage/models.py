@@ -138,6 +138,8 @@ class Alert(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=_now)
+    # An operator has seen it (the dashboard's or the API's acknowledge); NULL until then.
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class AlertRule(Base):

@@ -145,6 +145,7 @@ class AlertRecord:
     delivery_attempts: int
     last_error: str | None
     created_at: float
+    acknowledged_at: float | None = None  # when an operator acknowledged it
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -264,6 +264,33 @@ def list_events(
     return [to_record(EventRecord, e, camera=name) for e, name in s.execute(q)]
 
 
+def list_events_newest(
+    s: Session,
+    camera: str,
+    since: float | None = None,
+    until: float | None = None,
+    kinds: Sequence[str] | None = None,
+    *,
+    before: tuple[float, int] | None = None,
+    limit: int = 100,
+) -> list[EventRecord]:
+    """Events overlapping [since, until], newest first (by start, then id). `before` is
+    the (wall_start, id) of the last event of the previous page: only older ones follow."""
+    q = (select(Event).where(Event.camera_id == _camera_id(s, camera))
+         .order_by(Event.wall_start.desc(), Event.id.desc()).limit(limit))
+    if since is not None:
+        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
+    if until is not None:
+        q = q.where(Event.wall_start <= until)
+    if kinds:
+        q = q.where(Event.kind.in_(list(kinds)))
+    if before is not None:
+        wall, event_id = before
+        q = q.where(or_(Event.wall_start < wall,
+                        and_(Event.wall_start == wall, Event.id < event_id)))
+    return [to_record(EventRecord, e, camera=camera) for e in s.scalars(q)]
+
+
 def delete_events_before(s: Session, wall: float) -> int:
     """Retention: drop events that ended (or started, if open) before `wall`."""
     res = s.execute(delete(Event).where(func.coalesce(Event.wall_end, Event.wall_start) < wall))
@@ -341,6 +368,45 @@ def list_alerts(
         q = q.where(Alert.camera_id == _camera_id(s, camera))
     q = q.order_by(Alert.id).limit(limit)
     return [to_record(AlertRecord, r, camera=name) for r, name in s.execute(q)]
+
+
+def list_alerts_newest(
+    s: Session,
+    *,
+    before: int | None = None,
+    camera: str | None = None,
+    kinds: Sequence[str] | None = None,
+    limit: int = 100,
+) -> list[AlertRecord]:
+    """Alerts newest first (by id); `before`: only ids below it (the last id of the
+    previous page is the cursor of the next)."""
+    q = select(Alert, Camera.name).join(Camera, Camera.id == Alert.camera_id)
+    if before is not None:
+        q = q.where(Alert.id < before)
+    if camera is not None:
+        q = q.where(Alert.camera_id == _camera_id(s, camera))
+    if kinds:
+        q = q.where(Alert.kind.in_(list(kinds)))
+    q = q.order_by(Alert.id.desc()).limit(limit)
+    return [to_record(AlertRecord, r, camera=name) for r, name in s.execute(q)]
+
+
+def get_alert(s: Session, alert_id: int) -> AlertRecord:
+    row = s.get(Alert, alert_id)
+    if row is None:
+        raise NotFound("alert", alert_id, "no such alert")
+    return _alert_record(s, row)
+
+
+def acknowledge_alert(s: Session, alert_id: int, when: float | None = None) -> AlertRecord:
+    """Mark the alert seen; acknowledging it again keeps the first time."""
+    row = s.get(Alert, alert_id)
+    if row is None:
+        raise NotFound("alert", alert_id, "no such alert")
+    if row.acknowledged_at is None:
+        row.acknowledged_at = time.time() if when is None else when
+        s.flush()
+    return _alert_record(s, row)
 
 
 def undelivered_alerts(s: Session, limit: int = 100) -> list[AlertRecord]:
@@ -454,6 +520,13 @@ def chunk_counts(s: Session) -> dict[str, int]:
     q = (select(Camera.name, func.count(Chunk.id))
          .join(Chunk, Chunk.camera_id == Camera.id).group_by(Camera.name))
     return {name: n for name, n in s.execute(q)}
+
+
+def latest_chunk_seqs(s: Session) -> dict[str, int]:
+    """The newest chunk's seq per camera (whose keyframe is the camera's snapshot)."""
+    q = (select(Camera.name, func.max(Chunk.seq))
+         .join(Chunk, Chunk.camera_id == Camera.id).group_by(Camera.name))
+    return {name: int(seq) for name, seq in s.execute(q)}
 
 
 def newest_alert_cursor(s: Session, camera: str | None, limit: int) -> int:

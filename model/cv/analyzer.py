@@ -1,26 +1,34 @@
 """CVAnalyzer: the CPU vision backend of one camera, frames in, events out.
 
-Ties motion (MOG2), people (HOG on motion regions), the IoU tracker, tamper checks and
-the event builder together under one frozen `CVConfig`. State (background model,
-tracks, open events) persists across `process` calls, so tracks span chunks. It does not
-read streams, store events or answer questions: the caller feeds sampled BGR frames at
-analysis resolution with their stream times and persists what comes back.
+Ties motion (MOG2), the person detector (detector.py: NanoDet, or HOG), the tracker,
+tamper checks, count lines and the event builder together under one frozen `CVConfig`.
+When to detect: a whole-frame detector (NanoDet) runs on every frame with motion or a
+live track, and every `detector_idle_scan_s` otherwise, so people standing still keep
+their tracks; HOG, too slow for that, scans motion regions and where tracked people
+should be, with a whole-frame scan every `full_scan_every_s` and after the background was
+re-learnt (an exposure jump leaves no usable motion regions). State (background model,
+tracks, line sides, open events) persists across `process` calls, so tracks span chunks.
+It does not read streams, store events or answer questions: the caller feeds sampled BGR
+frames at analysis resolution with their stream times and persists what comes back.
 """
 
 from __future__ import annotations
 
 import itertools
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from model.cv.config import CVConfig
+from model.cv.detector import make_detector
 from model.cv.events import ANOMALY_KINDS, CVEvent, EventBuilder, point_event
+from model.cv.geometry import Box, inside_share
+from model.cv.lines import CountLine, LineCounter
 from model.cv.motion import MotionDetector, MotionResult
-from model.cv.people import PeopleDetector
 from model.cv.tamper import TamperDetector, TamperResult
 from model.cv.thumbnails import render_thumbnail
-from model.cv.tracker import IoUTracker, Track, TrackUpdate
+from model.cv.tracker import ByteTracker, Track, TrackUpdate
 
 _TAMPER_KINDS = ("tamper_blocked", "tamper_blurred", "tamper_moved")
 __all__ = ["CVAnalyzer", "CVConfig"]
@@ -32,21 +40,40 @@ class CVAnalyzer:
     Not thread-safe: one caller (the camera's ingest or CV worker) owns an instance.
     """
 
-    def __init__(self, cfg: CVConfig | None = None) -> None:
+    def __init__(self, cfg: CVConfig | None = None,
+                 lines: tuple[CountLine, ...] | list[CountLine] = ()) -> None:
         self.cfg = cfg = cfg or CVConfig()
-        self._motion = MotionDetector(cfg.motion_history, cfg.motion_var_threshold,
-                                      cfg.motion_min_area)
-        self._people = PeopleDetector(upscale=cfg.hog_upscale, min_score=cfg.hog_min_score,
-                                      nms_iou=cfg.nms_iou, region_pad=cfg.hog_region_pad)
-        self._tracker = IoUTracker(cfg.track_iou, cfg.track_max_center_dist,
-                                   cfg.track_max_age_s, cfg.track_min_hits)
-        self._tamper = TamperDetector(relearn_s=cfg.tamper_relearn_s)
+        self._people = make_detector(cfg)
+        # NanoDet costs the same for the whole frame as for a region; HOG does not.
+        self._whole_frame = getattr(self._people, "name", "hog") != "hog"
+        self._motion = self._new_motion()
+        self._tracker = ByteTracker(
+            cfg.track_iou, cfg.track_max_center_dist, cfg.track_max_age_s,
+            cfg.track_min_hits, high_score=cfg.track_high_score,
+            confirm_score=cfg.track_confirm_score,
+            tentative_age_s=cfg.track_tentative_age_s, merge_share=cfg.track_merge_share)
+        self._tamper = self._new_tamper()
+        self._lines = LineCounter(lines)
         self._events = EventBuilder()
         self._cond_keys: dict[str, str] = {}  # condition kind -> key of its open event
         self._serial = itertools.count(1)
         self._last_t: float | None = None
         self._last_full_scan: float | None = None
+        self._last_detect: float | None = None
         self.frames_processed = 0
+
+    @property
+    def detector_name(self) -> str:
+        return str(getattr(self._people, "name", "hog"))
+
+    def _new_motion(self) -> MotionDetector:
+        c = self.cfg
+        return MotionDetector(c.motion_history, c.motion_var_threshold, c.motion_min_area,
+                              relearn_fraction=c.motion_relearn_fraction,
+                              exposure_jump=c.motion_exposure_jump)
+
+    def _new_tamper(self) -> TamperDetector:
+        return TamperDetector(relearn_s=self.cfg.tamper_relearn_s, hold_s=self.cfg.tamper_hold_s)
 
     def process(
         self, frames_bgr: np.ndarray, times: list[float] | tuple[float, ...], wall_origin: float
@@ -64,9 +91,8 @@ class CVAnalyzer:
         if self._events.frame_size not in (None, size):
             # The stream changed resolution (camera reconfigured): the background and the
             # reference view no longer apply; old tracks expire by themselves.
-            self._motion = MotionDetector(self.cfg.motion_history, self.cfg.motion_var_threshold,
-                                          self.cfg.motion_min_area)
-            self._tamper = TamperDetector(relearn_s=self.cfg.tamper_relearn_s)
+            self._motion = self._new_motion()
+            self._tamper = self._new_tamper()
         self._events.frame_size = size
         out: list[CVEvent] = []
         for frame, t in zip(frames, times, strict=True):
@@ -77,12 +103,16 @@ class CVAnalyzer:
             out.extend(self._frame(frame, t))
         return out
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counters for health and metrics."""
         return {
             "frames_processed": self.frames_processed,
+            "detector": self.detector_name,
             "tracks": len(self._tracker.tracks),
             "people_in_view": sum(1 for tr in self._tracker.tracks if tr.confirmed),
+            "people_seen": self._tracker.people_seen,  # distinct confirmed tracks
+            "background_relearns": self._motion.relearns,
+            "line_counts": {name: dict(c) for name, c in self._lines.counts.items()},
             "open_events": len(self._events.open_keys()),
         }
 
@@ -91,6 +121,7 @@ class CVAnalyzer:
         out: list[CVEvent] = []
         for track in self._tracker.finish():
             out.extend(self._end_track(track))
+        self._lines.forget_all_but(set())
         for key in self._events.open_keys():
             if key.startswith("person_enter:"):
                 self._events.discard(key)  # a track that was never confirmed
@@ -105,28 +136,43 @@ class CVAnalyzer:
         motion = self._motion.apply(frame)
         out = self._tamper_events(tamper, t, render)
         tampered = tamper is not None and tamper.state is not None
-        moving = not tampered and motion.fraction >= self.cfg.motion_min_fraction
-        dets = self._detect_people(frame, t, motion if moving else None) if not tampered else []
-        update = self._tracker.update([d.bbox for d in dets], t, [d.score for d in dets])
+        moving = not tampered and (motion.relearned
+                                   or motion.fraction >= self.cfg.motion_min_fraction)
+        dets = [] if tampered else self._detect_people(frame, t, motion, moving)
+        boxes = [d.bbox for d in dets]
+        support = [_moving_box(b, motion) for b in boxes]
+        update = self._tracker.update(boxes, t, [d.score for d in dets], support)
         out += self._track_events(update, t, render)
+        out += self._line_events(t, render)
         out += self._motion_events(motion if moving else None, t, render)
         out += self._crowd_events(update, t, render)
         return out
 
-    def _detect_people(self, frame: np.ndarray, t: float, motion: MotionResult | None) -> list:
+    def _detect_people(self, frame: np.ndarray, t: float, motion: MotionResult,
+                       moving: bool) -> list:
+        if self._whole_frame:
+            idle = self.cfg.detector_idle_scan_s
+            due = self._last_detect is None or t - self._last_detect >= idle
+            if moving or self._tracker.tracks or due:
+                self._last_detect = t
+                return self._people.detect_full(frame)
+            return []
         every = self.cfg.full_scan_every_s
-        if every > 0 and (self._last_full_scan is None or t - self._last_full_scan >= every):
+        periodic = every > 0 and (self._last_full_scan is None
+                                  or t - self._last_full_scan >= every)
+        if periodic or motion.relearned:
             # Nobody moves in the first frame of a stream, and people standing still fade
-            # into the background model: a periodic whole-frame scan finds them.
+            # into the background model: a periodic whole-frame scan finds them. After a
+            # re-learnt background there are no motion regions to scan.
             self._last_full_scan = t
             return self._people.detect_full(frame)
         # Also look where known people should be, in case they stopped walking.
         expected = [tr.predict(t) for tr in self._tracker.tracks if tr.confirmed]
-        regions = list(motion.regions) if motion is not None else []
+        regions = list(motion.regions) if moving else []
         return self._people.detect(frame, regions + expected) if regions or expected else []
 
     def _render(self, frame: np.ndarray, boxes: list, label: str, t: float) -> bytes:
-        alarm = not label.startswith(("person_enter", "person_leave", "motion"))
+        alarm = not label.startswith(("person_enter", "person_leave", "motion", "line_cross"))
         return render_thumbnail(frame, boxes, label, t, self._events.wall_origin + t,
                                 max_width=self.cfg.thumbnail_width, alarm=alarm)
 
@@ -168,9 +214,33 @@ class CVAnalyzer:
             out.append(loiter)
         return out
 
+    def _line_events(self, t: float, render) -> list[CVEvent]:
+        """line_cross point events of the tracks seen at t (confirmed ones count)."""
+        if not self._lines.lines:
+            return []
+        size = self._events.frame_size or (1, 1)
+        out: list[CVEvent] = []
+        for track in self._tracker.tracks:
+            if track.last_seen != t:
+                continue
+            for c in self._lines.observe(track.track_id, track.smoothed, t, track.confirmed,
+                                         size):
+                key = f"line_cross:{c.line}:{c.track_id}:{c.direction}"
+                self._events.start("line_cross", key, t, t, track_id=c.track_id,
+                                   details={"line": c.line, "direction": c.direction,
+                                            "track_id": c.track_id})
+                self._events.offer(key, t, track.last_score, track.bbox, 1, render)
+                ended = self._events.end(key)
+                if ended is not None:
+                    out.append(ended)
+        self._lines.forget_all_but({tr.track_id for tr in self._tracker.tracks})
+        return out
+
     def _condition(self, kind: str, held: bool, t: float, score: float, count: int,
-                   boxes: list, render, gap_s: float) -> list[CVEvent]:
-        """Open, extend or close the condition event of one kind."""
+                   boxes: list, render, gap_s: float, since: float | None = None
+                   ) -> list[CVEvent]:
+        """Open, extend or close the condition event of one kind (opened at `since`, the
+        start of the condition, where it is known to have begun earlier than t)."""
         out = [e for e in self._events.end_stale((kind,), t, gap_s)]
         if out:
             self._cond_keys.pop(kind, None)
@@ -180,7 +250,7 @@ class CVAnalyzer:
         fresh = key is None
         if fresh:
             key = self._cond_keys[kind] = f"{kind}:{next(self._serial)}"
-            self._events.start(kind, key, t, t)
+            self._events.start(kind, key, t if since is None else min(since, t), t)
         bbox = boxes[0] if boxes else None
         self._events.offer(key, t, score, bbox, count, render, boxes=boxes)
         if fresh:
@@ -200,7 +270,7 @@ class CVAnalyzer:
         for kind in _TAMPER_KINDS:
             held = state is not None and kind == f"tamper_{state}"
             out += self._condition(kind, held, t, scores[kind], 0, [], render,
-                                   self.cfg.tamper_gap_s)
+                                   self.cfg.tamper_gap_s, since=tamper.since)
         return out
 
     def _motion_events(self, motion: MotionResult | None, t: float, render) -> list[CVEvent]:
@@ -222,4 +292,10 @@ class CVAnalyzer:
         return self._condition("crowd", held, t, score, n, boxes, render, self.cfg.crowd_gap_s)
 
 
-__all__ = ["ANOMALY_KINDS", "CVAnalyzer", "CVConfig", "CVEvent"]
+def _moving_box(box: Box, motion: MotionResult) -> bool:
+    """Whether a detection overlaps this frame's motion: only those may confirm a person
+    on their score alone (a still false positive on a textured wall never moves)."""
+    return any(inside_share(box, r) >= 0.25 for r in motion.regions)
+
+
+__all__ = ["ANOMALY_KINDS", "CVAnalyzer", "CVConfig", "CVEvent", "CountLine"]

@@ -5,8 +5,13 @@ wall_start, wall_end, confidence, thumbnail, id: database rows or `CVEvent`s) an
 alert-like objects (kind or rule, message, wall_time, t, score, thumbnail, id or
 alert_id), so it depends on no storage code. It filters to the intent's kinds and
 window itself (callers may pre-filter). Wall times are written with the caller's
-formatter; every interval keeps both stream seconds and wall times, and its evidence
-thumbnail (bytes or a stored path, whatever the row holds).
+formatter, by default in the camera's zone as "Tue 14:03:21" (with the date when it is
+more than six days before the question); every time also shows its stream second, and
+footage without a wall clock (no wall times, or an intent with clock=False) shows stream
+seconds only. Every interval keeps both stream seconds and wall times, and its evidence
+thumbnail (bytes or a stored path, whatever the row holds). "first"/"last" questions
+answer with the earliest or latest match only. Counts agree with their nouns: "1 person
+was seen", "2 people were seen", "No person entered between ...".
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ _NAMES = {
 class CVInterval:
     t_start: float  # seconds since the stream origin
     t_end: float
-    wall_start: float  # epoch seconds
-    wall_end: float
+    wall_start: float | None  # epoch seconds; None: the footage has no wall clock
+    wall_end: float | None
     label: str  # event kind, or "alert:<rule>"
     confidence: float
     thumbnail: Any = None  # JPEG bytes or a stored path, as the source row had it
@@ -60,7 +65,7 @@ def answer_from_events(
     fmt: Callable[[float], str] | None = None,
 ) -> CVAnswer:
     """Compose the answer to `intent` from events (and alerts for anomaly questions)."""
-    fmt = fmt or _default_fmt(intent.tz)
+    fmt = fmt or _default_fmt(intent.tz, getattr(intent, "now", None))
     point = intent.action in ("enter", "leave") or (
         intent.action == "count" and intent.kinds == ("person_leave",))
     ivs = [iv for e in events if getattr(e, "kind", None) in intent.kinds
@@ -68,15 +73,28 @@ def answer_from_events(
     if intent.include_alerts:
         ivs += [iv for a in alerts
                 if (iv := _alert_interval(a)) is not None and _in_window(iv, intent, True)]
-    ivs.sort(key=lambda iv: (iv.wall_start, iv.t_start))
+    ivs.sort(key=lambda iv: (iv.wall_start is None, iv.wall_start or 0.0, iv.t_start))
     window = f" {intent.window}" if intent.window else ""
-    text = _TEXT[intent.action](intent, ivs, window, fmt)
+    say = _Say(fmt, getattr(intent, "clock", True))
+    pick = getattr(intent, "pick", "")
+    if pick and ivs:
+        chosen = ivs[0] if pick == "first" else ivs[-1]
+        return CVAnswer(_picked(intent, pick, chosen, len(ivs), window, say), (chosen,))
+    text = _TEXT[intent.action](intent, ivs, window, say)
     return CVAnswer(text, tuple(ivs))
 
 
-def _default_fmt(tz_name: str) -> Callable[[float], str]:
+def _default_fmt(tz_name: str, now: float | None = None) -> Callable[[float], str]:
     zone = resolve_tz(tz_name)
-    return lambda wall: datetime.fromtimestamp(wall, zone).strftime("%Y-%m-%d %H:%M:%S")
+    today = None if now is None else datetime.fromtimestamp(now, zone).date()
+
+    def fmt(wall: float) -> str:
+        at = datetime.fromtimestamp(wall, zone)
+        if today is not None and 0 <= (today - at.date()).days <= 6:
+            return at.strftime("%a %H:%M:%S")  # the weekday names the day unambiguously
+        return at.strftime("%a %Y-%m-%d %H:%M:%S")
+
+    return fmt
 
 
 def _num(value: Any, default: float | None = None) -> float | None:
@@ -88,13 +106,13 @@ def _num(value: Any, default: float | None = None) -> float | None:
 
 def _event_interval(e: Any) -> CVInterval | None:
     t0, w0 = _num(getattr(e, "t_start", None)), _num(getattr(e, "wall_start", None))
-    if t0 is None or w0 is None:
+    if t0 is None:
         return None
     # An open event (t_end None) is still going on: it overlaps every later window.
     t1 = _num(getattr(e, "t_end", None))
     ongoing = t1 is None
     t1 = t0 if t1 is None else t1
-    w1 = _num(getattr(e, "wall_end", None), w0 + (t1 - t0))
+    w1 = None if w0 is None else _num(getattr(e, "wall_end", None), w0 + (t1 - t0))
     thumb = getattr(e, "thumbnail", None)
     if thumb is None:
         thumb = getattr(e, "thumbnail_jpeg", None)
@@ -106,7 +124,7 @@ def _alert_interval(a: Any) -> CVInterval | None:
     wall = _num(getattr(a, "wall_time", None), _num(getattr(a, "wall_start", None)))
     if wall is None:
         return None
-    t = _num(getattr(a, "t", None), _num(getattr(a, "t_start", None), 0.0))
+    t = _num(getattr(a, "t", None), _num(getattr(a, "t_start", None), 0.0)) or 0.0
     name = getattr(a, "rule", None) or getattr(a, "kind", None) or "alert"
     aid = getattr(a, "alert_id", None)
     return CVInterval(t, t, wall, wall, f"alert:{name}", float(getattr(a, "score", 1) or 0),
@@ -115,26 +133,53 @@ def _alert_interval(a: Any) -> CVInterval | None:
 
 
 def _in_window(iv: CVInterval, intent: QueryIntent, point: bool) -> bool:
-    """Point questions need the start in the window; others need any overlap."""
+    """Point questions need the start in the window; others need any overlap. An event
+    without a wall clock cannot be placed in a wall-clock window."""
+    if intent.since is None and intent.until is None:
+        return True
     since = -math.inf if intent.since is None else intent.since
     until = math.inf if intent.until is None else intent.until
-    start = iv.t_start if intent.stream_window else iv.wall_start
+    if intent.stream_window:
+        start, end = iv.t_start, iv.t_end
+    elif iv.wall_start is None or iv.wall_end is None:
+        return False
+    else:
+        start, end = iv.wall_start, iv.wall_end
     if point:
         return since <= start <= until
-    end = math.inf if iv.ongoing else (iv.t_end if intent.stream_window else iv.wall_end)
+    end = math.inf if iv.ongoing else end
     return end >= since and start <= until
 
 
-def _at(iv: CVInterval, fmt: Callable[[float], str]) -> str:
-    return f"{fmt(iv.wall_start)} (t={iv.t_start:.1f}s)"
+class _Say:
+    """Times as the operator reads them: wall clock and stream second, or stream only."""
+
+    def __init__(self, fmt: Callable[[float], str], clock: bool) -> None:
+        self.fmt, self.clock = fmt, clock
+
+    def _wall(self, iv: CVInterval) -> bool:
+        return self.clock and iv.wall_start is not None
+
+    def at(self, iv: CVInterval) -> str:
+        if not self._wall(iv):
+            return f"t={iv.t_start:.1f}s"
+        assert iv.wall_start is not None
+        return f"{self.fmt(iv.wall_start)} (t={iv.t_start:.1f}s)"
+
+    def span(self, iv: CVInterval) -> str:
+        if iv.ongoing:
+            return f"from {self.at(iv)}, still going on"
+        if iv.t_end - iv.t_start < 0.05:
+            return self.at(iv)
+        if not self._wall(iv) or iv.wall_end is None:
+            return f"t={iv.t_start:.1f}-{iv.t_end:.1f}s"
+        assert iv.wall_start is not None
+        return (f"{self.fmt(iv.wall_start)} to {self.fmt(iv.wall_end)} "
+                f"(t={iv.t_start:.1f}-{iv.t_end:.1f}s)")
 
 
-def _span(iv: CVInterval, fmt: Callable[[float], str]) -> str:
-    if iv.ongoing:
-        return f"from {_at(iv, fmt)}, still going on"
-    if iv.t_end - iv.t_start < 0.05:
-        return _at(iv, fmt)
-    return f"{fmt(iv.wall_start)} to {fmt(iv.wall_end)} (t={iv.t_start:.1f}-{iv.t_end:.1f}s)"
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
 
 
 def _listing(items: list[str]) -> str:
@@ -144,45 +189,65 @@ def _listing(items: list[str]) -> str:
     return text + (f"; and {more} more" if more else "")
 
 
-def _enter_leave(intent, ivs, window, fmt) -> str:
+def _enter_leave(intent, ivs, window, say) -> str:
     verb = "entered" if intent.action == "enter" else "left"
     if not ivs:
         return f"No person {verb}{window}."
     if len(ivs) == 1:
-        return f"A person {verb}{window} at {_at(ivs[0], fmt)}."
+        return f"A person {verb}{window} at {say.at(ivs[0])}."
     # Several people entering together read as one moment with a head count.
     moments: dict[str, int] = {}
     for iv in ivs:
-        moments[_at(iv, fmt)] = moments.get(_at(iv, fmt), 0) + 1
-    items = [at if n == 1 else f"{at} ({n} people)" for at, n in moments.items()]
-    return f"{len(ivs)} people {verb}{window}: at " + _listing(items) + "."
+        moments[say.at(iv)] = moments.get(say.at(iv), 0) + 1
+    items = [at if n == 1 else f"{at} ({_people(n)})" for at, n in moments.items()]
+    return f"{_people(len(ivs))} {verb}{window}: at " + _listing(items) + "."
 
 
-def _present(intent, ivs, window, fmt) -> str:
+def _present(intent, ivs, window, say) -> str:
     if not ivs:
         return f"No person was seen{window}."
-    return (f"People were seen{window} {len(ivs)} time(s): "
-            + _listing([_span(iv, fmt) for iv in ivs]) + ".")
+    verb = "was" if len(ivs) == 1 else "were"
+    return (f"{_people(len(ivs))} {verb} seen{window}: "
+            + _listing([say.span(iv) for iv in ivs]) + ".")
 
 
-def _count(intent, ivs, window, fmt) -> str:
-    verb = "left" if intent.kinds == ("person_leave",) else "were seen"
+def _count(intent, ivs, window, say) -> str:
+    n = len(ivs)
+    verb = "left" if intent.kinds == ("person_leave",) else ("were seen" if n > 1 else
+                                                             "was seen")
     if intent.kinds == ("person_enter",) and "enter" in intent.question.lower():
         verb = "entered"
-    first = f" (first at {_at(ivs[0], fmt)})" if ivs else ""
-    return f"{len(ivs)} {'person' if len(ivs) == 1 else 'people'} {verb}{window}{first}."
-
-
-def _list(intent, ivs, window, fmt) -> str:
-    what = {"anomaly": "unusual events or alerts", "tamper": "camera tampering",
-            "motion": "motion", "crowd": "crowds", "loitering": "loitering",
-            "any": "events"}[intent.label]
     if not ivs:
-        return f"No {what}{window}."
+        return f"No person {verb}{window}."
+    first = f" (at {say.at(ivs[0])})" if n == 1 else f" (first at {say.at(ivs[0])})"
+    return f"{_people(n)} {verb}{window}{first}."
+
+
+_WHAT = {"anomaly": "unusual events or alerts", "tamper": "camera tampering",
+         "motion": "motion", "crowd": "crowds", "loitering": "loitering", "any": "events"}
+_ONE = {"anomaly": "unusual event or alert", "tamper": "camera tampering",
+        "motion": "motion", "crowd": "crowd", "loitering": "loitering", "any": "event"}
+
+
+def _list(intent, ivs, window, say) -> str:
+    if not ivs:
+        return f"No {_WHAT[intent.label]}{window}."
     counts = Counter(_NAMES.get(iv.label, iv.label) for iv in ivs)
     summary = ", ".join(f"{n} {name}" for name, n in counts.most_common())
-    items = [f"{_NAMES.get(iv.label, iv.label)} {_span(iv, fmt)}" for iv in ivs]
+    items = [f"{_NAMES.get(iv.label, iv.label)} {say.span(iv)}" for iv in ivs]
     return f"{summary.capitalize()}{window}: " + _listing(items) + "."
+
+
+def _picked(intent, pick: str, iv: CVInterval, n: int, window: str, say: _Say) -> str:
+    """The first or last match only: "The last person left after 22:00 at ... (of 3)."."""
+    of = f" ({pick} of {n})" if n > 1 else ""
+    if intent.action in ("enter", "leave"):
+        verb = "entered" if intent.action == "enter" else "left"
+        return f"The {pick} person {verb}{window} at {say.at(iv)}{of}."
+    if intent.action == "present":
+        return f"A person was {pick} seen{window} {say.span(iv)}{of}."
+    name = _NAMES.get(iv.label, iv.label)
+    return f"The {pick} {_ONE[intent.label]}{window}: {name} {say.span(iv)}{of}."
 
 
 _TEXT = {"enter": _enter_leave, "leave": _enter_leave, "present": _present,

@@ -11,7 +11,10 @@ Event semantics (what a row means):
 - person_leave: a point event (t_start == t_end = last sighting) when a track ends.
 - loitering: a track present for at least `loiter_s`; t_start = first sighting.
 - motion, crowd, tamper_*: intervals while the condition holds, closed once it has not
-  held for `gap_s` seconds (t_end = last time it held).
+  held for `gap_s` seconds (t_end = last time it held). tamper_* start when the view
+  first looked abnormal, though they are emitted only after it stayed so for a while.
+- line_cross: a point event when a confirmed track crosses one of the camera's count
+  lines; details name the line, the direction ("in"/"out") and the track.
 An event is emitted when it starts and again when it ends; both carry the same `key`,
 so a store can insert the first and update it with the second.
 """
@@ -34,6 +37,7 @@ EVENT_KINDS = (
     "tamper_blocked",
     "tamper_blurred",
     "tamper_moved",
+    "line_cross",
 )
 ANOMALY_KINDS = ("crowd", "loitering", "tamper_blocked", "tamper_blurred", "tamper_moved")
 
@@ -199,7 +203,7 @@ def point_event(event: CVEvent, kind: str, key: str) -> CVEvent:
 
 
 def _label(kind: str, track_id: int | None, count: int) -> str:
-    if kind in ("person_enter", "person_leave", "loitering") and track_id is not None:
+    if kind in ("person_enter", "person_leave", "loitering", "line_cross") and track_id is not None:
         return f"{kind} #{track_id}"
     if kind == "crowd":
         return f"crowd: {count} people"

@@ -1,11 +1,11 @@
-"""Box arithmetic shared by the detectors and the tracker: IoU, clipping, padding, NMS.
+"""Box arithmetic shared by the detectors and the tracker: IoU, clipping, padding, NMS,
+and merging duplicate detections of one person (a part box inside the whole-body box).
 
 Pure numpy/OpenCV helpers on (x, y, w, h) boxes; no state and no policy.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x, y, w, h in analysis pixels
@@ -84,8 +84,60 @@ def nms(boxes: list[Box], scores: list[float], iou_threshold: float) -> list[int
     """Indices of the boxes kept by non-maximum suppression, best score first."""
     if not boxes:
         return []
+    import cv2  # here, so that the box helpers (and the config's count lines) load without it
+
     keep = cv2.dnn.NMSBoxes(
         [list(b) for b in boxes], [float(s) for s in scores], 0.0, iou_threshold
     )
     idx = [int(i) for i in np.asarray(keep).reshape(-1)]
     return sorted(idx, key=lambda i: -scores[i])
+
+
+def inside_share(inner: Box, outer: Box) -> float:
+    """Share of `inner`'s area that lies inside `outer` (0..1)."""
+    iw = min(inner[0] + inner[2], outer[0] + outer[2]) - max(inner[0], outer[0])
+    ih = min(inner[1] + inner[3], outer[1] + outer[3]) - max(inner[1], outer[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / float(max(inner[2] * inner[3], 1))
+
+
+def merge_contained(
+    boxes: list[Box], scores: list[float], min_share: float = 0.8
+) -> list[tuple[int, float]]:
+    """(index, score) of the boxes kept, one per person where a detector boxed one person
+    several times; in input order.
+
+    A box lying mostly (>= min_share of its area) inside a larger one is a body part or a
+    second scale of the same person: it is merged into the larger box, which keeps the
+    best score. Exception: a large box holding two or more such boxes side by side (not
+    stacked as head/torso/legs) is a group box around several people; it is dropped
+    and the people inside it are kept.
+    """
+    order = sorted(range(len(boxes)), key=lambda i: -(boxes[i][2] * boxes[i][3]))
+    removed: set[int] = set()
+    best = {i: float(scores[i]) for i in range(len(boxes))}
+    for oi in order:
+        if oi in removed:
+            continue
+        inner = [i for i in order if i != oi and i not in removed
+                 and boxes[i][2] * boxes[i][3] <= boxes[oi][2] * boxes[oi][3]
+                 and inside_share(boxes[i], boxes[oi]) >= min_share]
+        if not inner:
+            continue
+        if _side_by_side([boxes[i] for i in inner]):
+            removed.add(oi)
+            continue
+        removed.update(inner)
+        best[oi] = max([best[oi], *(best[i] for i in inner)])
+    return [(i, best[i]) for i in range(len(boxes)) if i not in removed]
+
+
+def _side_by_side(boxes: list[Box]) -> bool:
+    """True when two of the boxes barely share columns (two people, not one person's parts)."""
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            cols = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+            if cols < 0.5 * min(a[2], b[2]):
+                return True
+    return False

@@ -1,11 +1,27 @@
-"""Tracker: greedy IoU matching of detections to tracks, with a distance fallback.
+"""Tracker: two-stage (ByteTrack-style) association of person detections to tracks.
 
-Owns track identity and lifetime. A detection continues the track it overlaps most
-(IoU >= iou_threshold); at 1 fps a walking person can move further than their own
-width between samples, so an unmatched detection may still continue a track whose
-centre lies within `max_center_dist` box heights. A track is confirmed after
-`min_hits` detections and ends when unseen for longer than `max_age_s` seconds (time,
-not frames, so the same config works at 1 and at 4 fps). It knows nothing of frames,
+Owns track identity and lifetime. Every track carries a constant-velocity Kalman filter
+(kalman.py) stepped by elapsed seconds, so the same settings work at 1 and at 4 fps and a
+walker occluded for a few seconds is looked for where they should be by now. Per frame:
+
+1. duplicates of one person (a part box inside the whole-body box) are merged;
+2. high-score detections are matched to confirmed tracks by IoU of the predicted boxes,
+   with a centre-distance fallback in box heights (at 1 fps a walker moves further than
+   their own width between samples);
+3. low-score detections may only continue the confirmed tracks left over, by IoU (a
+   half-occluded or blurred person scores low, but a low box nowhere near a track is more
+   likely clutter);
+4. the remaining high-score detections are matched to tentative tracks, and what is left
+   starts new tentative tracks, unless it lies inside a live track's box (a part of a
+   person already tracked).
+
+A tentative track is confirmed after `min_hits` detections, or at once when a detection
+scores at least `confirm_score` and the caller says it is supported by motion (a 1-2 s
+pass at 1 fps gives only one or two samples). Confirmed tracks survive `max_age_s`
+unseen (occlusions, a missed detection of someone standing still); tentative ones only
+`tentative_age_s`. A gap in the frame times longer than `max_age_s` ends every track
+where it was last seen. Optimal assignment is not needed at these sizes: pairs are taken
+greedily by cost (IoU pairs before distance pairs). It knows nothing of frames,
 thumbnails or events: callers read `TrackUpdate` and decide.
 """
 
@@ -14,19 +30,20 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from model.cv.geometry import Box, center_distance, iou
+from model.cv.geometry import Box, center_distance, inside_share, iou, merge_contained
+from model.cv.kalman import BoxKalman
 
 
 @dataclass
 class Track:
     track_id: int
-    bbox: Box
+    bbox: Box  # the last detected box
     first_seen: float
     last_seen: float
+    kf: BoxKalman = field(repr=False)
     hits: int = 1
     best_score: float = 0.0
     last_score: float = 0.0
-    velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per second
     confirmed: bool = False
     # Recent positions only (bounded): enough for a path drawing, not a growing log.
     history: deque[tuple[float, Box]] = field(default_factory=lambda: deque(maxlen=64))
@@ -35,24 +52,19 @@ class Track:
     def duration(self) -> float:
         return self.last_seen - self.first_seen
 
+    @property
+    def velocity(self) -> tuple[float, float]:
+        """Centre velocity, pixels per second (the filter's estimate)."""
+        return self.kf.velocity
+
+    @property
+    def smoothed(self) -> Box:
+        """The filter's box at its last step: the detected box with the jitter taken out."""
+        return self.kf.box()
+
     def predict(self, t: float) -> Box:
         """Where the box should be at t if the person keeps walking (constant velocity)."""
-        dt = max(0.0, t - self.last_seen)
-        x, y, w, h = self.bbox
-        return (int(x + self.velocity[0] * dt), int(y + self.velocity[1] * dt), w, h)
-
-    def observe(self, box: Box, t: float, score: float) -> None:
-        dt = t - self.last_seen
-        if dt > 0:
-            vx = (box[0] + box[2] / 2 - self.bbox[0] - self.bbox[2] / 2) / dt
-            vy = (box[1] + box[3] / 2 - self.bbox[1] - self.bbox[3] / 2) / dt
-            # Smoothed: HOG boxes jitter by a few pixels between samples.
-            self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
-        self.bbox, self.last_seen = box, t
-        self.hits += 1
-        self.best_score = max(self.best_score, score)
-        self.last_score = score
-        self.history.append((t, box))
+        return self.kf.box_at(t)
 
 
 @dataclass(frozen=True)
@@ -63,13 +75,18 @@ class TrackUpdate:
     active: tuple[Track, ...]  # confirmed tracks alive after this frame
 
 
-class IoUTracker:
+class ByteTracker:
     def __init__(
         self,
         iou_threshold: float = 0.2,
-        max_center_dist: float = 0.8,
-        max_age_s: float = 3.0,
+        max_center_dist: float = 1.0,
+        max_age_s: float = 4.0,
         min_hits: int = 2,
+        *,
+        high_score: float = 0.5,
+        confirm_score: float = 0.85,
+        tentative_age_s: float = 2.0,
+        merge_share: float = 0.8,
         max_tracks: int = 256,
     ) -> None:
         if max_age_s <= 0:
@@ -80,34 +97,59 @@ class IoUTracker:
         self.max_center_dist = max_center_dist
         self.max_age_s = max_age_s
         self.min_hits = min_hits
+        self.high_score = high_score
+        self.confirm_score = confirm_score
+        self.tentative_age_s = min(tentative_age_s, max_age_s)
+        self.merge_share = merge_share
         self.max_tracks = max_tracks
         self.tracks: list[Track] = []
+        self.people_seen = 0  # distinct confirmed tracks since the start
         self._next_id = 1
+        self._last_t: float | None = None
 
     def update(
-        self, boxes: list[Box], t: float, scores: list[float] | None = None
+        self, boxes: list[Box], t: float, scores: list[float] | None = None,
+        support: list[bool] | None = None,
     ) -> TrackUpdate:
-        """Match this frame's boxes at time t; returns what changed."""
-        scores = scores if scores is not None else [1.0] * len(boxes)
-        pairs = self._match(boxes, t)
-        matched_dets = {d for _, d in pairs}
+        """Match this frame's boxes at time t; returns what changed.
+
+        `support[i]`: detection i overlaps motion (None: all do); only supported
+        detections may confirm a track on their score alone.
+        """
+        scores = list(scores) if scores is not None else [1.0] * len(boxes)
+        support = list(support) if support is not None else [True] * len(boxes)
+        gap_ended = self._end_at_gap(t)
+        kept = merge_contained(list(boxes), scores, self.merge_share)
+        dets = {i: s for i, s in kept}
+        for track in self.tracks:
+            track.kf.predict(t)
+        high = [i for i, s in kept if s >= self.high_score]
+        low = [i for i, s in kept if s < self.high_score]
+        confirmed = [tr for tr in self.tracks if tr.confirmed]
+        tentative = [tr for tr in self.tracks if not tr.confirmed]
+        pairs = self._assign(confirmed, high, boxes, t, fallback=True)
+        left = [tr for tr in confirmed if all(tr is not p for p, _ in pairs)]
+        pairs += self._assign(left, low, boxes, t, fallback=False)
+        used = {d for _, d in pairs}
+        pairs += self._assign(tentative, [d for d in high if d not in used], boxes, t,
+                              fallback=True)
+        used = {d for _, d in pairs}
         newly: list[Track] = []
         for track, d in pairs:
-            track.observe(boxes[d], t, scores[d])
-            if not track.confirmed and track.hits >= self.min_hits:
-                track.confirmed = True
-                newly.append(track)
-        for d, box in enumerate(boxes):
-            if d in matched_dets or len(self.tracks) >= self.max_tracks:
+            self._observe(track, boxes[d], t, dets[d])
+            if not track.confirmed and self._confirms(track, dets[d], support[d]):
+                newly.append(self._confirm(track))
+        live = [tr.predict(t) for tr in self.tracks]
+        for d in high:
+            if d in used or len(self.tracks) >= self.max_tracks:
                 continue
-            track = Track(self._next_id, box, t, t, best_score=scores[d], last_score=scores[d])
-            track.history.append((t, box))
-            self._next_id += 1
-            self.tracks.append(track)
-            if self.min_hits <= 1:
-                track.confirmed = True
-                newly.append(track)
-        ended = self._expire(t)
+            if any(inside_share(boxes[d], box) >= self.merge_share for box in live):
+                continue  # a part of someone tracked already, not a new person
+            track = self._start(boxes[d], t, dets[d])
+            if self._confirms(track, dets[d], support[d]):
+                newly.append(self._confirm(track))
+        ended = gap_ended + self._expire(t)
+        self._last_t = t
         active = tuple(tr for tr in self.tracks if tr.confirmed)
         return TrackUpdate(tuple(newly), ended, tuple(pairs), active)
 
@@ -115,22 +157,59 @@ class IoUTracker:
         """End every confirmed track (end of a file); unconfirmed ones are discarded."""
         ended = tuple(tr for tr in self.tracks if tr.confirmed)
         self.tracks = []
+        self._last_t = None
         return ended
 
-    def _match(self, boxes: list[Box], t: float) -> list[tuple[Track, int]]:
-        # Candidate pairs ordered best first: IoU matches before distance-only ones.
+    def _end_at_gap(self, t: float) -> tuple[Track, ...]:
+        if self._last_t is None or t - self._last_t <= self.max_age_s:
+            return ()
+        # Nobody can be followed across a gap in the stream: everyone left where they
+        # were last seen, and whoever is there after it is a new sighting.
+        return self.finish()
+
+    def _confirms(self, track: Track, score: float, supported: bool) -> bool:
+        return track.hits >= self.min_hits or (supported and score >= self.confirm_score)
+
+    def _confirm(self, track: Track) -> Track:
+        track.confirmed = True
+        self.people_seen += 1
+        return track
+
+    def _start(self, box: Box, t: float, score: float) -> Track:
+        track = Track(self._next_id, box, t, t, BoxKalman(box, t), best_score=score,
+                      last_score=score)
+        track.history.append((t, box))
+        self._next_id += 1
+        self.tracks.append(track)
+        return track
+
+    @staticmethod
+    def _observe(track: Track, box: Box, t: float, score: float) -> None:
+        track.kf.update(box)
+        track.bbox, track.last_seen = box, t
+        track.hits += 1
+        track.best_score = max(track.best_score, score)
+        track.last_score = score
+        track.history.append((t, box))
+
+    def _assign(self, tracks: list[Track], dets: list[int], boxes: list[Box], t: float,
+                fallback: bool) -> list[tuple[Track, int]]:
+        """Greedy minimum-cost pairs of tracks and detections (no pair over the gates)."""
         cands: list[tuple[float, int, int]] = []
-        for ti, track in enumerate(self.tracks):
+        for ti, track in enumerate(tracks):
             expected = track.predict(t)
-            for d, box in enumerate(boxes):
-                overlap = iou(expected, box)
-                if overlap >= self.iou_threshold:
-                    cands.append((1.0 + overlap, ti, d))
-                    continue
-                dist = center_distance(expected, box)
-                if dist <= self.max_center_dist:
-                    cands.append((1.0 - dist / (self.max_center_dist + 1e-9), ti, d))
-        cands.sort(key=lambda c: -c[0])
+            # The gate widens with time unseen (the prediction grows less certain); a
+            # walker who stopped while unseen is where they were last seen, not ahead.
+            reach = self.max_center_dist * max(1.0, t - track.last_seen) ** 0.5
+            for d in dets:
+                cost = self._cost(expected, boxes[d], fallback, reach)
+                if fallback and track.last_seen < t:
+                    still = self._cost(track.smoothed, boxes[d], fallback, reach)
+                    if still is not None and (cost is None or still < cost):
+                        cost = still
+                if cost is not None:
+                    cands.append((cost, ti, d))
+        cands.sort()
         used_t: set[int] = set()
         used_d: set[int] = set()
         pairs: list[tuple[Track, int]] = []
@@ -139,16 +218,33 @@ class IoUTracker:
                 continue
             used_t.add(ti)
             used_d.add(d)
-            pairs.append((self.tracks[ti], d))
+            pairs.append((tracks[ti], d))
         return pairs
+
+    def _cost(self, expected: Box, box: Box, fallback: bool, reach: float) -> float | None:
+        """0..1 for an IoU match (1 - IoU), 1..2 for a centre-distance match, or None."""
+        overlap = iou(expected, box)
+        if overlap >= self.iou_threshold:
+            return 1.0 - overlap
+        if not fallback:
+            return None
+        ratio = box[3] / max(expected[3], 1)
+        if not 0.5 <= ratio <= 2.0:
+            return None  # a far and a near person, not one walker
+        dist = center_distance(expected, box)
+        if dist > reach:
+            return None
+        return 1.0 + dist / (reach + 1e-9)
 
     def _expire(self, t: float) -> tuple[Track, ...]:
         ended: list[Track] = []
         alive: list[Track] = []
         for track in self.tracks:
-            if t - track.last_seen > self.max_age_s:
-                if track.confirmed:
-                    ended.append(track)
+            unseen = t - track.last_seen
+            if track.confirmed and unseen > self.max_age_s:
+                ended.append(track)
+            elif not track.confirmed and unseen > self.tentative_age_s:
+                pass  # never became a person: dropped without a trace
             else:
                 alive.append(track)
         self.tracks = alive

@@ -30,7 +30,8 @@ from typing import Any
 RULE_KINDS = ("person", "loitering", "crowd", "off_hours", "tamper", "standing")
 TAMPER_KINDS = ("tamper_blocked", "tamper_blurred", "tamper_moved")
 CV_EVENT_KINDS = (
-    "person_enter", "person_leave", "motion", "crowd", "loitering", *TAMPER_KINDS,
+    "person_enter", "person_leave", "line_cross", "motion", "crowd", "loitering",
+    *TAMPER_KINDS,
 )
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")

@@ -60,12 +60,13 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     check_inputs(path, question, backend, model_path)
     started = time.perf_counter()
     camera = "file"
-    analyzer = CVAnalyzer(cfg.cv)
+    analyzer = CVAnalyzer(cfg.cv, lines=cfg.camera(camera).count_lines)
     memory = _llm_memory(cfg, model_path) if backend == "videoxl2" else None
     events: dict[str, Event] = {}
     # As for a file camera in the service: t = 0 is when reading started. The JSON output
     # uses stream seconds (t) only; the answer text shows both.
     wall_origin = time.time()
+    stream_end = 0.0
     for n, chunk in enumerate(iter_chunks(str(path), ingest_options(cfg.camera(camera)),
                                           camera), 1):
         _collect(events, analyzer.process(chunk.analysis_frames, list(chunk.times),
@@ -74,6 +75,7 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
             memory.submit(chunk.for_memory())
             while not memory.idle():
                 memory.step()
+        stream_end = max(stream_end, float(chunk.end))
         if progress is not None:
             progress(n, chunk.end)
     _collect(events, analyzer.flush(), camera, None)
@@ -87,7 +89,7 @@ def analyze_file(cfg: Any, path: Path, question: str, backend: str = "cv",
     else:
         from pipeline.query.core import answer_cv
 
-        answer = answer_cv(cfg, q, stored, [])
+        answer = answer_cv(cfg, q, stored, [], stream_end=stream_end)
     intervals = [{"start": round(i.t_start, 3), "end": round(i.t_end, 3), "label": i.label,
                   "confidence": round(i.confidence, 3)} for i in answer.intervals]
     latency = round((time.perf_counter() - started) * 1000, 1)

@@ -28,8 +28,8 @@ from actors.alert_actor import AlertActor
 from actors.ingest_actor import IngestActor
 from actors.memory_actor import MemoryActor
 from actors.query_actor import QueryActor
-from pipeline.messages import Answer, CameraStatus, Question
-from pipeline.placement import CameraDemand, NodeSpec, Slot, place
+from pipeline.messages import Answer, CameraState, CameraStatus, Question
+from pipeline.placement import CameraDemand, NodeSpec, Slot, place_partial
 from pipeline.wiring import CameraPlan, backend_of, database, desired_cameras, settings_of
 from storage import repo
 from storage.db import DatabaseUnavailable
@@ -103,6 +103,7 @@ class ReconcileReport:
     removed: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)  # no slot has room: they wait
 
 
 class Orchestrator:
@@ -119,6 +120,7 @@ class Orchestrator:
         self.ingest: dict[str, Any] = {}
         self.placement: dict[str, Slot] = {}
         self.plans: dict[str, CameraPlan] = {}  # the wanted cameras of the last reconcile
+        self.unplaced: dict[str, str] = {}  # wanted cameras no slot has room for: why
         self._rr = itertools.count()
         # Actor names are unique per orchestrator: several may share one Ray (tests).
         self._prefix = f"xlwatch-{uuid.uuid4().hex[:8]}"
@@ -203,7 +205,7 @@ class Orchestrator:
         """Make the actors match the database and the live nodes; idempotent."""
         with self._lock:
             report = ReconcileReport()
-            nodes = discover_nodes()
+            nodes = discover_nodes(self.cfg.ray.cameras_per_device)
             wanted, in_db = desired_cameras(self.cfg, self.db,
                                             has_gpu=any(n.gpus for n in nodes))
             for name in sorted(set(wanted) & set(self.placement)):
@@ -215,16 +217,19 @@ class Orchestrator:
                     report.restarted.append(name)
             self.plans = dict(wanted)
             demands = [CameraDemand(n, needs_gpu=p.needs_gpu) for n, p in wanted.items()]
-            new_place = place(demands, nodes, self.placement)
+            new_place, unplaced = place_partial(demands, nodes, self.placement)
+            self._note_unplaced(unplaced)
+            report.unplaced = sorted(unplaced)
             live_slots = {Slot(n.name, d) for n in nodes for d in n.devices()}
             for slot in [s for s in self.memory if s not in live_slots]:
                 ray.kill(self.memory.pop(slot), no_restart=True)  # its node is gone
-            for name in sorted(set(self.placement) - set(wanted)):
+            for name in sorted(set(self.placement) - set(new_place)):
                 self._remove_camera(name, deleted=name not in in_db)
-                report.removed.append(name)
+                if name not in unplaced:  # else it waits for room (its node went away)
+                    report.removed.append(name)
             dead = self._dead_ingest()
             loads = []  # memory reloads run in parallel; ingest starts once they are done
-            for name in sorted(wanted):
+            for name in sorted(new_place):
                 slot, old = new_place[name], self.placement.get(name)
                 if old is not None and old != slot:
                     self._stop_camera_ingest(name)
@@ -238,6 +243,8 @@ class Orchestrator:
             if loads:
                 ray.get(loads, timeout=RPC_TIMEOUT_S * max(1, len(loads) // 8))
             for name, plan in sorted(wanted.items()):
+                if name not in new_place:
+                    continue
                 slot = self.placement[name]
                 if name in dead:
                     self._stop_camera_ingest(name)
@@ -249,9 +256,26 @@ class Orchestrator:
             self._reload_restarted_memory()
             return report
 
+    def _note_unplaced(self, unplaced: dict[str, str]) -> None:
+        """Say once, in the log and the camera's row, that a camera waits for room."""
+        unsaid = set()
+        for name in sorted(set(unplaced) - set(self.unplaced)):
+            log.warning("camera %s waits: %s", name, unplaced[name])
+            try:
+                with self.db.session() as s:
+                    repo.set_camera_status(s, name, CameraState.UNPLACED, unplaced[name])
+            except Exception:  # noqa: BLE001 - the row is written again next round
+                log.warning("camera %s: could not store its unplaced status", name)
+                unsaid.add(name)  # said again next round
+        for name in sorted(set(self.unplaced) - set(unplaced)):
+            log.info("camera %s: placed (room was made)", name)
+        self.unplaced = {n: why for n, why in unplaced.items() if n not in unsaid}
+
     def _dead_ingest(self) -> set[str]:
-        """Ingest actors that do not answer a health check (Ray gave up restarting)."""
-        return {n for n, ok in _alive_all(dict(self.ingest)).items() if not ok}
+        """Ingest actors known dead: Ray gave up restarting them, or their reading thread
+        died. One that has not answered yet (a new worker process still starting, as
+        hundreds do when cameras are added at once) is not dead."""
+        return _dead_all(dict(self.ingest))
 
     def _reload_restarted_memory(self) -> None:
         """A memory actor restarted by Ray only knows its constructor's cameras: re-add.
@@ -463,6 +487,29 @@ def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bo
         except Exception:  # noqa: BLE001 - RayActorError: dead or restarting
             out[refs[ref]] = False
     return out
+
+
+def _dead_all(handles: dict[Any, Any], timeout_s: float = 2.0) -> set[Any]:
+    """Keys of the actors whose health call answered False or failed with the actor gone
+    for good; those restarting (Ray brings them back) or not answering yet are left out."""
+    from ray.exceptions import ActorUnavailableError, RayActorError
+
+    refs = {h.health.remote(): key for key, h in handles.items()}
+    if not refs:
+        return set()
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    dead = set()
+    for ref in ready:
+        try:
+            if not ray.get(ref, timeout=1):
+                dead.add(refs[ref])
+        except ActorUnavailableError:
+            continue
+        except RayActorError:
+            dead.add(refs[ref])
+        except Exception:  # noqa: BLE001 - a slow answer this round: asked again next round
+            continue
+    return dead
 
 
 def _call_all(handles: dict[Any, Any], method: str, timeout_s: float = 10.0) -> dict[Any, Any]:

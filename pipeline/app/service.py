@@ -9,6 +9,7 @@ live ingest counters, health includes the actors. It holds no state of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -47,6 +48,21 @@ class OrchestratorServiceAPI(DatabaseServiceAPI):
         out = super().remove_camera(*args, **kwargs)
         self._reconcile()
         return out
+
+    def list_cameras(self) -> list[dict[str, Any]]:
+        """The rows, each with its live ingest counters while the service runs it (one
+        round over the ingest actors, as /metrics gathers them)."""
+        rows = super().list_cameras()
+        try:
+            live = {st.camera: st for st in self.orchestrator.camera_statuses()}
+        except Exception:  # noqa: BLE001 - actors restarting: the rows still answer
+            log.exception("camera statuses unavailable")
+            live = {}
+        for row in rows:
+            st = live.get(row["name"])
+            if st is not None:
+                row["ingest"] = {**dataclasses.asdict(st), "state": str(st.state)}
+        return rows
 
     def camera_statuses(self) -> list:
         """Live ingest records of the running cameras (the API's /metrics reads them)."""

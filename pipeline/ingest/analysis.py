@@ -31,14 +31,16 @@ class CameraAnalysis:
 
     def __init__(self, db: Any, cfg: Any, camera: str) -> None:
         from model.cv import CVAnalyzer
+        from pipeline.wiring import camera_settings
 
         self.db, self.camera = db, camera
         self.data_dir = Path(cfg.data_dir)
-        self.analyzer = CVAnalyzer(cfg.cv)
         with db.session() as s:
             row = repo.get_camera(s, camera)
             if row is None:
                 raise KeyError(f"camera: unknown camera; got {camera!r}")
+            # The camera's count lines (line_cross events) are one of its settings.
+            self.analyzer = CVAnalyzer(cfg.cv, lines=camera_settings(cfg, row).count_lines)
             self.camera_id = row.id
             chunks = repo.list_chunks(s, camera)
             self.last_stored_seq = max((c.seq for c in chunks), default=-1)

@@ -107,12 +107,19 @@ def interval_json(i: AnswerInterval) -> dict:
 
 
 def answer_cv(cfg: Any, question: Question, events: list[Event],
-              alerts: list[Any], fmt: Callable[[float], str] | None = None) -> Answer:
-    """Parse the question onto the CV vocabulary and answer from the stored events."""
+              alerts: list[Any], fmt: Callable[[float], str] | None = None, *,
+              stream_end: float | None = None) -> Answer:
+    """Parse the question onto the CV vocabulary and answer from the stored events.
+
+    A camera's footage carries wall times (live, or a file from when reading started);
+    `stream_end` (the stream second where a file ended) says it has no wall clock of its
+    own: times in the question are then stream times ("before 1:30" is 90 s) and "the last
+    N minutes" ends at `stream_end` (`xlwatch analyze`)."""
     from model.cv import Unsupported, answer_from_events, parse_question
 
     tz = cfg.camera(question.camera).timezone
-    intent = parse_question(question.text, time.time(), tz)
+    intent = parse_question(question.text, time.time(), tz, clock=stream_end is None,
+                            stream_end=stream_end)
     if isinstance(intent, Unsupported):
         return Answer(question.camera, question.text, intent.text, "cv")
     fmt = fmt or (lambda wall: format_wall(wall, None, tz))

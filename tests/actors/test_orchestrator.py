@@ -131,6 +131,32 @@ def test_camera_removed_from_the_db_loses_its_actor(world):
     assert "lobby" in health["placement"] and all(health["memory"].values())
 
 
+def test_a_camera_beyond_capacity_waits_unplaced_while_the_others_run(world):
+    """ray.cameras_per_device full: the new camera waits, says why in its row, and no
+    other camera is moved or stopped; once there is room it runs."""
+    cfg, orch, _, clip = world
+    before = dict(orch.placement)
+    full = cfg.ray.model_copy(update={"cameras_per_device": float(len(before))})
+    orch.cfg = cfg.model_copy(update={"ray": full})
+    try:
+        add_camera(cfg, "overflow", clip)
+        report = orch.reconcile()
+        assert report.unplaced == ["overflow"] and "overflow" not in orch.ingest
+        assert orch.placement == before and report.removed == [] and report.moved == []
+        cam = rows(cfg, "overflow")[3]
+        assert cam.status == "unplaced" and "cameras_per_device" in cam.last_error
+        assert orch.reconcile().unplaced == ["overflow"]  # it keeps waiting
+    finally:
+        orch.cfg = cfg
+    report = orch.reconcile()
+    assert report.added == ["overflow"] and report.unplaced == []
+    assert orch.wait_idle("overflow", 120)
+    assert rows(cfg, "overflow")[3].status == "finished"
+    with database(cfg).session() as s:
+        repo.remove_camera(s, "overflow")
+    orch.reconcile()
+
+
 def test_demo_reports_answer_events_alerts_and_database_for_operator_footage(world):
     from pipeline.app.demo import DEMO_CAMERA, run_demo
 

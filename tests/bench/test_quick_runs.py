@@ -111,3 +111,23 @@ def test_service_path_quick_runs_the_memory_loop_beside_the_engine_alone(capsys,
     assert by_mode["per-chunk"]["steps"] == 6  # one step per chunk, the old way
     for r in rows:
         assert r["chunks_per_s"] > 0 and r["kv"]["tiers"]["disk"]["used"] > 0
+
+
+@pytest.mark.slow
+def test_service_quick_runs_xlwatch_serve_under_load_and_reports_each_figure(
+        capsys, monkeypatch):
+    """bench/service.py --quick: the real `xlwatch serve` in a subprocess (Ray, SQLite, the
+    tiny random checkpoint on the CPU: the GPU and the real weights cannot run here),
+    cameras added and questions asked through the HTTP API only."""
+    rows = run_quick(capsys, monkeypatch, "service.py", "--ramp", "2")
+    steps, summary = rows[:-1], rows[-1]
+    assert [s["cameras"] for s in steps] == [2] and summary["step"] == "summary"
+    step = steps[0]
+    assert step["history_chunks"] == 4  # 64 s of history at 1 fps, all in the memory
+    assert step["dropped"] == 0 and step["prefilled_share"] > 0.5
+    assert step["questions"] >= 3 and step["question_errors"] == []
+    assert 0 < step["question_p50_s"] <= step["question_p95_s"]
+    assert step["host_pss_gib"] > 0
+    assert summary["disk_written_gib"] > 0 and summary["disk_gib_per_camera_hour"] > 0
+    motion = summary["alert_latency_after_chunk_end"]["door-motion"]
+    assert motion["alerts"] > 0 and motion["p50_s"] >= 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.placement import CameraDemand, NodeSpec, PlacementError, Slot, place
+from pipeline.placement import (
+    CameraDemand,
+    NodeSpec,
+    PlacementError,
+    Slot,
+    place,
+    place_partial,
+)
 
 A = NodeSpec("a", resource="xlwatch_node_a")
 B = NodeSpec("b", resource="xlwatch_node_b")
@@ -45,6 +52,16 @@ def test_cameras_of_a_removed_node_move_to_the_survivors():
 def test_capacity_exceeded_names_camera_and_numbers():
     with pytest.raises(PlacementError, match=r"cameras\.c5: no slot can hold weight 1.0"):
         place(cams("c1", "c2", "c3", "c4", "c5", needs_gpu=True), [A2GPU])
+
+
+def test_partial_placement_runs_what_fits_and_says_why_the_rest_wait():
+    current = {"c3": Slot("a", 0), "c4": Slot("a", 1)}  # placed earlier: they stay
+    got, unplaced = place_partial(cams("c1", "c2", "c3", "c4", "c5", needs_gpu=True),
+                                  [A2GPU], current)
+    assert got["c3"] == Slot("a", 0) and got["c4"] == Slot("a", 1)
+    assert len(got) == 4 and set(unplaced) == {"c5"}
+    assert "cameras.c5: no slot can hold weight 1.0" in unplaced["c5"]
+    assert "'a/gpu0': 0.0" in unplaced["c5"] and "ray.cameras_per_device" in unplaced["c5"]
 
 
 def test_gpu_camera_refused_on_cpu_only_cluster():

@@ -24,7 +24,7 @@ def test_open_database_upgrades_empty_db_to_models_and_downgrade_removes_all(db_
     db = open_database(db_url)
     try:
         assert _tables(db.engine) == TABLES
-        assert current_revision(db.engine) == "0001"
+        assert current_revision(db.engine) == "0002"
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(ctx, Base.metadata) == []
@@ -77,7 +77,7 @@ def test_concurrent_opens_of_one_database_migrate_once(db_url: str):
         t.join(timeout=60)
     assert errors == []
     db = open_database(url)
-    assert current_revision(db.engine) == "0001"
+    assert current_revision(db.engine) == "0002"
     db.close()
 
 
@@ -93,3 +93,24 @@ def test_unreachable_postgres_raises_database_unavailable_with_masked_url():
 def test_unsupported_database_url_is_refused_naming_field(url: str):
     with pytest.raises(ValueError, match="db_url"):
         open_database(url)
+
+
+def test_upgrading_from_0001_keeps_alerts_unacknowledged_and_downgrade_keeps_the_rows(
+        db_url: str, cipher):
+    from storage import repo
+    from storage.records import NewAlert
+
+    db = open_database(db_url)
+    with db.session() as s:
+        repo.add_camera(s, "lobby", "rtsp://cam/1", cipher)
+        first = repo.add_alert(s, NewAlert("lobby", "r", "person", "m", 1.0, "k1")).id
+        repo.acknowledge_alert(s, first, when=5.0)
+    migrate(db.engine, "0001", down=True)  # the alert rows stay, the column goes
+    assert "acknowledged_at" not in {c["name"] for c in sa.inspect(db.engine)
+                                     .get_columns("alerts")}
+    migrate(db.engine)
+    with db.session() as s:
+        assert repo.get_alert(s, first).acknowledged_at is None  # back, unacknowledged
+        assert repo.acknowledge_alert(s, first, when=7.0).acknowledged_at == 7.0
+        assert repo.acknowledge_alert(s, first, when=9.0).acknowledged_at == 7.0  # kept
+    db.close()

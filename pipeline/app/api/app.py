@@ -1,6 +1,7 @@
-"""The FastAPI application factory: assembles the routes (pipeline/api/routes.py) with
-bearer-token auth, maps service errors to HTTP codes, wires the metrics sources, and
-builds a uvicorn server whose shutdown ends open SSE streams.
+"""The FastAPI application factory: assembles the routes (pipeline/app/api/routes.py) with
+token auth (bearer or the dashboard's session cookie), the one error shape
+(pipeline/app/api/errors.py), the web dashboard at `/` (pipeline/app/dashboard/), wires
+the metrics sources, and builds a uvicorn server whose shutdown ends open SSE streams.
 
 It holds no state beyond `app.state` (service, metrics, data_dir, SSE settings) and no
 business logic. It does not bind sockets by itself: `serve` (pipeline/cli/service.py)
@@ -14,20 +15,28 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
 from pipeline.app.api.auth import require_token_for_bind, token_checker
+from pipeline.app.api.errors import install_error_handlers
 from pipeline.app.api.metrics import Metrics
 from pipeline.app.api.routes import private, public, safe_thumbnail_path
-from pipeline.app.api.service_api import Conflict, NotFound, ServiceAPI, ServiceUnavailable
-from pipeline.validation import mask_text
-from storage.db import DatabaseUnavailable
+from pipeline.app.api.service_api import ServiceAPI
+from pipeline.app.dashboard.views import mount_dashboard
 
 __all__ = ["create_app", "make_server", "safe_thumbnail_path", "stop_streams"]
 
 log = logging.getLogger(__name__)
+
+TAGS = [
+    {"name": "cameras", "description": "Register, change and remove cameras; live state."},
+    {"name": "questions", "description": "Ask about a camera's footage."},
+    {"name": "events", "description": "What the CV analysis saw, newest first."},
+    {"name": "alerts", "description": "Alerts newest first, the live stream, acknowledge."},
+    {"name": "thumbnails", "description": "Images of events, alerts and chunks."},
+    {"name": "health", "description": "Every part's state and Prometheus metrics."},
+    {"name": "probes", "description": "Liveness and readiness (no token)."},
+]
 
 
 def _token(cfg: Any) -> str | None:
@@ -35,38 +44,6 @@ def _token(cfg: Any) -> str | None:
     if token is None:
         return None
     return token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    codes: list[tuple[type[Exception], int]] = [
-        (NotFound, 404), (Conflict, 409), (ValueError, 400), (ServiceUnavailable, 503)]
-    codes.append((DatabaseUnavailable, 503))
-    for exc_type, code in codes:
-        def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
-            if code >= 500:
-                log.warning("service unavailable: %s", exc)
-            return JSONResponse({"detail": str(exc)}, status_code=code)
-
-        app.add_exception_handler(exc_type, handler)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-
-
-def _shown(value: Any) -> Any:
-    """A refused input as an error may show it: strings masked and cut, no containers."""
-    if isinstance(value, str):
-        value = mask_text(value)
-        return value if len(value) <= 60 else f"{value[:57]}... ({len(value)} characters)"
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return f"<{type(value).__name__}>"
-
-
-def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming each bad field, never echoing a secret or an oversized input."""
-    errors = [{"loc": list(e.get("loc", ())), "msg": mask_text(str(e.get("msg", "")))[:300],
-               "type": e.get("type"), "input": _shown(e.get("input"))}
-              for e in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
@@ -91,15 +68,55 @@ def create_app(service: ServiceAPI, cfg: Any, metrics: Metrics | None = None,
     chunks = getattr(service, "chunk_counts", None)
     if callable(chunks):  # chunks prefilled per camera, from the DB
         metrics.set_chunk_source(chunks)
-    app = FastAPI(title="XL-Watch", version="0.1.0")
-    app.state.service, app.state.metrics = service, metrics
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN; the service
+    # fetches nothing at run time, so /docs is served from a package instead (below).
+    app = FastAPI(title="XL-Watch", version=_version(), openapi_tags=TAGS,
+                  docs_url=None, redoc_url=None,
+                  description="Cameras, questions, events and alerts of an XL-Watch "
+                              "service. Authorize with the service's api.token (or log "
+                              "in to the dashboard at /).")
+    app.state.service, app.state.metrics, app.state.cfg = service, metrics, cfg
     app.state.data_dir = Path(getattr(cfg, "data_dir", "."))
     app.state.sse_poll_s = sse_poll_s
     app.state.streams_stop = threading.Event()  # set by stop_streams(app) at shutdown
-    _install_error_handlers(app)
+    app.state.token = token
+    install_error_handlers(app)
     app.include_router(public)
     app.include_router(private, dependencies=[Depends(token_checker(token))])
+    mount_dashboard(app)
+    mount_api_docs(app)
     return app
+
+
+DOCS_ASSETS = "/api-docs-assets"
+
+
+def mount_api_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI (its Authorize button takes the api.token) with its script and
+    style from the swagger-ui-bundle package (Apache-2.0), served by this app."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="api-docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="XL-Watch API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xlwatch")
+    except PackageNotFoundError:
+        return "0.0.0+source"
 
 
 def stop_streams(app: FastAPI) -> None:

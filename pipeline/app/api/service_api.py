@@ -5,18 +5,23 @@ codes, and `DatabaseServiceAPI`, an implementation over the database alone.
 `ServiceUnavailable` until a query backend is attached with `attach_query(fn)`. The
 service (pipeline/service.py) composes or subclasses it and adds live camera status and
 questions. This module does not start anything: no actors, no threads.
-Records are plain JSON-able dicts; wall times are epoch seconds plus an ISO-8601 string.
+Records are plain JSON-able dicts (their shapes: pipeline/app/api/schemas.py); wall times
+are epoch seconds plus an ISO-8601 string. Lists for people are newest first with a cursor
+(`before`); the alert follower's list (`alerts(after_id)`) is oldest first.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline.alerts.relay import alert_payload, iso
+from pipeline.evidence import thumbnail_relpath
 from pipeline.messages import Answer, Question
 from pipeline.validation import (
+    InputError,
     check_readable_video,
     is_file_source,
     validate_camera_name,
@@ -28,7 +33,8 @@ from storage.db import Database
 from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
 from storage.secrets import load_cipher
 
-__all__ = ["Conflict", "DatabaseServiceAPI", "NotFound", "ServiceAPI", "ServiceUnavailable"]
+__all__ = ["Conflict", "DatabaseServiceAPI", "NotFound", "ServiceAPI", "ServiceUnavailable",
+           "event_cursor", "parse_event_cursor"]
 
 
 class ServiceUnavailable(RuntimeError):
@@ -52,12 +58,25 @@ class ServiceAPI(Protocol):
     def ask(self, question: Question) -> Answer: ...
 
     def events(self, camera: str, since: float | None = None, until: float | None = None,
-               limit: int = 100) -> list[dict[str, Any]]: ...
+               limit: int = 100, kinds: list[str] | None = None,
+               before: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; `before` is the `event_cursor` of the previous page's last one."""
+        ...
 
     def alerts(self, after_id: int | None = None, camera: str | None = None,
                limit: int = 100) -> list[dict[str, Any]]:
         """Ascending by id. after_id=None: the newest `limit` alerts, oldest first."""
         ...
+
+    def recent_alerts(self, before: int | None = None, camera: str | None = None,
+                      kinds: list[str] | None = None, limit: int = 100
+                      ) -> list[dict[str, Any]]:
+        """Newest first; `before` is the previous page's last alert_id."""
+        ...
+
+    def alert(self, alert_id: int) -> dict[str, Any]: ...
+
+    def acknowledge_alert(self, alert_id: int) -> dict[str, Any]: ...
 
     def readiness(self) -> dict[str, bool]: ...
 
@@ -73,11 +92,33 @@ def _thumbnail_url(thumbnail: str | None) -> str | None:
     return "/" + thumbnail
 
 
-def camera_dict(rec: CameraRecord) -> dict[str, Any]:
+def camera_dict(rec: CameraRecord, timezone: str = "UTC",
+                snapshot_seq: int | None = None) -> dict[str, Any]:
+    """`snapshot_seq`: the newest chunk, whose keyframe is the camera's latest snapshot."""
+    snapshot = (None if snapshot_seq is None else
+                _thumbnail_url(thumbnail_relpath(rec.name, f"chunk-{snapshot_seq:08d}")))
     return {"name": rec.name, "url": rec.url_masked, "fps": rec.fps, "enabled": rec.enabled,
             "backend": (rec.options or {}).get("backend"), "status": rec.status,
             "last_error": rec.last_error, "created_at": iso(rec.created_at),
-            "updated_at": iso(rec.updated_at)}
+            "updated_at": iso(rec.updated_at), "updated_at_epoch": rec.updated_at,
+            "timezone": timezone, "snapshot_url": snapshot}
+
+
+def event_cursor(event: dict[str, Any]) -> str:
+    """The cursor after `event` (an `event_dict`): its start and id, opaque to clients."""
+    return f"{event['wall_start']!r}:{event['event_id']}"
+
+
+def parse_event_cursor(cursor: str) -> tuple[float, int]:
+    wall, _, event_id = cursor.partition(":")
+    try:
+        point = (float(wall), int(event_id))
+    except ValueError:
+        point = None
+    if point is None or not math.isfinite(point[0]) or point[1] < 0:
+        raise InputError("before", cursor, "not an events cursor (take it from the "
+                         "X-Next-Before header or the last event's cursor)")
+    return point
 
 
 def event_dict(rec: EventRecord) -> dict[str, Any]:
@@ -92,7 +133,8 @@ def event_dict(rec: EventRecord) -> dict[str, Any]:
 
 def alert_dict(rec: AlertRecord) -> dict[str, Any]:
     return {**alert_payload(rec), "thumbnail_url": _thumbnail_url(rec.thumbnail),
-            "delivery_attempts": rec.delivery_attempts}
+            "delivery_attempts": rec.delivery_attempts,
+            "acknowledged_at": rec.acknowledged_at}
 
 
 class DatabaseServiceAPI:
@@ -109,9 +151,14 @@ class DatabaseServiceAPI:
     def attach_query(self, fn: Callable[[Question], Answer] | None) -> None:
         self._query = fn
 
+    def _camera_dict(self, rec: CameraRecord, snapshot_seq: int | None = None
+                     ) -> dict[str, Any]:
+        return camera_dict(rec, self.cfg.camera(rec.name).timezone, snapshot_seq)
+
     def list_cameras(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return [camera_dict(r) for r in repo.list_cameras(s)]
+            seqs = repo.latest_chunk_seqs(s)
+            return [self._camera_dict(r, seqs.get(r.name)) for r in repo.list_cameras(s)]
 
     def add_camera(self, name: str, url: str, fps: float | None = None,
                    backend: str | None = None) -> dict[str, Any]:
@@ -123,8 +170,8 @@ class DatabaseServiceAPI:
         fps = validate_fps(fps if fps is not None else self.cfg.camera(name).fps)
         options = {"backend": backend} if backend else {}
         with self.db.session() as s:
-            return camera_dict(repo.add_camera(s, name, url, self._cipher, fps=fps,
-                                               options=options))
+            return self._camera_dict(repo.add_camera(s, name, url, self._cipher, fps=fps,
+                                                     options=options))
 
     def update_camera(self, name: str, fps: float | None = None, backend: str | None = None,
                       enabled: bool | None = None) -> dict[str, Any]:
@@ -139,8 +186,8 @@ class DatabaseServiceAPI:
             options = None
             if backend is not None:
                 options = {**(row.options or {}), "backend": backend}
-            return camera_dict(repo.update_camera(s, name, fps=fps, options=options,
-                                                  enabled=enabled))
+            return self._camera_dict(repo.update_camera(s, name, fps=fps, options=options,
+                                                        enabled=enabled))
 
     def remove_camera(self, name: str) -> None:
         with self.db.session() as s:
@@ -149,9 +196,10 @@ class DatabaseServiceAPI:
     def camera_status(self, name: str) -> dict[str, Any]:
         with self.db.session() as s:
             rec = repo.get_camera(s, name)
+            seq = repo.latest_chunk_seqs(s).get(name) if rec is not None else None
         if rec is None:
             raise NotFound("camera", name, "no such camera")
-        return {**camera_dict(rec), "state": rec.status}
+        return {**self._camera_dict(rec, seq), "state": rec.status}
 
     def ask(self, question: Question) -> Answer:
         if self._query is None:
@@ -161,10 +209,12 @@ class DatabaseServiceAPI:
         return self._query(question)
 
     def events(self, camera: str, since: float | None = None, until: float | None = None,
-               limit: int = 100) -> list[dict[str, Any]]:
+               limit: int = 100, kinds: list[str] | None = None,
+               before: str | None = None) -> list[dict[str, Any]]:
+        point = None if before is None else parse_event_cursor(before)
         with self.db.session() as s:
-            return [event_dict(r) for r in repo.list_events(s, camera, since, until,
-                                                            limit=limit)]
+            return [event_dict(r) for r in repo.list_events_newest(
+                s, camera, since, until, kinds, before=point, limit=limit)]
 
     def alerts(self, after_id: int | None = None, camera: str | None = None,
                limit: int = 100) -> list[dict[str, Any]]:
@@ -172,6 +222,21 @@ class DatabaseServiceAPI:
             if after_id is None:
                 after_id = repo.newest_alert_cursor(s, camera, limit)
             return [alert_dict(r) for r in repo.list_alerts(s, after_id, camera, limit)]
+
+    def recent_alerts(self, before: int | None = None, camera: str | None = None,
+                      kinds: list[str] | None = None, limit: int = 100
+                      ) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [alert_dict(r) for r in repo.list_alerts_newest(
+                s, before=before, camera=camera, kinds=kinds, limit=limit)]
+
+    def alert(self, alert_id: int) -> dict[str, Any]:
+        with self.db.session() as s:
+            return alert_dict(repo.get_alert(s, alert_id))
+
+    def acknowledge_alert(self, alert_id: int) -> dict[str, Any]:
+        with self.db.session() as s:
+            return alert_dict(repo.acknowledge_alert(s, alert_id))
 
     def alert_counts(self) -> list[dict[str, Any]]:
         """Alerts committed and delivered per camera and rule (for /metrics)."""

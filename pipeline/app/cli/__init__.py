@@ -15,8 +15,27 @@ app = typer.Typer(
     help="XL-Watch: surveillance video understanding with a long-term memory per camera.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"xlwatch {version('xlwatch')}")
+        except PackageNotFoundError:
+            typer.echo("xlwatch (not installed: running from a source tree)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(show_version: bool = typer.Option(False, "--version", is_eager=True,
+                                            callback=_version,
+                                            help="Print the version and exit.")) -> None:
+    """XL-Watch: surveillance video understanding with a long-term memory per camera."""
 
 # Command groups, in the order `xlwatch --help` lists them, with the commands each adds.
 _COMMAND_MODULES = {

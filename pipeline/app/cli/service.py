@@ -24,8 +24,9 @@ import typer
 from pipeline.app.cli.common import EXIT_REFUSED, EXIT_UNAVAILABLE, cli_errors, fail, get_config
 from pipeline.evidence import format_wall
 
-CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file")
-JSON_OPT = typer.Option(False, "--json", help="print JSON")
+CONFIG_OPT = typer.Option(None, "--config", "-c", envvar="XLWATCH_CONFIG",
+                          help="YAML config file.")
+JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _fail(message: str, code: int = EXIT_REFUSED) -> None:
@@ -58,6 +59,7 @@ def _http(cfg: Any, method: str, path: str, transient: bool = False, **kw: Any) 
     `transient`, a 502-504 answer raises TransientError for the caller to retry."""
     import httpx
 
+    with_headers = kw.pop("with_headers", False)
     try:
         resp = httpx.request(method, _base_url(cfg) + path, headers=_headers(cfg),
                              timeout=kw.pop("timeout", 600.0), **kw)
@@ -66,15 +68,23 @@ def _http(cfg: Any, method: str, path: str, transient: bool = False, **kw: Any) 
     if transient and resp.status_code in TRANSIENT_STATUS:
         raise TransientError(f"HTTP {resp.status_code}: {resp.text[:200]}")
     if resp.status_code >= 400:
-        try:
-            detail = resp.json().get("detail")
-        except ValueError:
-            detail = resp.text
-        if isinstance(detail, list):  # FastAPI validation errors: field path and value
-            detail = "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: "
-                               f"{d.get('msg')}; got {d.get('input')!r}" for d in detail)
-        _fail(str(detail))
+        _fail(_error_text(resp))
+    if with_headers:
+        return resp
     return resp.json() if resp.content else {}
+
+
+def _error_text(resp: Any) -> str:
+    """The API's error shape as one line: each refused field with its value."""
+    try:
+        error = resp.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return resp.text[:500]
+    details = error.get("details")
+    if details:  # request validation: field path and value
+        return "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: "
+                         f"{d.get('msg')}; got {d.get('input')!r}" for d in details)
+    return str(error.get("message") or f"HTTP {resp.status_code}")
 
 
 def _parse_time(value: str | None, field: str) -> float | None:
@@ -110,9 +120,12 @@ def _print(data: Any, as_json: bool, lines: list[str]) -> None:
 
 def serve(config: Path | None = CONFIG_OPT,
           ray_address: str | None = typer.Option(None, "--ray-address",
-                                                 help="join this Ray cluster"),
-          reconcile_s: float = typer.Option(2.0, "--reconcile-s", min=0.2)) -> None:
-    """Run the service: Ray actors for every camera in the database plus the HTTP API."""
+                                                 help="Join this Ray cluster."),
+          reconcile_s: float = typer.Option(2.0, "--reconcile-s", min=0.2,
+                                            help="Seconds between reconciles of the "
+                                                 "cameras in the database.")) -> None:
+    """Run the service: Ray actors for every camera in the database, the HTTP API and
+    the web dashboard (at /)."""
     from pipeline.app.api.app import create_app, make_server
     from pipeline.app.api.auth import require_token_for_bind
     from pipeline.app.orchestrator import Orchestrator
@@ -151,10 +164,15 @@ def _shutdown_ray() -> None:
         ray.shutdown()
 
 
-def ask(camera: str = typer.Argument(...), question: str = typer.Argument(...),
-        since: str | None = typer.Option(None, help="epoch seconds or ISO-8601"),
-        until: str | None = typer.Option(None, help="epoch seconds or ISO-8601"),
-        backend: str | None = typer.Option(None, help="cv or videoxl2"),
+def ask(camera: str = typer.Argument(..., help="The camera's name."),
+        question: str = typer.Argument(..., help="The question, e.g. 'when did a person "
+                                                 "enter?'."),
+        since: str | None = typer.Option(None, help="Only after this time: epoch seconds "
+                                                    "or ISO-8601."),
+        until: str | None = typer.Option(None, help="Only before this time: epoch seconds "
+                                                    "or ISO-8601."),
+        backend: str | None = typer.Option(None, help="cv or videoxl2 (default: the "
+                                                      "camera's)."),
         config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
     """Ask a running service a question about one camera."""
     cfg = _config(config)
@@ -175,66 +193,127 @@ def ask(camera: str = typer.Argument(...), question: str = typer.Argument(...),
 
 def _db_rows(cfg: Any, what: str, **kw: Any) -> list[dict]:
     """The API's own JSON shapes, read from the database (the service is not running)."""
-    from pipeline.app.api.service_api import alert_dict, event_dict
+    from pipeline.app.api.service_api import DatabaseServiceAPI
+
+    service = DatabaseServiceAPI(_database(cfg), cfg)
+    if what == "events":
+        return service.events(kw["camera"], kw.get("since"), kw.get("until"),
+                              kw.get("limit", 100), kinds=kw.get("kinds"),
+                              before=kw.get("before"))
+    if what == "recent_alerts":
+        return service.recent_alerts(kw.get("before"), kw.get("camera"), kw.get("kinds"),
+                                     kw.get("limit", 100))
+    return service.alerts(kw.get("after_id") or 0, kw.get("camera"), kw.get("limit", 100))
+
+
+def _database(cfg: Any) -> Any:
     from pipeline.wiring import database
-    from storage import repo
 
-    with database(cfg).session() as s:
-        if what == "events":
-            rows = repo.list_events(s, kw["camera"], kw.get("since"), kw.get("until"),
-                                    limit=kw.get("limit", 100))
-        else:
-            rows = repo.list_alerts(s, after_id=kw.get("after_id") or 0,
-                                    camera=kw.get("camera"), limit=kw.get("limit", 100))
-    return [event_dict(r) if what == "events" else alert_dict(r) for r in rows]
+    return database(cfg)
 
 
-def events(camera: str = typer.Argument(...),
-           since: str | None = typer.Option(None), until: str | None = typer.Option(None),
-           limit: int = typer.Option(100, min=1, max=1000),
+LIMIT_OPT = typer.Option(100, "--limit", "-n", min=1, max=1000,
+                         help="At most this many, newest first.")
+KIND_OPT = typer.Option(None, "--kind", "-k",
+                        help="Only this kind (repeat for several), e.g. person_enter.")
+
+
+def _page(cfg: Any, path: str, params: dict[str, Any], what: str, **kw: Any
+          ) -> tuple[list[dict], str | None]:
+    """One newest-first page and the cursor of the next (older) one, from the service or,
+    when none answers, from the database."""
+    resp = _http(cfg, "GET", path, params=params, with_headers=True)
+    if resp is not None:
+        return resp.json(), resp.headers.get("x-next-before")
+    with cli_errors():
+        rows = _db_rows(cfg, what, **kw)
+    if len(rows) < kw.get("limit", 100):
+        return rows, None
+    last = rows[-1]
+    if what == "events":
+        from pipeline.app.api.service_api import event_cursor
+
+        return rows, event_cursor(last)
+    return rows, str(last["alert_id"])
+
+
+def _more(cursor: str | None, as_json: bool) -> None:
+    if cursor and not as_json:
+        typer.echo(f"(older: --before {cursor})", err=True)
+
+
+def events(camera: str = typer.Argument(..., help="The camera's name."),
+           since: str | None = typer.Option(None, help="Only events after this time: "
+                                                       "epoch seconds or ISO-8601."),
+           until: str | None = typer.Option(None, help="Only events before this time: "
+                                                       "epoch seconds or ISO-8601."),
+           kind: list[str] | None = KIND_OPT,
+           before: str | None = typer.Option(None, "--before",
+                                             help="The cursor of an older page (printed "
+                                                  "after a full page)."),
+           limit: int = LIMIT_OPT,
            config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
-    """Events of one camera (from the service, or the database when it is not running)."""
+    """Events of one camera, newest first (from the service, or the database when it is
+    not running)."""
     cfg = _config(config)
     s, u = _parse_time(since, "since"), _parse_time(until, "until")
-    params = {k: v for k, v in {"camera": camera, "since": s, "until": u,
-                                "limit": limit}.items() if v is not None}
-    rows = _http(cfg, "GET", "/events", params=params)
-    if rows is None:
-        with cli_errors():
-            rows = _db_rows(cfg, "events", camera=camera, since=s, until=u, limit=limit)
+    params = {k: v for k, v in {"camera": camera, "since": s, "until": u, "kind": kind,
+                                "before": before, "limit": limit}.items() if v}
+    rows, cursor = _page(cfg, "/events", params, "events", camera=camera, since=s, until=u,
+                         kinds=kind, before=before, limit=limit)
     tz = cfg.camera(camera).timezone
     lines = [f"#{r['event_id']} {r['kind']:<15} {format_wall(r['wall_start'], r['t_start'], tz)}"
              + ("" if r.get("t_end") is None else f" .. t={r['t_end']:.1f}s")
              + (f"  [{r['thumbnail']}]" if r.get("thumbnail") else "") for r in rows]
     _print(rows, as_json, lines or ["no events"])
+    _more(cursor, as_json)
 
 
-def alerts(follow: bool = typer.Option(False, "--follow", "-f"),
-           camera: str | None = typer.Option(None), after_id: int = typer.Option(0),
-           limit: int = typer.Option(100, min=1, max=1000),
+def _alert_line(r: dict, as_json: bool) -> str:
+    return (json.dumps(r, default=str) if as_json else
+            f"#{r['alert_id']} {format_wall(r['wall_time'], r.get('t'))} "
+            f"{r['camera']}/{r['rule']} ({r['kind']}): {r['message']}"
+            + (" [acknowledged]" if r.get("acknowledged_at") else ""))
+
+
+def alerts(follow: bool = typer.Option(False, "--follow", "-f",
+                                       help="Keep printing new alerts, oldest first, "
+                                            "until interrupted."),
+           camera: str | None = typer.Option(None, help="Only this camera's alerts."),
+           kind: list[str] | None = KIND_OPT,
+           before: int | None = typer.Option(None, "--before", min=1,
+                                             help="Only alerts older than this alert id "
+                                                  "(the cursor printed after a page)."),
+           after_id: int = typer.Option(0, "--after-id", min=0,
+                                        help="With --follow: start after this alert id."),
+           limit: int = LIMIT_OPT,
            config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
-    """Alerts (oldest first); --follow keeps printing new ones until interrupted."""
+    """Alerts, newest first; --follow prints new ones as they come (oldest first)."""
     cfg = _config(config)
+    if not follow:
+        params = {k: v for k, v in {"camera": camera, "kind": kind, "before": before,
+                                    "limit": limit}.items() if v}
+        rows, cursor = _page(cfg, "/alerts", params, "recent_alerts", camera=camera,
+                             kinds=kind, before=before, limit=limit)
+        for r in rows:
+            typer.echo(_alert_line(r, as_json))
+        _more(cursor, as_json)
+        return
+    if kind or before:
+        _fail("--kind and --before page the newest-first list; not with --follow")
     cursor = after_id
-    fetch = _retrying() if follow else None
+    fetch = _retrying()
     while True:
         params = {k: v for k, v in {"after_id": cursor, "camera": camera,
                                     "limit": limit}.items() if v is not None}
-        rows = (fetch(_http, cfg, "GET", "/alerts", transient=True, params=params) if fetch
-                else _http(cfg, "GET", "/alerts", params=params))
+        rows = fetch(_http, cfg, "GET", "/alerts", transient=True, params=params)
         if rows is None:
             kw = {"after_id": cursor, "camera": camera, "limit": limit}
             with cli_errors():
-                rows = (fetch(_db_rows, cfg, "alerts", **kw) if fetch
-                        else _db_rows(cfg, "alerts", **kw))
+                rows = fetch(_db_rows, cfg, "alerts", **kw)
         for r in rows:
             cursor = max(cursor, r["alert_id"])
-            line = (json.dumps(r, default=str) if as_json else
-                    f"#{r['alert_id']} {format_wall(r['wall_time'], r.get('t'))} "
-                    f"{r['camera']}/{r['rule']} ({r['kind']}): {r['message']}")
-            typer.echo(line)
-        if not follow:
-            return
+            typer.echo(_alert_line(r, as_json))
         time.sleep(1.0)
 
 
@@ -255,10 +334,12 @@ def _retrying() -> Any:
         reraise=True)
 
 
-def analyze(file: Path = typer.Argument(..., help="video file"),
-            question: str = typer.Option(..., "--question", "-q"),
-            backend: str = typer.Option("cv", help="cv or videoxl2"),
-            model_path: Path | None = typer.Option(None, "--model-path"),
+def analyze(file: Path = typer.Argument(..., help="The video file."),
+            question: str = typer.Option(..., "--question", "-q", help="The question."),
+            backend: str = typer.Option("cv", help="cv or videoxl2."),
+            model_path: Path | None = typer.Option(None, "--model-path",
+                                                   help="The videoxl2 checkpoint's "
+                                                        "directory."),
             config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
     """Run the whole pipeline once on a file (in-process) and answer one question."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -293,9 +374,9 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def demo(video: str | None = typer.Option(None, "--video", help="file path or RTSP URL"),
+def demo(video: str | None = typer.Option(None, "--video", help="A file path or RTSP URL."),
          seconds: float = typer.Option(60.0, "--seconds", min=5,
-                                       help="how long to watch a live stream"),
+                                       help="How long to watch a live stream."),
          config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
     """Ingest footage through the real actors and show what XL-Watch makes of it."""
     from pipeline.app.demo import run_demo

@@ -41,7 +41,7 @@ def test_vtest_people_found_and_tracked_at_one_fps(vtest_path):
     for e in enters:
         x, y, w, h = e.bbox
         assert 0 <= x and 0 <= y and x + w <= 640 and y + h <= 480
-        assert 1.5 <= h / w <= 3.0, "HOG boxes are person-shaped"
+        assert 1.3 <= h / w <= 4.5, "person-shaped boxes (HOG's are 1:2, NanoDet's vary)"
         assert 0.5 <= e.confidence <= 1.0
         assert e.t_start < e.t_end and e.wall_start == WALL0 + e.t_start
         assert e.details["frame_size"] == [640, 480]

@@ -109,7 +109,11 @@ def test_cvevents_from_the_analyzer_are_accepted_directly():
     ans = answer_from_events(intent, [ev])
     assert ans.intervals[0].thumbnail == b"\xff\xd8jpeg"
     assert ans.intervals[0].event_id == "person_enter:1"
-    assert "2026-11-23 21:00:20 (t=20.0s)" in ans.text  # default formatter: date and time
+    # Default formatter: the camera's zone, weekday and time within the last six days
+    # (it used to write "2026-11-23 21:00:20"; the weekday form is what operators read).
+    assert "Mon 21:00:20 (t=20.0s)" in ans.text
+    older = parse_question("when did a person enter?", NOW + 9 * 86400, "UTC")
+    assert "Mon 2026-11-23 21:00:20 (t=20.0s)" in answer_from_events(older, [ev]).text
 
 
 @pytest.mark.parametrize("tz,expected", [("UTC", "21:10:00"), ("Asia/Tokyo", "06:10:00")])

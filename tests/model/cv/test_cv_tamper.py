@@ -55,10 +55,11 @@ def test_normal_footage_raises_no_tamper(vtest_path):
 
 
 def test_blocked_interval_event_opens_and_closes(vtest_path):
-    """Analyzer level: 3 s of black frames become one tamper_blocked event with a thumbnail."""
+    """Analyzer level: 3 s of black frames (held for 2 s: tamper_hold_s) become one
+    tamper_blocked event, from the first black frame, with a thumbnail."""
     frames, times = sample_video(str(vtest_path), 1.0, 640)
     clip = np.concatenate([frames[:10], np.zeros_like(frames[:3]), frames[13:20]])
-    an = CVAnalyzer(CVConfig(tamper_gap_s=1.0, hog_upscale=1.5))
+    an = CVAnalyzer(CVConfig(tamper_gap_s=1.0, tamper_hold_s=2.0, hog_upscale=1.5))
     events = an.process(clip, times[:20], wall_origin=1_000.0) + an.flush()
     blocked = [e for e in events if e.kind == "tamper_blocked"]
     assert [e.t_end for e in blocked] == [None, times[12]]

@@ -1,37 +1,170 @@
-"""IoU tracker table tests: identity, confirmation, misses and leaving (pure Python)."""
+"""Tracker tests on synthetic detections: identity, confirmation, occlusion, duplicates,
+gaps and leaving (pure Python, milliseconds)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from model.cv.tracker import IoUTracker
+from model.cv.geometry import merge_contained
+from model.cv.kalman import BoxKalman
+from model.cv.tracker import ByteTracker
+
+SURE = 0.7  # a high-score detection that does not confirm on its own (confirm_score 0.85)
 
 
-def _run(tracker: IoUTracker, frames: list[tuple[float, list]]):
+def _run(tracker: ByteTracker, frames: list[tuple[float, list]], score: float = SURE):
     confirmed, ended = [], []
     for t, boxes in frames:
-        upd = tracker.update(boxes, t)
+        upd = tracker.update(boxes, t, [score] * len(boxes))
         confirmed += [(t, tr.track_id) for tr in upd.confirmed]
         ended += [(t, tr.track_id, tr.last_seen) for tr in upd.ended]
     return confirmed, ended
 
 
+def _ids_at(tracker: ByteTracker, t: float) -> dict[int, tuple]:
+    return {tr.track_id: tr.bbox for tr in tracker.tracks if tr.last_seen == t}
+
+
 def test_slowly_moving_box_keeps_its_id():
-    tracker = IoUTracker(max_age_s=3.0, min_hits=2)
-    ids = []
+    tracker = ByteTracker(max_age_s=3.0, min_hits=2)
     for i in range(10):
-        upd = tracker.update([(100 + 5 * i, 50, 40, 80)], float(i))
-        ids.append({tr.track_id for tr, _ in upd.matched} or {tr.track_id for tr in tracker.tracks})
-    assert len(set().union(*ids)) == 1
-    assert len(tracker.tracks) == 1 and tracker.tracks[0].hits == 10
+        tracker.update([(100 + 5 * i, 50, 40, 80)], float(i), [SURE])
+    assert [tr.track_id for tr in tracker.tracks] == [1]
+    assert tracker.tracks[0].hits == 10
 
 
 def test_fast_walker_at_one_fps_matched_by_distance_fallback():
     """At 1 fps a person moves more than their width; IoU is 0 but identity must hold."""
-    tracker = IoUTracker(iou_threshold=0.2, max_center_dist=0.8, max_age_s=3.0)
+    tracker = ByteTracker(iou_threshold=0.2, max_center_dist=0.8, max_age_s=3.0)
     for i in range(5):
-        tracker.update([(100 + 45 * i, 50, 40, 80)], float(i))
+        tracker.update([(100 + 45 * i, 50, 40, 80)], float(i), [SURE])
     assert [tr.track_id for tr in tracker.tracks] == [1]
+
+
+def test_kalman_predicts_a_walker_through_a_three_second_occlusion():
+    """40 px/s to the right (half a box height per second): after 3 s unseen the walker
+    is 2 box heights from where they vanished, out of reach without a velocity."""
+    tracker = ByteTracker(max_center_dist=1.0, max_age_s=4.0)
+    frames = [(float(i), [(100 + 40 * i, 100, 40, 80)]) for i in range(6)]
+    frames += [(float(i), []) for i in (6, 7, 8)]
+    frames += [(float(i), [(100 + 40 * i, 100, 40, 80)]) for i in (9, 10)]
+    confirmed, ended = _run(tracker, frames)
+    assert confirmed == [(1.0, 1)] and ended == []
+    assert list(_ids_at(tracker, 10.0)) == [1], "the same person continues"
+    vx, vy = tracker.tracks[0].velocity
+    assert vx == pytest.approx(40, rel=0.15) and abs(vy) < 5
+
+
+def test_kalman_prediction_uses_seconds_not_frames():
+    kf = BoxKalman((0, 0, 40, 80), 0.0)
+    for t in (1.0, 2.0, 3.0):
+        kf.predict(t)
+        kf.update((int(20 * t), 0, 40, 80))
+    assert kf.box_at(5.0)[0] == pytest.approx(100, abs=8)  # 2 s later, 20 px/s
+    assert kf.box_at(3.5)[0] == pytest.approx(70, abs=6)  # half a second at 4 fps
+
+
+def test_two_people_crossing_keep_their_ids():
+    """Walking towards each other at 1 fps, overlapping for a frame; ids do not swap."""
+    tracker = ByteTracker(max_age_s=3.0, min_hits=1)
+    for i in range(9):
+        a = (100 + 30 * i, 100, 40, 80)  # rightwards
+        b = (340 - 30 * i, 110, 40, 80)  # leftwards, a little lower
+        tracker.update([a, b], float(i), [SURE, SURE])
+    right = {tr.track_id: tr.velocity[0] for tr in tracker.tracks}
+    assert len(right) == 2
+    assert right[1] > 20 and right[2] < -20, "each id kept its own direction"
+
+
+def test_standing_person_stays_one_track_for_a_minute():
+    """Jittery boxes of one still person, with a missed detection now and then."""
+    rng = np.random.default_rng(1)
+    tracker = ByteTracker(max_age_s=4.0, min_hits=2)
+    for i in range(60):
+        if i % 7 == 3:
+            tracker.update([], float(i), [])
+            continue
+        jx, jy, jh = (int(v) for v in rng.integers(-4, 5, 3))
+        tracker.update([(300 + jx, 200 + jy, 40, 90 + jh)], float(i), [SURE])
+    assert [tr.track_id for tr in tracker.tracks] == [1]
+    assert tracker.people_seen == 1 and tracker.tracks[0].duration == 58.0  # t=59 missed
+
+
+def test_part_boxes_of_one_person_merge_into_one_track():
+    """Whole body plus head-and-torso plus legs boxes of one person: one person."""
+    tracker = ByteTracker(min_hits=2)
+    for i in range(4):
+        x = 200 + 10 * i
+        body = (x, 100, 50, 120)
+        torso = (x + 8, 104, 34, 62)
+        legs = (x + 10, 170, 30, 48)
+        tracker.update([torso, body, legs], float(i), [0.9, 0.7, 0.8])
+    assert len(tracker.tracks) == 1 and tracker.people_seen == 1
+    assert tracker.tracks[0].bbox[2:] == (50, 120), "the whole-body box is kept"
+    assert tracker.tracks[0].best_score == 0.9, "with the best score of its parts"
+
+
+def test_part_box_while_body_missed_starts_no_new_person():
+    tracker = ByteTracker(min_hits=2)
+    for i in range(3):
+        tracker.update([(200, 100, 50, 120)], float(i), [SURE])
+    tracker.update([(208, 104, 34, 62)], 3.0, [SURE])  # only the torso this time
+    tracker.update([(200, 100, 50, 120)], 4.0, [SURE])
+    assert [tr.track_id for tr in tracker.tracks] == [1] and tracker.people_seen == 1
+
+
+@pytest.mark.parametrize(
+    ("boxes", "kept"),
+    [
+        pytest.param([(0, 0, 50, 120), (8, 4, 34, 62)], [0], id="part-inside-body-merged"),
+        pytest.param([(0, 0, 100, 120), (2, 2, 45, 110), (52, 5, 45, 110)], [1, 2],
+                     id="group-box-around-two-people-dropped"),
+        pytest.param([(0, 0, 50, 120), (30, 0, 50, 120)], [0, 1], id="overlap-not-inside"),
+    ],
+)
+def test_merge_contained_table(boxes, kept):
+    assert [i for i, _ in merge_contained(boxes, [0.6] * len(boxes), 0.8)] == kept
+
+
+@pytest.mark.parametrize(
+    ("score", "expect_confirmed"),
+    [pytest.param(0.95, True, id="high-score-pass-confirms"),
+     pytest.param(0.7, False, id="ordinary-score-needs-min-hits")],
+)
+def test_fast_two_sample_pass_at_one_fps(score, expect_confirmed):
+    """Seen once entering and once leaving: with min_hits=3 only sure detections count."""
+    tracker = ByteTracker(min_hits=3, confirm_score=0.85)
+    confirmed, ended = _run(tracker, [(0.0, [(50, 100, 40, 80)]), (1.0, [(120, 100, 40, 80)])]
+                            + [(float(t), []) for t in range(2, 9)], score=score)
+    assert bool(confirmed) == expect_confirmed
+    assert bool(ended) == expect_confirmed, "a confirmed pass also leaves"
+    if expect_confirmed:
+        assert confirmed == [(0.0, 1)] and ended[0][2] == 1.0
+
+
+def test_still_detection_does_not_confirm_on_score_alone():
+    tracker = ByteTracker(min_hits=2, confirm_score=0.85)
+    upd = tracker.update([(50, 100, 40, 80)], 0.0, [0.99], support=[False])
+    assert upd.confirmed == () and not tracker.tracks[0].confirmed
+
+
+def test_low_score_detection_continues_a_track_but_starts_none():
+    tracker = ByteTracker(high_score=0.6, min_hits=1)
+    tracker.update([(100, 100, 40, 80)], 0.0, [0.7])
+    upd = tracker.update([(104, 100, 40, 80), (400, 100, 40, 80)], 1.0, [0.4, 0.4])
+    assert [(tr.track_id, d) for tr, d in upd.matched] == [(1, 0)]
+    assert len(tracker.tracks) == 1, "a low box far from any track is clutter"
+
+
+def test_gap_in_frame_times_ends_all_tracks_where_last_seen():
+    tracker = ByteTracker(max_age_s=4.0, min_hits=1)
+    box = (100, 100, 40, 80)
+    tracker.update([box], 0.0, [SURE])
+    tracker.update([box], 1.0, [SURE])
+    upd = tracker.update([box], 11.0, [SURE])  # 10 s without frames, same place
+    assert [(tr.track_id, tr.last_seen) for tr in upd.ended] == [(1, 1.0)]
+    assert [tr.track_id for tr in tracker.tracks] == [2], "after a gap: a new sighting"
 
 
 @pytest.mark.parametrize(
@@ -43,7 +176,7 @@ def test_fast_walker_at_one_fps_matched_by_distance_fallback():
     ],
 )
 def test_absence_longer_than_max_age_ends_with_leave(gap_frames, expect_leave):
-    tracker = IoUTracker(max_age_s=3.0, min_hits=2)
+    tracker = ByteTracker(max_age_s=3.0, min_hits=2)
     box = (200, 100, 40, 80)
     frames = [(0.0, [box]), (1.0, [box]), (2.0, [box])]
     frames += [(2.0 + k, []) for k in range(1, gap_frames + 1)]
@@ -59,25 +192,16 @@ def test_absence_longer_than_max_age_ends_with_leave(gap_frames, expect_leave):
 
 
 def test_single_detection_never_confirmed_or_reported():
-    tracker = IoUTracker(max_age_s=2.0, min_hits=2)
-    confirmed, ended = _run(tracker, [(0.0, [(10, 10, 30, 60)])] + [(float(i), []) for i in range(1, 5)])
+    tracker = ByteTracker(max_age_s=2.0, min_hits=2)
+    confirmed, ended = _run(tracker, [(0.0, [(10, 10, 30, 60)])]
+                            + [(float(i), []) for i in range(1, 5)])
     assert confirmed == [] and ended == []
-    assert tracker.tracks == []
-
-
-def test_two_people_keep_separate_ids_when_crossing_nearby():
-    tracker = IoUTracker(max_age_s=3.0, min_hits=1)
-    for i in range(6):
-        a = (100 + 10 * i, 100, 40, 80)
-        b = (300 - 10 * i, 100, 40, 80)
-        tracker.update([a, b], float(i))
-    by_x = sorted(tracker.tracks, key=lambda tr: tr.bbox[0])
-    assert [tr.track_id for tr in by_x] == [1, 2]
+    assert tracker.tracks == [] and tracker.people_seen == 0
 
 
 def test_max_age_is_time_not_frames():
     """At 4 fps, 8 missed frames are 2 s: within a 3 s max_age the track survives."""
-    tracker = IoUTracker(max_age_s=3.0, min_hits=2)
+    tracker = ByteTracker(max_age_s=3.0, min_hits=2)
     box = (50, 50, 40, 80)
     frames = [(0.0, [box]), (0.25, [box])] + [(0.25 + 0.25 * k, []) for k in range(1, 9)]
     frames.append((2.5, [box]))
@@ -86,9 +210,9 @@ def test_max_age_is_time_not_frames():
 
 
 def test_finish_ends_confirmed_tracks_only():
-    tracker = IoUTracker(min_hits=2)
-    tracker.update([(0, 0, 40, 80), (300, 0, 40, 80)], 0.0)
-    tracker.update([(0, 0, 40, 80)], 1.0)
+    tracker = ByteTracker(min_hits=2)
+    tracker.update([(0, 0, 40, 80), (300, 0, 40, 80)], 0.0, [SURE, SURE])
+    tracker.update([(0, 0, 40, 80)], 1.0, [SURE])
     assert [tr.track_id for tr in tracker.finish()] == [1]
     assert tracker.tracks == []
 
@@ -96,4 +220,4 @@ def test_finish_ends_confirmed_tracks_only():
 @pytest.mark.parametrize("field,value", [("max_age_s", 0), ("min_hits", 0)])
 def test_bad_tracker_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        IoUTracker(**{field: value})
+        ByteTracker(**{field: value})

@@ -31,13 +31,13 @@ def add_alert(service, i):
     return AlertRelay(service.db).record(make_alert(i))
 
 
-def test_events_in_a_window_with_readable_times(client, service, lobby):
+def test_events_in_a_window_newest_first_with_readable_times(client, service, lobby):
     ids = add_events(service)
     r = client.get("/events", params={"camera": "lobby", "since": WALL + 5, "until": WALL + 25})
     assert r.status_code == 200
     body = r.json()
-    assert [e["event_id"] for e in body] == ids[1:]
-    assert body[0]["start"].startswith("2026-") and body[0]["thumbnail_url"] == (
+    assert [e["event_id"] for e in body] == ids[:0:-1]  # newest first
+    assert body[-1]["start"].startswith("2026-") and body[-1]["thumbnail_url"] == (
         "/thumbnails/lobby/1.jpg")
 
 
@@ -60,7 +60,8 @@ def test_alerts_cursor_returns_only_newer_alerts(client, service, lobby):
 def test_ask_without_query_backend_is_503_then_answers_once_attached(client, service, lobby):
     q = {"camera": "lobby", "question": "when did a person enter?"}
     r = client.post("/ask", json=q)
-    assert r.status_code == 503 and "query backend" in r.json()["detail"]
+    assert r.status_code == 503 and "query backend" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "service_unavailable"
 
     def answer(question):  # the query backend stands in for the service's cv/videoxl2 path
         iv = AnswerInterval(WALL, WALL + 2, 0.0, 2.0, "person", 0.9)
@@ -129,7 +130,7 @@ def test_thumbnail_is_served_and_traversal_is_refused(client, cfg):
                 "/thumbnails/%2E%2E/secret.jpg"):
         r = client.get(bad)
         assert r.status_code == 400 and b"private" not in r.content
-        assert "thumbnails folder" in r.json()["detail"]
+        assert "thumbnails folder" in r.json()["error"]["message"]
     assert client.get("/thumbnails/lobby/missing.jpg").status_code == 404
 
 
@@ -173,7 +174,8 @@ def test_database_outage_is_503_naming_the_database_not_500(cfg):
     down = DatabaseServiceAPI(open_database(url, migrate_schema=False), cfg)
     with TestClient(create_app(down, cfg)) as c:
         r = c.get("/cameras")
-        assert r.status_code == 503 and "database" in r.json()["detail"]
+        assert r.status_code == 503 and "database" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "database_unavailable"
         assert "pw" not in r.text
         health = c.get("/health")
         assert health.status_code == 503 and health.json()["ok"] is False
@@ -199,6 +201,7 @@ def test_readiness_and_health_are_false_while_a_configured_redis_is_down(service
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf"])
 def test_a_time_that_is_not_a_finite_number_is_refused_naming_the_field(client, lobby, value):
     r = client.post("/ask", json={"camera": "lobby", "question": "anyone?", "since": value})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "since"]
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"][:2] == [
+        "body", "since"]
     r = client.get("/events", params={"camera": "lobby", "until": value})
     assert r.status_code == 422 and "until" in r.text

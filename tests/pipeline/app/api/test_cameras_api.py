@@ -38,7 +38,8 @@ def test_bad_camera_is_refused_naming_field_and_value_and_nothing_is_stored(
 
 def test_duplicate_camera_name_conflicts_and_keeps_the_first(client, lobby):
     r = client.post("/cameras", json={"name": "lobby", "url": "rtsp://other/x"})
-    assert r.status_code == 409 and "lobby" in r.json()["detail"]
+    assert r.status_code == 409 and "lobby" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "name_taken"
     assert [c["url"] for c in client.get("/cameras").json()] == [lobby["url"]]
 
 
@@ -46,7 +47,8 @@ def test_remove_camera_then_unknown_camera_is_404(client, lobby):
     assert client.delete("/cameras/lobby").status_code == 204
     assert client.get("/cameras").json() == []
     r = client.get("/cameras/lobby")
-    assert r.status_code == 404 and "lobby" in r.json()["detail"]
+    assert r.status_code == 404 and "lobby" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "camera_not_found"
     assert client.delete("/cameras/lobby").status_code == 404
 
 
@@ -74,7 +76,7 @@ def test_a_refused_camera_url_is_never_echoed_with_its_password(client, body):
     r = client.post("/cameras", json=body)
     assert r.status_code == 422, r.text
     assert "s3cret" not in r.text and len(r.text) < 1000
-    assert r.json()["detail"][0]["loc"] == ["body", "url"]
+    assert r.json()["error"]["details"][0]["loc"] == ["body", "url"]
     assert client.get("/cameras").json() == []  # nothing stored
 
 
@@ -89,7 +91,9 @@ def test_post_refuses_a_file_that_is_not_video_naming_the_field(client, cfg):
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(b"just notes\n")
     r = client.post("/cameras", json={"name": "notes", "url": str(bad)})
-    assert r.status_code == 400 and r.json()["detail"].startswith("url: is not a readable video")
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith(
+        "url: is not a readable video")
+    assert r.json()["error"]["field"] == "url"
     assert client.get("/cameras").json() == []
     web = client.post("/cameras", json={"name": "web", "url": "http://10.0.0.9/mjpeg"})
     assert web.status_code == 400 and "unsupported scheme 'http'" in web.text
