@@ -58,6 +58,7 @@ class CVAnalyzer:
         self._cond_keys: dict[str, str] = {}  # condition kind -> key of its open event
         self._serial = itertools.count(1)
         self._last_t: float | None = None
+        self._first_t: float | None = None  # the first frame analysed: who is already there
         self._last_full_scan: float | None = None
         self._last_detect: float | None = None
         self.frames_processed = 0
@@ -100,6 +101,8 @@ class CVAnalyzer:
             if self._last_t is not None and t < self._last_t:
                 raise ValueError(f"times: {t} is earlier than the previous frame {self._last_t}")
             self._last_t = t
+            if self._first_t is None:
+                self._first_t = t
             out.extend(self._frame(frame, t))
         return out
 
@@ -184,7 +187,10 @@ class CVAnalyzer:
             if track.last_seen != t:
                 continue
             key = f"person_enter:{track.track_id}"
-            ev.start("person_enter", key, track.first_seen, t, track_id=track.track_id)
+            # A person seen in the very first frame did not enter: they were already there.
+            start = {"in_view_at_start": True} if track.first_seen == self._first_t else None
+            ev.start("person_enter", key, track.first_seen, t, track_id=track.track_id,
+                     details=start)
             ev.offer(key, t, track.last_score, track.bbox, 1, render)
             lkey = f"loitering:{track.track_id}"
             ev.offer(lkey, t, track.last_score, track.bbox, 1, render)

@@ -68,8 +68,14 @@ def answer_from_events(
     fmt = fmt or _default_fmt(intent.tz, getattr(intent, "now", None))
     point = intent.action in ("enter", "leave") or (
         intent.action == "count" and intent.kinds == ("person_leave",))
-    ivs = [iv for e in events if getattr(e, "kind", None) in intent.kinds
-           and (iv := _event_interval(e)) is not None and _in_window(iv, intent, point)]
+    found = [(e, iv) for e in events if getattr(e, "kind", None) in intent.kinds
+             and (iv := _event_interval(e)) is not None and _in_window(iv, intent, point)]
+    # People in view in the first frame were there, they did not enter: an "entered"
+    # answer leaves them out and says how many there were.
+    there = [iv for e, iv in found if _asks_entries(intent)
+             and (getattr(e, "details", None) or {}).get("in_view_at_start")]
+    already = len(there)
+    ivs = [iv for _, iv in found if not any(iv is x for x in there)]
     if intent.include_alerts:
         ivs += [iv for a in alerts
                 if (iv := _alert_interval(a)) is not None and _in_window(iv, intent, True)]
@@ -81,7 +87,17 @@ def answer_from_events(
         chosen = ivs[0] if pick == "first" else ivs[-1]
         return CVAnswer(_picked(intent, pick, chosen, len(ivs), window, say), (chosen,))
     text = _TEXT[intent.action](intent, ivs, window, say)
+    if already:
+        who = "1 person was" if already == 1 else f"{already} people were"
+        text += f" {who} already in view at the start."
     return CVAnswer(text, tuple(ivs))
+
+
+def _asks_entries(intent: QueryIntent) -> bool:
+    """"When did people enter", "how many people entered" (not "how many were seen")."""
+    return intent.kinds == ("person_enter",) and (
+        intent.action == "enter"
+        or (intent.action == "count" and "enter" in intent.question.lower()))
 
 
 def _default_fmt(tz_name: str, now: float | None = None) -> Callable[[float], str]:

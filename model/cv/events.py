@@ -8,6 +8,8 @@ when a better frame arrives.
 Event semantics (what a row means):
 - person_enter: one per confirmed track; t_start = first sighting, t_end = last sighting
   (None while the person is still in view). Its interval is the person's presence.
+  details `in_view_at_start: true`: seen in the first frame analysed, so the person was
+  already there (answers about entries leave them out and say how many there were).
 - person_leave: a point event (t_start == t_end = last sighting) when a track ends.
 - loitering: a track present for at least `loiter_s`; t_start = first sighting.
 - motion, crowd, tamper_*: intervals while the condition holds, closed once it has not

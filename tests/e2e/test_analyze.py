@@ -34,6 +34,19 @@ def test_analyze_vtest_cv_backend_finds_a_person_entering(env, vtest_path):
     assert "enter" in out["answer"] or "person" in out["answer"]
 
 
+@pytest.mark.slow
+def test_analyze_vtest_says_who_was_already_there_instead_of_entries_at_the_start(
+        env, vtest_path):
+    """vtest.avi opens with 3 people in view (tests/data/vtest_labels.json): they were
+    there, they did not enter; the people who walk in later are entries."""
+    res = run("analyze", str(vtest_path), "-q", "when did people enter?", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert "3 people were already in view at the start." in out["answer"]
+    entries = [i for i in out["intervals"] if i["label"] == "person_enter"]
+    assert entries and min(i["start"] for i in entries) > 0.0
+
+
 def test_analyze_unreadable_file_fails_naming_the_file(env):
     bad = env / "bad.avi"
     bad.write_bytes(b"not a video at all")

@@ -131,6 +131,24 @@ def test_people_entering_together_are_one_moment_with_a_head_count():
     assert len(ans.intervals) == 4, "every person keeps its own interval and thumbnail"
 
 
+def test_people_in_view_in_the_first_frame_are_not_entries_but_were_seen():
+    rows = [row("person_enter", 0.0, 30.0, i) for i in (1, 2)] + [
+        row("person_enter", 45.0, 50.0, 3)]
+    for r in rows[:2]:
+        r.details = {"in_view_at_start": True}
+    entered = answer_from_events(parse_question("when did people enter?", NOW, "UTC"), rows,
+                                 fmt=hhmm)
+    assert entered.text == ("A person entered at 21:00 (t=45.0s). "
+                            "2 people were already in view at the start.")
+    assert [i.event_id for i in entered.intervals] == [3]
+    counted = answer_from_events(parse_question("how many people entered?", NOW, "UTC"),
+                                 rows, fmt=hhmm)
+    assert counted.text.startswith("1 person entered") and "already in view" in counted.text
+    seen = answer_from_events(parse_question("how many people were seen?", NOW, "UTC"), rows,
+                              fmt=hhmm)
+    assert seen.text.startswith("3 people were seen") and len(seen.intervals) == 3
+
+
 @pytest.mark.parametrize(("question", "ids"), [
     ("When did a person enter between 3000 and 4200 s?", [3]),
     ("When did a person enter after 4000 seconds?", [5]),
