@@ -154,6 +154,8 @@ def _match(rule: AlertRule, event: EventLike, ctx: CameraContext) -> str | None:
             return None
         if not _in_zone(rule, event, ctx):
             return None
+        if (event.details or {}).get("in_view_at_start"):  # there when watching began
+            return f"person in view on {ctx.camera} {when} (there when watching began)"
         return f"person entered on {ctx.camera} {when}"
     if rule.kind == "loitering":
         if event.kind != "loitering" or not _in_zone(rule, event, ctx):

@@ -122,6 +122,16 @@ def test_cv_rule_table(name, rule, event, ctx_kw, fires):
         assert alert.dedup_key.startswith(f"lobby|{name}|")
 
 
+def test_person_already_in_view_alerts_without_saying_it_entered():
+    rule = parse_rule({"name": "p", "kind": "person"})
+    there = evaluate_cv_event(rule, Ev("person_enter", 0.0,
+                                       details={"in_view_at_start": True}), ctx())
+    came = evaluate_cv_event(rule, Ev("person_enter", 5.0), ctx())
+    assert there.message == ("person in view on lobby at 00:00:00 (t=0.0s) "
+                             "(there when watching began)")
+    assert came.message == "person entered on lobby at 00:00:05 (t=5.0s)"
+
+
 def test_same_event_twice_has_same_dedup_key_and_other_track_differs():
     rule = parse_rule({"name": "p", "kind": "person"})
     a = evaluate_cv_event(rule, Ev("person_enter", 5.0, track_id=3), ctx())
