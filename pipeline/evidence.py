@@ -36,6 +36,26 @@ def save_thumbnail(data_dir: Path, camera: str, name: str, jpeg: bytes | None) -
     return rel
 
 
+def freeze_thumbnail(data_dir: Path, camera: str, rel: str | None, name: str) -> str | None:
+    """A copy of the thumbnail `rel` under `name`, written once: an event's thumbnail is
+    re-rendered while the event lasts (its best frame), an alert's snapshot must keep
+    showing the moment it fired. Returns the copy's relative path, or `rel` itself when
+    that file is not here (written on another node) or the copy fails."""
+    if not rel:
+        return rel
+    src = Path(data_dir) / rel
+    out = thumbnail_relpath(camera, name)
+    dst = Path(data_dir) / out
+    try:
+        if not dst.exists():
+            tmp = dst.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(src.read_bytes())
+            os.replace(tmp, dst)
+    except OSError:
+        return rel
+    return out
+
+
 def _zone(tz: str | None):
     if not tz or tz.upper() == "UTC":
         return UTC

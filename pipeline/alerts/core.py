@@ -10,8 +10,9 @@ commits the row first and then publishes. It does not decide what an alert is
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pipeline.alerts.evaluator import AlertEvaluator
 from pipeline.alerts.relay import build_relay
 from pipeline.alerts.rules import CameraContext
 from pipeline.alerts.ruleset import RuleSet
+from pipeline.evidence import freeze_thumbnail
 from pipeline.ingest.spool import Spool
 from pipeline.messages import AlertEvent, ChunkScores, Event
 from storage.db import DatabaseUnavailable
@@ -68,8 +70,12 @@ class AlertCore:
 
     def _record(self, alert: AlertEvent) -> int | None:
         """Commit the alert (after anything spooled); while the database is down it waits
-        in the durable spool and is committed, in order, once it is back."""
+        in the durable spool and is committed, in order, once it is back. Its snapshot is
+        a copy of the event's thumbnail as it was when the alert fired."""
         self.raised += 1
+        digest = hashlib.sha1(alert.dedup_key.encode()).hexdigest()[:16]
+        alert = replace(alert, thumbnail=freeze_thumbnail(
+            Path(self.cfg.data_dir), alert.camera, alert.thumbnail, f"alert-{digest}"))
         self.drain_spool()
         if len(self.spool) == 0:
             try:

@@ -70,6 +70,19 @@ def test_each_rule_kind_fires_through_the_alert_core(cfg, db, name, ev, rules):
     assert fired(db) == rules, name
 
 
+def test_an_alerts_snapshot_is_the_moment_it_fired_not_the_events_later_best_frame(
+        cfg, db, tmp_path):
+    rel = "thumbnails/lobby/person_enter-00000010.0-k.jpg"
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_bytes(b"frame at t=10")
+    AlertCore(cfg, db).on_events("lobby", [event("person_enter", NOON, thumbnail=rel)])
+    (tmp_path / rel).write_bytes(b"a better frame at t=25")  # the event's end emission
+    with db.session() as s:
+        (alert,) = repo.list_alerts(s, after_id=0, camera="lobby")
+    assert alert.thumbnail != rel and alert.thumbnail.startswith("thumbnails/lobby/alert-")
+    assert (tmp_path / alert.thumbnail).read_bytes() == b"frame at t=10"
+
+
 def test_a_zone_rule_reads_the_frame_size_the_event_carries(cfg, db):
     core = AlertCore(cfg, db)
     # the same box is in the left half of a 1280-wide frame, not of a 160-wide one
