@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,11 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import av
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.served import (  # noqa: E402
+    CLI,
+    Served,
+    after_chunk_end,
+    alerts_and_chunk_ends,
+    percentile,
+    serve_env,
+)
 from tests.rtsp import GstRtspServer, require_gst_rtsp  # noqa: E402
 from tests.services import free_port  # noqa: E402
 
@@ -52,11 +57,6 @@ def to_h264(src: Path, dst: Path) -> Path:
     return dst
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(
-        values) > 1 else values[0]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=75.0, help="how long the camera streams")
@@ -72,51 +72,23 @@ def main() -> None:
         cfg.write_text(f"data_dir: {tmp / 'data'}\napi: {{host: 127.0.0.1, port: {port}}}\n"
                        "ray: {num_cpus: 2}\nalerts:\n  cooldown_s: 0\n  rules:\n"
                        "    - {name: person-any, kind: person}\n")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-               "RAY_USAGE_STATS_ENABLED": "0"}
-        cli = [sys.executable, "-c", "from pipeline.app.cli import main; main()"]
-        log = open(tmp / "serve.log", "wb")
-        proc = subprocess.Popen([*cli, "serve", "--config", str(cfg)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
+        svc = Served(cfg, tmp / "serve.log", port)
         try:
-            for _ in range(240):
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            subprocess.run([*cli, "camera", "add", "lobby", server.url, "--fps",
-                            str(args.fps), "--config", str(cfg)], cwd=ROOT, env=env,
+            svc.wait_ready(120)
+            subprocess.run([*CLI, "camera", "add", "lobby", server.url, "--fps",
+                            str(args.fps), "--config", str(cfg)], cwd=ROOT, env=serve_env(),
                            check=True, capture_output=True)
             print(f"streaming {args.seconds:.0f} s ...", file=sys.stderr)
             time.sleep(args.seconds)
-            alerts = httpx.get(f"{base}/alerts", params={"limit": 1000}, timeout=30).json()
+            alerts = svc.http.get("/alerts", params={"limit": 1000}, timeout=30).json()
         finally:
-            proc.send_signal(signal.SIGTERM)  # the service stops its actors itself
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+            svc.stop(120)
             server.stop()
-        from pipeline.config import load_config
-        from storage import repo
-        from storage.db import open_database
-
-        db = open_database(load_config(cfg, env={}).database_url)
-        with db.session() as s:
-            rows = repo.list_alerts(s, after_id=0, camera="lobby", limit=10_000)
-            chunks = repo.list_chunks(s, "lobby")
-        db.close()
+        rows, ends = alerts_and_chunk_ends(cfg, ["lobby"])
+    rows = [r for r in rows if r.camera == "lobby"]
+    chunks = ends["lobby"]
     after_event = [r.created_at - r.wall_time for r in rows]
-    chunk_end = {c.seq: c.wall_end for c in chunks}
-    after_chunk = []
-    for r in rows:
-        end = next((e for seq, e in sorted(chunk_end.items()) if e >= r.wall_time), None)
-        if end is not None:
-            after_chunk.append(r.created_at - end)
+    after_chunk = [d for r in rows if (d := after_chunk_end(r, chunks)) is not None]
     record = {
         "bench": "alert_latency", "alerts": len(rows), "api_alerts": len(alerts),
         "chunks": len(chunks), "fps": args.fps, "seconds": args.seconds,

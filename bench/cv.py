@@ -58,8 +58,8 @@ def analyze(file: Path, question: str, config: Path) -> tuple[dict, float, float
 
 
 def first_number(text: str) -> int | None:
-    words = {"no": 0, "one": 1, "a": 1}
-    m = re.search(r"\b(\d+|no|one)\b", text.lower())
+    words = {"no": 0, "one": 1, "a": 1}  # "No person was seen", "A person was seen"
+    m = re.search(r"\b(\d+|no|one|a)\b", text.lower())
     if m is None:
         return None
     return int(m.group(1)) if m.group(1).isdigit() else words[m.group(1)]

@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,14 +45,21 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.served import (  # noqa: E402
+    CLI,
+    Served,
+    after_chunk_end,
+    alerts_and_chunk_ends,
+    percentile,
+    serve_env,
+)
+
 CHUNK_S = 16.0  # 16 frames per chunk at 1 fps
-CLI = [sys.executable, "-c", "from pipeline.app.cli import main; main()"]
 QUESTION = "What happened at the door, and when?"
 
 
@@ -120,29 +124,8 @@ def metric_sum(text: str, name: str, camera_re: str = ".*") -> float:
     return total
 
 
-class Service:
-    """`xlwatch serve` in a subprocess, and the few API calls the benchmark makes."""
-
-    def __init__(self, config: Path, log: Path, port: int, env: dict) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.base, timeout=120)
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([*CLI, "serve", "--config", str(config)], cwd=ROOT,
-                                     env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"xlwatch serve exited with {self.proc.returncode}")
-            try:
-                if self.http.get("/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"xlwatch serve not ready after {timeout_s:.0f} s")
+class Service(Served):
+    """`xlwatch serve` (bench/served.py) and the few API calls this benchmark makes."""
 
     def add(self, name: str, url: Path) -> None:
         r = self.http.post("/cameras", json={"name": name, "url": str(url),
@@ -179,15 +162,6 @@ class Service:
         if r.status_code != 200:
             raise RuntimeError(f"POST /ask: {r.status_code} {r.text[:300]}")
         return time.monotonic() - started
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)  # the service stops its actors itself
-        try:
-            self.proc.wait(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self._log.close()
 
 
 # ---- measurements --------------------------------------------------------------------
@@ -231,14 +205,6 @@ def gpu_used_gib() -> float | None:
         return None
 
 
-def pct(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 3)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3)
-
-
 def asker(svc: Service, every_s: float, stop: threading.Event, out: list[float],
           errors: list[str]) -> None:
     while not stop.is_set():
@@ -251,23 +217,12 @@ def asker(svc: Service, every_s: float, stop: threading.Event, out: list[float],
 
 def alert_latency(cfg_path: Path) -> dict:
     """Seconds from the end of the chunk holding each alert's event to the alert's row."""
-    from pipeline.config import load_config
-    from storage import repo
-    from storage.db import open_database
-
-    db = open_database(load_config(cfg_path, env={}).database_url)
+    rows, ends = alerts_and_chunk_ends(cfg_path)
     after: dict[str, list[float]] = {}
-    with db.session() as s:
-        rows = repo.list_alerts(s, after_id=0, limit=1_000_000)
-        ends: dict[str, list[float]] = {}
-        for r in rows:
-            if r.camera not in ends:
-                ends[r.camera] = sorted(c.wall_end for c in repo.list_chunks(s, r.camera))
-            end = next((e for e in ends[r.camera] if e >= r.wall_time - 1e-6), None)
-            if end is not None:
-                after.setdefault(r.rule, []).append(r.created_at - end)
-    db.close()
-    return {rule: {"alerts": len(v), "p50_s": pct(v, 50), "p95_s": pct(v, 95)}
+    for r in rows:
+        if (d := after_chunk_end(r, ends[r.camera])) is not None:
+            after.setdefault(r.rule, []).append(d)
+    return {rule: {"alerts": len(v), "p50_s": percentile(v, 50), "p95_s": percentile(v, 95)}
             for rule, v in sorted(after.items())}
 
 
@@ -337,9 +292,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="xlwatch-service-") if args.work is None else None
     work = Path(tmp.name if tmp else args.work)
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = serve_env()
     model = args.model
     started = time.monotonic()
     if model is None:
@@ -408,7 +361,7 @@ def main() -> None:
                 "dropped": dropped, "emitted": b["emitted"] - a["emitted"],
                 "held": bool(prefilled >= 0.97 * expected and growth <= n and dropped == 0),
                 "questions": len(lat), "question_errors": errors[:3],
-                "question_p50_s": pct(lat, 50), "question_p95_s": pct(lat, 95),
+                "question_p50_s": percentile(lat, 50), "question_p95_s": percentile(lat, 95),
                 "history_chunks": b["history_chunks"],
                 "host_pss_gib": host_mem_gib(svc.proc.pid), "host_pss_start_gib": mem_a,
                 "gpu_used_gib": gpu_peak, "kv_writer_backlog": b["writer_backlog"],

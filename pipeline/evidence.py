@@ -43,20 +43,17 @@ def freeze_thumbnail(data_dir: Path, camera: str, rel: str | None, name: str) ->
     that file is not here (written on another node) or the copy fails."""
     if not rel:
         return rel
-    src = Path(data_dir) / rel
     out = thumbnail_relpath(camera, name)
-    dst = Path(data_dir) / out
     try:
-        if not dst.exists():
-            tmp = dst.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(src.read_bytes())
-            os.replace(tmp, dst)
+        if (Path(data_dir) / out).exists():  # written when the alert first fired
+            return out
+        return save_thumbnail(data_dir, camera, name, (Path(data_dir) / rel).read_bytes()) or rel
     except OSError:
         return rel
-    return out
 
 
-def _zone(tz: str | None):
+def camera_zone(tz: str | None):
+    """The camera's time zone; UTC when unset or unknown."""
     if not tz or tz.upper() == "UTC":
         return UTC
     try:
@@ -67,7 +64,7 @@ def _zone(tz: str | None):
 
 def format_wall(wall: float, t: float | None = None, tz: str | None = "UTC") -> str:
     """`2026-11-23 22:14:05 UTC (t=20.0s)`: wall clock in the camera's zone plus stream time."""
-    moment = datetime.fromtimestamp(wall, tz=_zone(tz))
+    moment = datetime.fromtimestamp(wall, tz=camera_zone(tz))
     text = f"{moment:%Y-%m-%d %H:%M:%S} {moment.tzname() or 'UTC'}"
     return text if t is None else f"{text} (t={t:.1f}s)"
 

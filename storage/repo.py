@@ -241,6 +241,19 @@ def close_open_events(s: Session, camera: str, until_wall: float, reason: str) -
     return len(rows)
 
 
+def _events_in(q: Any, since: float | None, until: float | None,
+               kinds: Sequence[str] | None) -> Any:
+    """`q` limited to events overlapping [since, until] (wall times; an open event lasts
+    until now) and of `kinds`."""
+    if since is not None:
+        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
+    if until is not None:
+        q = q.where(Event.wall_start <= until)
+    if kinds:
+        q = q.where(Event.kind.in_(list(kinds)))
+    return q
+
+
 def list_events(
     s: Session,
     camera: str | None = None,
@@ -254,13 +267,7 @@ def list_events(
     q = select(Event, Camera.name).join(Camera, Camera.id == Event.camera_id)
     if camera is not None:
         q = q.where(Event.camera_id == _camera_id(s, camera))
-    if since is not None:
-        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
-    if until is not None:
-        q = q.where(Event.wall_start <= until)
-    if kinds:
-        q = q.where(Event.kind.in_(list(kinds)))
-    q = q.order_by(Event.wall_start, Event.id).limit(limit)
+    q = _events_in(q, since, until, kinds).order_by(Event.wall_start, Event.id).limit(limit)
     return [to_record(EventRecord, e, camera=name) for e, name in s.execute(q)]
 
 
@@ -276,14 +283,8 @@ def list_events_newest(
 ) -> list[EventRecord]:
     """Events overlapping [since, until], newest first (by start, then id). `before` is
     the (wall_start, id) of the last event of the previous page: only older ones follow."""
-    q = (select(Event).where(Event.camera_id == _camera_id(s, camera))
-         .order_by(Event.wall_start.desc(), Event.id.desc()).limit(limit))
-    if since is not None:
-        q = q.where(or_(Event.wall_end.is_(None), Event.wall_end >= since))
-    if until is not None:
-        q = q.where(Event.wall_start <= until)
-    if kinds:
-        q = q.where(Event.kind.in_(list(kinds)))
+    q = _events_in(select(Event).where(Event.camera_id == _camera_id(s, camera)), since,
+                   until, kinds).order_by(Event.wall_start.desc(), Event.id.desc()).limit(limit)
     if before is not None:
         wall, event_id = before
         q = q.where(or_(Event.wall_start < wall,

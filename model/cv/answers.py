@@ -68,14 +68,20 @@ def answer_from_events(
     fmt = fmt or _default_fmt(intent.tz, getattr(intent, "now", None))
     point = intent.action in ("enter", "leave") or (
         intent.action == "count" and intent.kinds == ("person_leave",))
-    found = [(e, iv) for e in events if getattr(e, "kind", None) in intent.kinds
-             and (iv := _event_interval(e)) is not None and _in_window(iv, intent, point)]
     # People in view in the first frame were there, they did not enter: an "entered"
     # answer leaves them out and says how many there were.
-    there = [iv for e, iv in found if _asks_entries(intent)
-             and (getattr(e, "details", None) or {}).get("in_view_at_start")]
-    already = len(there)
-    ivs = [iv for _, iv in found if not any(iv is x for x in there)]
+    entries = _asks_entries(intent)
+    ivs, already = [], 0
+    for e in events:
+        if getattr(e, "kind", None) not in intent.kinds:
+            continue
+        iv = _event_interval(e)
+        if iv is None or not _in_window(iv, intent, point):
+            continue
+        if entries and (getattr(e, "details", None) or {}).get("in_view_at_start"):
+            already += 1
+        else:
+            ivs.append(iv)
     if intent.include_alerts:
         ivs += [iv for a in alerts
                 if (iv := _alert_interval(a)) is not None and _in_window(iv, intent, True)]

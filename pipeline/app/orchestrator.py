@@ -79,7 +79,7 @@ def export_project_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
 
 
-def discover_nodes(cameras_per_device: float = 64.0) -> list[NodeSpec]:
+def discover_nodes(cameras_per_device: float) -> list[NodeSpec]:
     """Live nodes that declare an `xlwatch_node_<name>` resource, else the local node."""
     nodes: list[NodeSpec] = []
     local_gpus = 0
@@ -474,19 +474,28 @@ class Orchestrator:
             return None
 
 
-def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bool]:
-    """Health of many actors in one round (no ray.get in a loop over slow actors)."""
-    refs = {h.health.remote(): key for key, h in handles.items()}
+def _gather(handles: dict[Any, Any], method: str, timeout_s: float) -> dict[Any, Any]:
+    """One method of many actors in one round (no ray.get in a loop over slow actors):
+    key -> its answer, or the exception it failed with; those that did not answer within
+    `timeout_s` are left out."""
+    refs = {getattr(h, method).remote(): key for key, h in handles.items()}
     if not refs:
         return {}
     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
-    out = dict.fromkeys(handles, False)
+    out: dict[Any, Any] = {}
     for ref in ready:
         try:
-            out[refs[ref]] = bool(ray.get(ref, timeout=1))
-        except Exception:  # noqa: BLE001 - RayActorError: dead or restarting
-            out[refs[ref]] = False
+            out[refs[ref]] = ray.get(ref, timeout=1)
+        except Exception as exc:  # noqa: BLE001 - the caller decides what a failure means
+            out[refs[ref]] = exc
     return out
+
+
+def _alive_all(handles: dict[Any, Any], timeout_s: float = 10.0) -> dict[Any, bool]:
+    """Health of many actors: False for those that failed or did not answer."""
+    answers = _gather(handles, "health", timeout_s)
+    return {key: not isinstance(a := answers.get(key, False), Exception) and bool(a)
+            for key in handles}
 
 
 def _dead_all(handles: dict[Any, Any], timeout_s: float = 2.0) -> set[Any]:
@@ -494,32 +503,13 @@ def _dead_all(handles: dict[Any, Any], timeout_s: float = 2.0) -> set[Any]:
     for good; those restarting (Ray brings them back) or not answering yet are left out."""
     from ray.exceptions import ActorUnavailableError, RayActorError
 
-    refs = {h.health.remote(): key for key, h in handles.items()}
-    if not refs:
-        return set()
-    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
-    dead = set()
-    for ref in ready:
-        try:
-            if not ray.get(ref, timeout=1):
-                dead.add(refs[ref])
-        except ActorUnavailableError:
-            continue
-        except RayActorError:
-            dead.add(refs[ref])
-        except Exception:  # noqa: BLE001 - a slow answer this round: asked again next round
-            continue
-    return dead
+    return {key for key, a in _gather(handles, "health", timeout_s).items()
+            if (not isinstance(a, Exception) and not a)
+            or (isinstance(a, RayActorError) and not isinstance(a, ActorUnavailableError))}
 
 
 def _call_all(handles: dict[Any, Any], method: str, timeout_s: float = 10.0) -> dict[Any, Any]:
     """One method of many actors in one round; None for those that do not answer."""
-    refs = {getattr(h, method).remote(): key for key, h in handles.items()}
-    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s) if refs else ([], [])
-    out = dict.fromkeys(handles)
-    for ref in ready:
-        try:
-            out[refs[ref]] = ray.get(ref, timeout=1)
-        except Exception:  # noqa: BLE001 - dead or restarting: reported as None
-            continue
-    return out
+    answers = _gather(handles, method, timeout_s)
+    return {key: None if isinstance(a := answers.get(key), Exception) else a
+            for key in handles}

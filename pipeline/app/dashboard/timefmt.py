@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.evidence import camera_zone
 
 WEEK_S = 6 * 86400  # older (or later) than this: the date is shown too
-
-
-def _zone(tz: str | None) -> dt.tzinfo:
-    try:
-        return ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
 
 
 def local_time(epoch: float | None, tz: str | None = "UTC", now: float | None = None) -> str:
     """`Tue 14:03:21`; `Tue 25 Nov 14:03:21` when more than six days away from now."""
     if epoch is None:
         return "—"
-    moment = dt.datetime.fromtimestamp(epoch, _zone(tz))
+    moment = dt.datetime.fromtimestamp(epoch, camera_zone(tz))
     now = time.time() if now is None else now
     if abs(now - epoch) > WEEK_S:
         return f"{moment:%a} {moment.day} {moment:%b %H:%M:%S}"
