@@ -27,8 +27,9 @@ sizes on a GPU (`xlwatch model make-random`); `--quick` runs the tiny model on t
 with two small steps (CI smoke run).
 
     python bench/service.py [--quick] [--ramp 64,128,192,256,320] [--warm-s 40]
-        [--hold-s 90] [--history-s 3600] [--ask-every-s 2] [--active-share 0.1]
-        [--model DIR] [--work DIR]
+        [--hold-s 90] [--history-s 3600] [--history-wait-s 300] [--ask-every-s 2]
+        [--active-share 0.1] [--source-fps 5] [--model DIR] [--work DIR] [--log FILE]
+        [--budget-s S]
 """
 
 from __future__ import annotations
