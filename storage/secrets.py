@@ -14,7 +14,7 @@ import os
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 KEY_FILE_NAME = "secret.key"
 _MASK = "***"
@@ -54,6 +54,31 @@ def mask_text(text: str) -> str:
     """Mask every URL credential inside free text (error messages, log lines)."""
     text = _USERINFO_IN_TEXT.sub(rf"\1\2:{_MASK}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={_MASK}", text)
+
+
+# What the example files (deploy/xlwatch.env.example, deploy/k8s/config.yaml) and common
+# templates put where a secret belongs; such a value must never run a service.
+_PLACEHOLDER_PREFIXES = ("replace", "change-me", "change_me", "changeme", "change-this",
+                         "your-", "your_", "insert-", "<", "${")
+_PLACEHOLDER_WORDS = frozenset({"placeholder", "secret", "password", "passwd", "token",
+                                "todo", "fixme", "example", "default", "dummy", "xxx"})
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a template value (`REPLACE`, `change-me`, `<token>`, `xxxx`, ...) where a
+    secret belongs. Callers report the setting's name, never the value."""
+    v = value.strip().lower()
+    return (not v or v.startswith(_PLACEHOLDER_PREFIXES) or v in _PLACEHOLDER_WORDS
+            or set(v) <= {"x", "*", "."})
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's userinfo (`scheme://user:pass@host`), or None."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password is not None else None
 
 
 class SecretError(RuntimeError):

@@ -7,10 +7,20 @@ the live nodes (add, remove, restart, move), using `pipeline.placement.place` fo
 decision; Ray's own restart options (max_restarts, max_task_retries) restart an actor
 that dies, and a restarted actor reloads its cameras from the disk store and database.
 It does not answer questions or evaluate rules itself: the actors' cores do.
+
+Every actor is detached and named in the Ray namespace: `xlwatch-<service id>.<config
+tag>.<role>...` (the service id comes from the database, the tag from the config the
+actors were built with). A driver that crashed or lost its connection leaves its actors
+running (cameras keep ingesting, alerts keep firing); the next driver of the same service
+adopts them instead of starting a second set: actors of the same config are taken over
+as they are, those of another config are stopped first. A clean stop (`stop()`, SIGTERM
+or Ctrl-C of `xlwatch serve`) stops every actor, unless the driver joined a cluster with
+`ray.on_exit: keep` (the KubeRay Deployment: a pod restart must not stop the cameras).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -30,6 +40,7 @@ from actors.memory_actor import MemoryActor
 from actors.query_actor import QueryActor
 from pipeline.messages import Answer, CameraState, CameraStatus, Question
 from pipeline.placement import CameraDemand, NodeSpec, Slot, place_partial
+from pipeline.validation import mask_text
 from pipeline.wiring import CameraPlan, backend_of, database, desired_cameras, settings_of
 from storage import repo
 from storage.db import DatabaseUnavailable
@@ -79,6 +90,37 @@ def export_project_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
 
 
+def service_prefix(cfg: Any) -> str:
+    """`xlwatch-<id>`: `ray.service_id`, else a digest of where the database lives (the
+    data dir and the database URL, credentials masked): one service per database, so a
+    restarted driver finds its actors and services on other databases never do."""
+    if cfg.ray.service_id:
+        return f"xlwatch-{cfg.ray.service_id}"
+    where = f"{Path(cfg.data_dir).resolve()}|{mask_text(cfg.db_url or '')}"
+    return f"xlwatch-{hashlib.sha256(where.encode()).hexdigest()[:10]}"
+
+
+def config_tag(cfg: Any) -> str:
+    """A digest of the config the actors are built with (without what only the driver
+    reads: the API and how it joins or leaves Ray): actors of another tag are replaced."""
+    data = cfg.model_dump_json(exclude={"api": True, "ray": {"address", "on_exit"}})
+    secrets = f"{cfg.secret or ''}|{cfg.redis_url or ''}"
+    return hashlib.sha256(f"{data}|{secrets}".encode()).hexdigest()[:8]
+
+
+def settings_tag(plan: CameraPlan) -> str:
+    """A camera's settings (backend, fps) in its ingest actor's name."""
+    return hashlib.sha256(repr(plan.settings_key).encode()).hexdigest()[:6]
+
+
+def actor_resources(res: Any) -> dict:
+    """Ray options for one `ray.<role>` section: logical CPUs and memory (bytes)."""
+    out: dict[str, Any] = {"num_cpus": res.num_cpus}
+    if res.memory_mb:
+        out["memory"] = res.memory_mb * 1024 * 1024
+    return out
+
+
 def discover_nodes(cameras_per_device: float) -> list[NodeSpec]:
     """Live nodes that declare an `xlwatch_node_<name>` resource, else the local node."""
     nodes: list[NodeSpec] = []
@@ -113,6 +155,11 @@ class Orchestrator:
         self._ray_address = ray_address
         self._worker_logs = worker_logs  # actors' log lines to this process's output
         self._lock = threading.RLock()
+        # Reconciles asked for and run: concurrent asks (operators adding cameras at
+        # once) share one round instead of queueing a full round each.
+        self._rounds_lock = threading.Lock()
+        self._rounds_asked = self._rounds_done = 0
+        self._last_report: ReconcileReport | None = None
         self.db = None
         self.memory: dict[Slot, Any] = {}
         self.queries: list[Any] = []
@@ -122,14 +169,18 @@ class Orchestrator:
         self.plans: dict[str, CameraPlan] = {}  # the wanted cameras of the last reconcile
         self.unplaced: dict[str, str] = {}  # wanted cameras no slot has room for: why
         self._rr = itertools.count()
-        # Actor names are unique per orchestrator: several may share one Ray (tests).
-        self._prefix = f"xlwatch-{uuid.uuid4().hex[:8]}"
+        # Actor names: one prefix per service (database), one tag per config; several
+        # services may share one Ray (tests), a restarted driver finds its own.
+        self._prefix = service_prefix(cfg)
+        self._tag = f"{self._prefix}.{config_tag(cfg)}"
+        self._found: set[str] = set()  # our actors' names alive at start: adopted
+        self.adopted: list[str] = []
         self._parts = [
             ("storage", self._start_storage, self._stop_storage),
             ("memory", self._start_memory, self._stop_memory),
             ("query", self._start_queries, self._stop_queries),
             ("alerts", self._start_alerts, self._stop_alerts),
-            ("ingest", self.reconcile, self._stop_ingest),
+            ("ingest", self._start_ingest, self._stop_ingest),
         ]
         self._started: list[str] = []
         self._loop_stop = threading.Event()
@@ -139,14 +190,29 @@ class Orchestrator:
     def start(self) -> Orchestrator:
         init_ray(self._ray_address, self.cfg.ray.num_cpus, self.cfg.ray.namespace,
                  self._worker_logs)
+        self._retire_stale()
+        self._found = set(self._our_actors())
+        if self._found:
+            log.warning("adopting %d actors a previous driver left running", len(self._found))
         for name, start, _ in self._parts:
             log.info("starting %s", name)
             start()
             self._started.append(name)
         return self
 
-    def stop(self) -> None:
+    def stop(self, keep_actors: bool | None = None) -> None:
+        """Stop every actor, in reverse order. `keep_actors` (default: `ray.on_exit` is
+        "keep" and the driver joined a cluster) leaves them running for the next driver."""
+        if keep_actors is None:
+            keep_actors = self.cfg.ray.on_exit == "keep" and bool(self._ray_address)
         self.stop_reconcile_loop()
+        if keep_actors:
+            log.warning("leaving %d cameras' actors running for the next driver "
+                        "(ray.on_exit: keep)", len(self.ingest))
+            self.memory, self.queries, self.alerts, self.ingest = {}, [], None, {}
+            self.placement.clear()
+            self._started.clear()
+            return
         for name, _, stop in reversed(self._parts):
             if name in self._started:
                 try:
@@ -161,8 +227,66 @@ class Orchestrator:
     def _stop_storage(self) -> None:
         self.db = None
 
+    # Adoption: the actors a previous driver of this service left running.
+    def _our_actors(self, tag: str | None = None) -> list[str]:
+        """Names of this service's live named actors (of one config tag when given)."""
+        head = f"{tag or self._prefix}."
+        return sorted(n for n in ray.util.list_named_actors() if n.startswith(head))
+
+    def _adopt(self, name: str) -> Any:
+        """The live actor `name` if a previous driver left it, else None."""
+        if name not in self._found:
+            return None
+        try:
+            handle = ray.get_actor(name)
+        except ValueError:  # it died since the listing
+            return None
+        self.adopted.append(name)
+        return handle
+
+    def _retire_stale(self) -> None:
+        """Actors of this service built from another config: stopped (ingest first, the
+        memory's KV writes flushed), so that this driver starts them afresh."""
+        stale = [n for n in self._our_actors() if not n.startswith(f"{self._tag}.")]
+        if not stale:
+            return
+        log.warning("stopping %d actors of this service left with another config", len(stale))
+        for role in (".ingest.", ".memory.", ".query.", ".alerts"):
+            handles = []
+            for name in [n for n in stale if role in n]:
+                try:
+                    handles.append(ray.get_actor(name))
+                except ValueError:
+                    continue
+            stopping = [h.stop.remote() for h in handles if role != ".query."]
+            if stopping:
+                ray.wait(stopping, num_returns=len(stopping), timeout=RPC_TIMEOUT_S)
+            for handle in handles:
+                ray.kill(handle, no_restart=True)
+
+    def _create(self, remote: Any, name: str, opts: dict, *args: Any) -> Any:
+        """A detached actor named `name`; waits briefly while the name of one just killed
+        is still taken."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return remote.options(name=name, lifetime="detached", **opts).remote(*args)
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def _start_memory(self) -> None:
-        """Memory actors are created per used slot by `reconcile`; nothing to do up front."""
+        """Adopt the memory actors of live slots and the cameras they hold (new ones are
+        created per used slot by `reconcile`)."""
+        nodes = discover_nodes(self.cfg.ray.cameras_per_device)
+        for slot in (Slot(n.name, d) for n in nodes for d in n.devices()):
+            handle = self._adopt(self.memory_name(slot))
+            if handle is None:
+                continue
+            self.memory[slot] = handle
+            for camera in ray.get(handle.cameras.remote(), timeout=RPC_TIMEOUT_S):
+                self.placement[camera] = slot
 
     def _stop_memory(self) -> None:
         refs = [h.stop.remote() for h in self.memory.values()]  # flush KV writes first
@@ -174,7 +298,11 @@ class Orchestrator:
         self.placement.clear()  # a later start() places every camera afresh
 
     def _start_queries(self, size: int = 2) -> None:
-        self.queries = [QueryRemote.remote(self.cfg) for _ in range(size)]
+        opts = actor_resources(self.cfg.ray.query)
+        for i in range(size):
+            name = f"{self._tag}.query.{i}"
+            self.queries.append(self._adopt(name)
+                                or self._create(QueryRemote, name, opts, self.cfg))
 
     def _stop_queries(self) -> None:
         for handle in self.queries:
@@ -182,7 +310,37 @@ class Orchestrator:
         self.queries = []
 
     def _start_alerts(self) -> None:
-        self.alerts = AlertRemote.options(name=self.alerts_name).remote(self.cfg)
+        self.alerts = self._adopt(self.alerts_name) or self._create(
+            AlertRemote, self.alerts_name, actor_resources(self.cfg.ray.alerts), self.cfg)
+
+    def _start_ingest(self) -> None:
+        """Adopt the ingest actors whose camera is still wanted with the same settings and
+        whose memory was adopted (one per camera); stop the others; then reconcile."""
+        nodes = discover_nodes(self.cfg.ray.cameras_per_device)
+        wanted, _ = desired_cameras(self.cfg, self.db, has_gpu=any(n.gpus for n in nodes))
+        for name in sorted(n for n in self._found if n.startswith(f"{self._tag}.ingest.")):
+            camera, tag = name.split(".")[3:5]
+            plan = wanted.get(camera)
+            keep = (plan is not None and tag == settings_tag(plan) and plan.run_ingest
+                    and camera in self.placement and camera not in self.ingest)
+            handle = self._adopt(name) if keep else None
+            if handle is not None:
+                self.ingest[camera] = handle
+                self.plans[camera] = plan
+                continue
+            log.info("camera %s: not adopting ingest actor %s", camera, name)
+            try:
+                stale = ray.get_actor(name)
+            except ValueError:
+                continue
+            try:
+                ray.get(stale.stop.remote(), timeout=RPC_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - a dead actor cannot stop; kill below
+                log.warning("camera %s: ingest actor %s did not stop cleanly", camera, name)
+            ray.kill(stale, no_restart=True)
+            if plan is not None and camera in self.placement and camera not in self.ingest:
+                self._remove_camera(camera, deleted=False)  # settings changed: afresh
+        self.reconcile()
 
     def _stop_alerts(self) -> None:
         if self.alerts is not None:
@@ -202,7 +360,22 @@ class Orchestrator:
 
     # Reconciliation: database cameras x live nodes -> actors.
     def reconcile(self) -> ReconcileReport:
-        """Make the actors match the database and the live nodes; idempotent."""
+        """Make the actors match the database and the live nodes; idempotent. A caller
+        whose ask a round that started after it already covered gets that round's report
+        (a round reads the database afresh, so it sees every change made before it)."""
+        with self._rounds_lock:
+            self._rounds_asked += 1
+            mine = self._rounds_asked
+        with self._lock:
+            if self._rounds_done >= mine and self._last_report is not None:
+                return self._last_report
+            with self._rounds_lock:
+                covers = self._rounds_asked
+            report = self._reconcile_round()
+            self._rounds_done, self._last_report = covers, report
+            return report
+
+    def _reconcile_round(self) -> ReconcileReport:
         with self._lock:
             report = ReconcileReport()
             nodes = discover_nodes(self.cfg.ray.cameras_per_device)
@@ -302,10 +475,13 @@ class Orchestrator:
     def _start_camera_ingest(self, name: str, slot: Slot, nodes: list[NodeSpec],
                              plan: Any) -> None:
         self._memory_for(slot, nodes)  # exists before ingest sends it chunks
-        opts = self._affinity(slot, nodes)
-        self.ingest[name] = IngestRemote.options(**opts).remote(
-            name, self.cfg, self.memory_name(slot), self.alerts_name,
-            plan.needs_memory_frames)
+        opts = {**self._affinity(slot, nodes), **actor_resources(self.cfg.ray.ingest)}
+        # A new name each time (a replaced actor's name may still be taken for a moment);
+        # a restarted driver reads the camera and its settings back from it.
+        actor = f"{self._tag}.ingest.{name}.{settings_tag(plan)}.{uuid.uuid4().hex[:6]}"
+        self.ingest[name] = self._create(IngestRemote, actor, opts, name, self.cfg,
+                                         self.memory_name(slot), self.alerts_name,
+                                         plan.needs_memory_frames)
 
     def _stop_camera_ingest(self, name: str) -> None:
         handle = self.ingest.pop(name, None)
@@ -335,19 +511,20 @@ class Orchestrator:
 
     @property
     def alerts_name(self) -> str:
-        return f"{self._prefix}-alerts"
+        return f"{self._tag}.alerts"
 
     def memory_name(self, slot: Slot) -> str:
-        return f"{self._prefix}-memory-{slot.key.replace('/', '-')}"
+        return f"{self._tag}.memory.{slot.key.replace('/', '-')}"
 
     def _memory_for(self, slot: Slot, nodes: list[NodeSpec]) -> Any:
         if slot not in self.memory:
-            opts = self._affinity(slot, nodes)
+            opts = {**self._affinity(slot, nodes), **actor_resources(self.cfg.ray.memory)}
             if slot.device is not None:
                 opts["num_gpus"] = 1
             cams = [(c, self._backend(c)) for c, s in self.placement.items() if s == slot]
-            self.memory[slot] = MemoryRemote.options(name=self.memory_name(slot), **opts).remote(
-                slot.key, self.cfg, slot.device, cams, self.alerts_name)
+            self.memory[slot] = self._create(MemoryRemote, self.memory_name(slot), opts,
+                                             slot.key, self.cfg, slot.device, cams,
+                                             self.alerts_name)
         return self.memory[slot]
 
     @staticmethod

@@ -13,7 +13,10 @@ are epoch seconds plus an ISO-8601 string. Lists for people are newest first wit
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +35,17 @@ from storage import repo
 from storage.db import Database
 from storage.records import AlertRecord, CameraRecord, Conflict, EventRecord, NotFound
 from storage.secrets import load_cipher
+
+PROBE_TIMEOUT_S = 2.0  # a readiness check that has not answered by then counts as down
+# The probes' own threads: a check hung on a dead host never blocks a request thread.
+_PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+
+
+def _within(check: Callable[[], bool], timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    try:
+        return bool(_PROBES.submit(check).result(timeout=timeout_s))
+    except FutureTimeout:
+        return False
 
 __all__ = ["Conflict", "DatabaseServiceAPI", "NotFound", "ServiceAPI", "ServiceUnavailable",
            "event_cursor", "parse_event_cursor"]
@@ -77,6 +91,11 @@ class ServiceAPI(Protocol):
     def alert(self, alert_id: int) -> dict[str, Any]: ...
 
     def acknowledge_alert(self, alert_id: int) -> dict[str, Any]: ...
+
+    def clip(self, camera: str, start: float, end: float, out_dir: Path) -> Any:
+        """The camera's recording of [start, end) remuxed into a file under `out_dir`
+        (a `pipeline.record.clips.ClipInfo`); NotFound for an unknown camera."""
+        ...
 
     def readiness(self) -> dict[str, bool]: ...
 
@@ -131,10 +150,27 @@ def event_dict(rec: EventRecord) -> dict[str, Any]:
             "details": dict(rec.details or {})}
 
 
-def alert_dict(rec: AlertRecord) -> dict[str, Any]:
+def alert_dict(rec: AlertRecord, cfg: Any = None) -> dict[str, Any]:
+    """`cfg`: the config, for the alert's `clip_url` (None where the camera records not)."""
+    clip = None if cfg is None else clip_url(cfg, rec.camera, rec.wall_time, rec.wall_time)
     return {**alert_payload(rec), "thumbnail_url": _thumbnail_url(rec.thumbnail),
             "delivery_attempts": rec.delivery_attempts,
-            "acknowledged_at": rec.acknowledged_at}
+            "acknowledged_at": rec.acknowledged_at, "clip_url": clip}
+
+
+POINT_S = 1.0  # a moment shorter than this gets the camera's record.pre_s/post_s around it
+
+
+def clip_url(cfg: Any, camera: str, start: float, end: float) -> str | None:
+    """`/clips/<camera>?start=&end=` for the footage of an interval or alert, or None
+    when the camera does not record. An interval's clip is the interval itself; a moment
+    (an alert, a point event) gets `record.pre_s` before and `record.post_s` after it."""
+    record = cfg.camera(camera).record
+    if not record.enabled:
+        return None
+    if end - start < POINT_S:
+        start, end = start - record.pre_s, max(end, start) + record.post_s
+    return f"/clips/{camera}?start={start:.3f}&end={end:.3f}"
 
 
 class DatabaseServiceAPI:
@@ -221,22 +257,33 @@ class DatabaseServiceAPI:
         with self.db.session() as s:
             if after_id is None:
                 after_id = repo.newest_alert_cursor(s, camera, limit)
-            return [alert_dict(r) for r in repo.list_alerts(s, after_id, camera, limit)]
+            return [alert_dict(r, self.cfg)
+                    for r in repo.list_alerts(s, after_id, camera, limit)]
 
     def recent_alerts(self, before: int | None = None, camera: str | None = None,
                       kinds: list[str] | None = None, limit: int = 100
                       ) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return [alert_dict(r) for r in repo.list_alerts_newest(
+            return [alert_dict(r, self.cfg) for r in repo.list_alerts_newest(
                 s, before=before, camera=camera, kinds=kinds, limit=limit)]
 
     def alert(self, alert_id: int) -> dict[str, Any]:
         with self.db.session() as s:
-            return alert_dict(repo.get_alert(s, alert_id))
+            return alert_dict(repo.get_alert(s, alert_id), self.cfg)
 
     def acknowledge_alert(self, alert_id: int) -> dict[str, Any]:
         with self.db.session() as s:
-            return alert_dict(repo.acknowledge_alert(s, alert_id))
+            return alert_dict(repo.acknowledge_alert(s, alert_id), self.cfg)
+
+    def clip(self, camera: str, start: float, end: float, out_dir: Path) -> Any:
+        from pipeline.record.clips import clip_suffix, write_clip
+        from pipeline.record.layout import camera_dir
+
+        self.camera_status(camera)  # NotFound before any work
+        folder = camera_dir(Path(self.cfg.data_dir), camera)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f"{camera}-{uuid.uuid4().hex[:12]}{clip_suffix(folder, start, end)}"
+        return write_clip(folder, start, end, out)
 
     def alert_counts(self) -> list[dict[str, Any]]:
         """Alerts committed and delivered per camera and rule (for /metrics)."""
@@ -249,10 +296,11 @@ class DatabaseServiceAPI:
             return repo.chunk_counts(s)
 
     def readiness(self) -> dict[str, bool]:
-        """ok/not-ok of what requests need: the database, and Redis when configured."""
-        parts = {"database": bool(self.db.ping())}
+        """ok/not-ok of what requests need: the database, and Redis when configured; each
+        check has PROBE_TIMEOUT_S to answer (a probe must answer before its own timeout)."""
+        parts = {"database": _within(self.db.ping)}
         if getattr(self.cfg, "redis_url", None):
-            parts["redis"] = self._redis_up()
+            parts["redis"] = _within(self._redis_up)
         return parts
 
     def _redis_up(self) -> bool:
