@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 typed table models: cameras, chunks, events, queries, alerts, alert_rules.
+"""SQLAlchemy 2.0 typed table models: cameras, chunks, events, queries, alerts, alert_rules
+(and the per-sink delivery rows of alerts: alert_sinks, alert_deliveries).
 
 Owns the schema as Python classes; the migration in storage/migrations/versions/ is written
 to match it and is what creates tables (never `create_all`). Wall-clock times are epoch
@@ -140,6 +141,28 @@ class Alert(Base):
     created_at: Mapped[float] = mapped_column(Float, default=_now)
     # An operator has seen it (the dashboard's or the API's acknowledge); NULL until then.
     acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AlertSink(Base):
+    """A sink with its own delivery rows (MQTT): alerts after `since_alert_id` (the newest
+    id when the sink was first enabled) are its outbox; older ones were never meant for it."""
+
+    __tablename__ = "alert_sinks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since_alert_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class AlertDelivery(Base):
+    """One alert published to one such sink (the Redis stream keeps `alerts.delivered_at`)."""
+
+    __tablename__ = "alert_deliveries"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    sink: Mapped[str] = mapped_column(String(32), primary_key=True)
+    delivered_at: Mapped[float] = mapped_column(Float, default=_now)
 
 
 class AlertRule(Base):

@@ -19,7 +19,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.models import Alert, AlertRule, Camera, Chunk, Event, Query
+from storage.models import (
+    Alert,
+    AlertDelivery,
+    AlertRule,
+    AlertSink,
+    Camera,
+    Chunk,
+    Event,
+    Query,
+)
 from storage.records import (
     AlertRecord,
     AlertRuleRecord,
@@ -113,6 +122,8 @@ def remove_camera(s: Session, name: str) -> None:
     cam_id = _camera_id(s, name)
     # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite enforces foreign
     # keys only when the pragma is on for that connection.
+    alert_ids = select(Alert.id).where(Alert.camera_id == cam_id)
+    s.execute(delete(AlertDelivery).where(AlertDelivery.alert_id.in_(alert_ids)))
     for model in (Chunk, Event, Query, Alert, AlertRule):
         s.execute(delete(model).where(model.camera_id == cam_id))
     s.execute(delete(Camera).where(Camera.id == cam_id))
@@ -433,6 +444,50 @@ def record_delivery_failure(s: Session, alert_id: int, error: str) -> None:
     row.delivery_attempts += 1
     row.last_error = mask_text(error)[:2000]
     s.flush()
+
+
+def open_alert_sink(s: Session, sink: str) -> int:
+    """The id after which alerts are `sink`'s to deliver: on its first use the newest
+    alert's id (alerts from before the sink was enabled are not replayed to it)."""
+    row = s.get(AlertSink, sink)
+    if row is None:
+        newest = int(s.scalar(select(func.max(Alert.id))) or 0)
+        values = {"name": sink, "since_alert_id": newest, "created_at": time.time()}
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        s.execute(insert(AlertSink).values(**values).on_conflict_do_nothing(
+            index_elements=["name"]))
+        row = s.get(AlertSink, sink, populate_existing=True)
+    return row.since_alert_id
+
+
+def _undelivered_to(sink: str, since: int) -> Any:
+    delivered = select(AlertDelivery.alert_id).where(AlertDelivery.alert_id == Alert.id,
+                                                     AlertDelivery.sink == sink)
+    return and_(Alert.id > since, ~delivered.exists())
+
+
+def alerts_for_sink(s: Session, sink: str, limit: int = 100) -> list[AlertRecord]:
+    """Alerts not yet delivered to `sink`, oldest first (an alert committed late, with a
+    lower id than one already delivered, is still found: no high-water mark)."""
+    cond = _undelivered_to(sink, open_alert_sink(s, sink))
+    q = (select(Alert, Camera.name).join(Camera, Camera.id == Alert.camera_id)
+         .where(cond).order_by(Alert.id).limit(limit))
+    return [to_record(AlertRecord, r, camera=name) for r, name in s.execute(q)]
+
+
+def mark_delivered_to(s: Session, sink: str, alert_id: int, when: float | None = None) -> None:
+    """Idempotent: a second delivery of the same alert keeps the first time."""
+    values = {"alert_id": alert_id, "sink": sink,
+              "delivered_at": time.time() if when is None else when}
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    s.execute(insert(AlertDelivery).values(**values).on_conflict_do_nothing(
+        index_elements=["alert_id", "sink"]))
+
+
+def count_undelivered_to(s: Session, sink: str) -> int:
+    """`sink`'s backlog: its alerts not yet delivered to it."""
+    cond = _undelivered_to(sink, open_alert_sink(s, sink))
+    return int(s.scalar(select(func.count(Alert.id)).where(cond)) or 0)
 
 
 # ---------------------------------------------------------------- alert rules

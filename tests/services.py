@@ -1,4 +1,4 @@
-"""Helpers for tests that need a real service (PostgreSQL, Redis, an RTSP server binary).
+"""Helpers for tests that need a real service (PostgreSQL, Redis, MQTT, an RTSP server binary).
 
 In CI (CI=true) a missing service is a test failure; on a developer's machine the test is
 skipped with the reason, so a laptop without PostgreSQL still runs everything else.
@@ -18,6 +18,7 @@ POSTGRES_URL = os.environ.get(
     "XLWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("XLWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 
 
 def in_ci() -> bool:
@@ -49,6 +50,12 @@ def require_redis() -> str:
     if not port_open(REDIS_HOST, REDIS_PORT):
         missing(f"Redis not reachable on {REDIS_HOST}:{REDIS_PORT}")
     return REDIS_URL
+
+
+def require_mqtt() -> tuple[str, int]:
+    if not port_open(MQTT_HOST, MQTT_PORT):
+        missing(f"MQTT broker (Mosquitto) not reachable on {MQTT_HOST}:{MQTT_PORT}")
+    return MQTT_HOST, MQTT_PORT
 
 
 def require_binary(name: str) -> str:

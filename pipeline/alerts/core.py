@@ -4,8 +4,9 @@ The rules come from `pipeline.alerts.ruleset.RuleSet`, which the memory actor's 
 questions also read. `AlertCore` evaluates CV events (in a `CameraContext.from_config`: zones, off-hours, time
 zone, and the analysis frame size the events carry) and standing-question scores with an
 `AlertEvaluator` (cooldown), and hands every alert to the relay `build_relay` makes, which
-commits the row first and then publishes. It does not decide what an alert is
-(pipeline/alerts/rules.py) nor talk to Redis itself.
+commits the row first and then publishes; with MQTT on, the events also feed the camera
+state topics. It does not decide what an alert is (pipeline/alerts/rules.py) nor talk to
+Redis or MQTT itself.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class AlertCore:
     def on_events(self, camera: str, events: list[Event]) -> list[int]:
         if not events:
             return []
+        if self.relay.mqtt is not None:  # person, count and motion state topics
+            self.relay.mqtt.on_events(camera, events)
         alerts = self.evaluator().on_events(self.context(camera, events), events)
         return [self._record(a) for a in alerts]
 

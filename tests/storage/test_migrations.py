@@ -13,7 +13,9 @@ from alembic.migration import MigrationContext
 from storage.db import DatabaseUnavailable, current_revision, migrate, open_database, sqlite_url
 from storage.models import Base
 
-TABLES = {"cameras", "chunks", "events", "queries", "alerts", "alert_rules"}
+TABLES = {"cameras", "chunks", "events", "queries", "alerts", "alert_rules",
+          "alert_sinks", "alert_deliveries"}
+HEAD = "0003"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -24,7 +26,7 @@ def test_open_database_upgrades_empty_db_to_models_and_downgrade_removes_all(db_
     db = open_database(db_url)
     try:
         assert _tables(db.engine) == TABLES
-        assert current_revision(db.engine) == "0002"
+        assert current_revision(db.engine) == HEAD
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(ctx, Base.metadata) == []
@@ -77,7 +79,7 @@ def test_concurrent_opens_of_one_database_migrate_once(db_url: str):
         t.join(timeout=60)
     assert errors == []
     db = open_database(url)
-    assert current_revision(db.engine) == "0002"
+    assert current_revision(db.engine) == HEAD
     db.close()
 
 
