@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from actors.logs import worker_logging
-from actors.peers import peer
+from actors.peers import forget, peer
 from pipeline.ingest.analysis import CameraAnalysis
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
 from pipeline.wiring import (
@@ -36,6 +36,11 @@ class IngestActor:
     def __init__(self, camera: str, cfg: Any, memory: str | None, alerts: str | None,
                  send_to_memory: bool = False) -> None:
         worker_logging()
+        import cv2
+
+        # One camera per process at 1 fps: OpenCV's default pool of a thread per core,
+        # times hundreds of cameras, only switches contexts (2 M/s seen at 256 cameras).
+        cv2.setNumThreads(1)
         # Peers are named actors, looked up at each use: no handles among the constructor
         # arguments (Ray restarts an actor from them), and a replaced peer is found again.
         self.camera = camera
@@ -66,6 +71,7 @@ class IngestActor:
         self._state_failing = False
         self._stop = threading.Event()
         self._ingest = camera_ingest(cfg, camera, cam_cfg, url, self._analysis.wall_origin)
+        self._recorder = self._ingest.recorder  # None unless record.mode is on
         self._ingest.start()
         log.info("camera %s: ingest started at %g fps (%s)", camera, cam_cfg.fps,
                  "file" if self._is_file else "live")
@@ -116,6 +122,8 @@ class IngestActor:
         else:  # a live stream restarts its seq at 0: continue after what is stored
             chunk = dataclasses.replace(chunk, seq=chunk.seq + self._seq_base)
         events = self._analysis.process(chunk)
+        if self._recorder is not None:  # events mode keeps the footage around these
+            self._recorder.note_events(events, chunk.wall_origin + chunk.end)
         self._chunks += 1
         self._events += len(events)
         self._notify(events)
@@ -145,7 +153,11 @@ class IngestActor:
     def _finish(self) -> None:
         import ray
 
-        self._notify(self._analysis.flush())
+        flushed = self._analysis.flush()
+        self._notify(flushed)
+        if self._recorder is not None:  # the footage is all read: write what it keeps
+            self._recorder.note_events(flushed, float("inf"))
+            self._recorder.stop()
         # "finished" means everything it saw reached the alert and memory actors.
         pending = self._alert_refs + self._inflight
         if self._memory is not None:  # the memory only queues: wait for its steps too
@@ -169,6 +181,9 @@ class IngestActor:
             except Exception as exc:  # noqa: BLE001 - report; the camera keeps running
                 self._error = f"{type(exc).__name__}: {str(exc)[:500]}"
                 log.warning("camera %s: downstream call failed: %s", self.camera, self._error)
+                for name in (self._memory, self._alerts):  # look them up again next time
+                    if name is not None:
+                        forget(name)
 
     def _notify(self, events: list) -> None:
         if events and self._alerts is not None:
@@ -187,6 +202,7 @@ class IngestActor:
             # chunk rows waiting in the durable spool for the database, and those a full
             # spool refused (the only rows an outage can lose)
             "spooled": len(self._analysis.spool), "chunks_lost": self._analysis.chunks_lost,
+            "recording": self._recorder.stats() if self._recorder is not None else None,
         }
 
     def camera_status(self) -> CameraStatus:

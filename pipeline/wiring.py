@@ -121,10 +121,23 @@ def camera_ingest(cfg: Any, camera: str, cam_cfg: Any, url: str,
     """A CameraIngest with no callback: the ingest actor drains `.queue` itself. Its queue
     waits for the consumer on a file read once (dropping would lose footage nobody can ask
     about again) and drops the oldest chunk on live cameras and looped files. With the
-    camera's stored `wall_origin`, stream time continues across restarts."""
+    camera's stored `wall_origin`, stream time continues across restarts. With recording
+    on (`record.mode`), its recorder rides on the same demux (`camera_recorder`)."""
     from pipeline.ingest.supervisor import CameraIngest
 
-    return CameraIngest(camera, url, ingest_options(cam_cfg, wall_origin=wall_origin))
+    return CameraIngest(camera, url, ingest_options(cam_cfg, wall_origin=wall_origin),
+                        recorder=camera_recorder(cfg, camera, cam_cfg, url))
+
+
+def camera_recorder(cfg: Any, camera: str, cam_cfg: Any, url: str) -> Any:
+    """The camera's CameraRecorder, or None when it does not record. A file read once
+    waits for the disk (its footage cannot be read again); live cameras drop and count."""
+    if not cam_cfg.record.enabled:
+        return None
+    from pipeline.record.recorder import CameraRecorder
+
+    block = is_file_url(url) and not (cam_cfg.loop or cam_cfg.realtime)
+    return CameraRecorder(camera, Path(cfg.data_dir), cam_cfg.record, block=block)
 
 
 def record_failure(cfg: Any, camera: str, error: str) -> None:

@@ -211,10 +211,13 @@ class CVAnalyzer:
 
     def _end_track(self, track: Track) -> list[CVEvent]:
         out: list[CVEvent] = []
-        enter = self._events.end(f"person_enter:{track.track_id}", t_end=track.last_seen)
+        key = f"person_enter:{track.track_id}"
+        left = self._events.render_last(key, "person_leave")  # the last sighting
+        enter = self._events.end(key, t_end=track.last_seen)
         if enter is not None:
             out.append(enter)
-            out.append(point_event(enter, "person_leave", f"person_leave:{track.track_id}"))
+            out.append(point_event(enter, "person_leave", f"person_leave:{track.track_id}",
+                                   left))
         loiter = self._events.end(f"loitering:{track.track_id}", t_end=track.last_seen)
         if loiter is not None:
             out.append(loiter)

@@ -97,6 +97,9 @@ class _Open:
     count: int = 0
     thumb: bytes | None = None
     details: dict = field(default_factory=dict)
+    # the latest frame it held in, to draw on demand (a person_leave shows the last
+    # sighting, not the enter's best frame); it pins at most that frame's chunk
+    last: tuple[Render, Box | None, float] | None = None
 
 
 class EventBuilder:
@@ -135,10 +138,20 @@ class EventBuilder:
             return
         ev.last_t = max(ev.last_t, t)
         ev.count = max(ev.count, count)
+        if t >= ev.last_t:
+            ev.last = (render, bbox, t)
         if score > ev.best:
             ev.best, ev.bbox = score, bbox
             drawn = boxes if boxes is not None else ([bbox] if bbox is not None else [])
             ev.thumb = render(drawn, _label(ev.kind, ev.track_id, count), t)
+
+    def render_last(self, key: str, kind: str) -> bytes | None:
+        """A thumbnail of the open event's latest frame labelled as `kind` at that time."""
+        ev = self._open.get(key)
+        if ev is None or ev.last is None:
+            return None
+        render, bbox, t = ev.last
+        return render([bbox] if bbox is not None else [], _label(kind, ev.track_id, 1), t)
 
     def thumbnail(self, key: str) -> bytes | None:
         ev = self._open.get(key)
@@ -190,13 +203,16 @@ class EventBuilder:
         )
 
 
-def point_event(event: CVEvent, kind: str, key: str) -> CVEvent:
-    """A zero-length event derived from a closed one (person_leave from person_enter)."""
+def point_event(event: CVEvent, kind: str, key: str,
+                thumbnail_jpeg: bytes | None = None) -> CVEvent:
+    """A zero-length event derived from a closed one (person_leave from person_enter),
+    with its own thumbnail (never the source event's, which carries that one's label)."""
     assert event.t_end is not None
     return replace(
         event,
         kind=kind,
         key=key,
+        thumbnail_jpeg=thumbnail_jpeg,
         t_start=event.t_end,
         wall_start=event.wall_end,
         details={**event.details, "entered_t": event.t_start,

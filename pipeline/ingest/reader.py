@@ -1,18 +1,20 @@
 """StreamReader: opens a file or an rtsp:// / rtsps:// URL with PyAV and yields frames.
 
 Owns opening (transport, timeouts, clear errors), demuxing, decoding (optionally only
-keyframes), counting, stream info, and stamping each frame with a non-decreasing time
-(see timeline.py). It does not sample, resize, reconnect or queue: the sampler and the
+keyframes), counting, stream info, stamping each frame with a non-decreasing time
+(see timeline.py), and handing every demuxed packet to the camera's recorder, if any. It does not sample, resize, reconnect or queue: the sampler and the
 supervisor do. No Ray here.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import av
@@ -29,6 +31,7 @@ from pipeline.ingest.errors import (
 from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.timeline import Timeline
 
+log = logging.getLogger(__name__)
 MAX_CORRUPT_IN_A_ROW = 50  # undecodable packets in a row before the stream counts as broken
 
 
@@ -85,7 +88,10 @@ class StreamReader:
         options: IngestOptions | None = None,
         camera: str = "probe",
         timeline: Timeline | None = None,
+        recorder: Any = None,
     ) -> None:
+        """`recorder`: a CameraRecorder (pipeline/record) or None; it is handed the video
+        stream at each open and every demuxed packet, from this same demux."""
         self.url = url
         self.camera = camera
         self.options = options or IngestOptions()
@@ -100,6 +106,8 @@ class StreamReader:
         self._key_times: list[float] = []
         self._container: av.container.InputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
+        self._recorder = recorder
+        self._packet_sink: Any = None
 
     # lifecycle -------------------------------------------------------------------------
     def open(self) -> StreamInfo:
@@ -140,6 +148,8 @@ class StreamReader:
         if self.info.native_fps:
             self.timeline.step = 1.0 / self.info.native_fps
         self._container, self._stream = container, stream
+        if self._recorder is not None:
+            self._packet_sink = self._recorder.begin(stream)
         return self.info
 
     def close(self) -> None:
@@ -171,6 +181,8 @@ class StreamReader:
         try:
             for packet in self._container.demux(stream):
                 self.packets_read += 1
+                if self._packet_sink is not None:
+                    self._record(packet)
                 if packet.is_keyframe and packet.pts is not None:
                     self._note_keyframe(float(packet.pts * packet.time_base))
                 if packet.size and self.keyframes_only and not packet.is_keyframe:
@@ -206,6 +218,13 @@ class StreamReader:
             raise StreamReadError(self.camera, self.url, describe(exc)) from None
         if self.frames_decoded == 0:
             raise StreamReadError(self.camera, self.url, "no decodable video frames")
+
+    def _record(self, packet: av.Packet) -> None:
+        try:
+            self._packet_sink(packet, self.timeline)
+        except Exception:  # noqa: BLE001 - recording must never stop ingest
+            log.exception("camera %r: recording this connection stops", self.camera)
+            self._packet_sink = None
 
     def _stamp(self, frame: av.VideoFrame) -> DecodedFrame:
         self.frames_decoded += 1

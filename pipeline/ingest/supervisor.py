@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from pipeline.ingest.backpressure import BoundedChunkQueue
 from pipeline.ingest.errors import IngestError, StreamReadError, UnsupportedSchemeError, scrub
@@ -67,8 +68,12 @@ class CameraIngest:
         url: str,
         options: IngestOptions | None = None,
         on_chunk: ChunkSink | None = None,
+        recorder: Any = None,
     ) -> None:
+        """`recorder`: the camera's CameraRecorder (pipeline/record), fed by the same
+        demux; started and stopped with the ingest."""
         self.camera = camera
+        self.recorder = recorder
         self.url = url
         self.options = options or IngestOptions()
         self.live = is_live(url)
@@ -101,6 +106,8 @@ class CameraIngest:
             self._threads.append(
                 threading.Thread(target=self._deliver, name=f"deliver-{self.camera}", daemon=True)
             )
+        if self.recorder is not None:
+            self.recorder.start()
         for thread in self._threads:
             thread.start()
 
@@ -113,6 +120,8 @@ class CameraIngest:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.queue.close()
+        if self.recorder is not None:
+            self.recorder.stop()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the ingest loop to end by itself (a file); True if it ended."""
@@ -192,7 +201,8 @@ class CameraIngest:
     def _connect_once(self, timeline: Timeline, sampler: FrameSampler) -> bool:
         """One connection: read until the stream ends (True) or stop is asked (False)."""
         self._went_live = False
-        with StreamReader(self.url, self.options, self.camera, timeline) as reader:
+        with StreamReader(self.url, self.options, self.camera, timeline,
+                          self.recorder) as reader:
             self.info = reader.info
             try:
                 for decoded in reader.frames():

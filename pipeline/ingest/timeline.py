@@ -47,6 +47,13 @@ class Timeline:
         self._anchor = None
         self._fresh = True
 
+    def t_of(self, pts_s: float) -> float | None:
+        """The `t` a frame with this pts gets on the current segment (no state changes);
+        None before the segment's first frame is stamped. The recorder times packets so."""
+        if self._anchor is None:
+            return None
+        return self._anchor[1] + (pts_s - self._anchor[0])
+
     def stamp(self, pts_s: float | None) -> float:
         now = self.clock()
         if self.wall_origin is None:

@@ -34,6 +34,7 @@ TAGS = [
     {"name": "events", "description": "What the CV analysis saw, newest first."},
     {"name": "alerts", "description": "Alerts newest first, the live stream, acknowledge."},
     {"name": "thumbnails", "description": "Images of events, alerts and chunks."},
+    {"name": "clips", "description": "Recorded video of any interval, cut at keyframes."},
     {"name": "health", "description": "Every part's state and Prometheus metrics."},
     {"name": "probes", "description": "Liveness and readiness (no token)."},
 ]

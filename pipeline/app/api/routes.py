@@ -36,7 +36,7 @@ from pipeline.app.api.schemas import (
     LiveOut,
     ReadyOut,
 )
-from pipeline.app.api.service_api import ServiceAPI, event_cursor
+from pipeline.app.api.service_api import ServiceAPI, clip_url, event_cursor
 from pipeline.app.api.sse import alert_stream, latest_alert_id
 from pipeline.messages import Question
 
@@ -193,7 +193,7 @@ def remove_camera(name: str, service: Service) -> Response:
 
 
 @private.post("/ask", response_model=AnswerOut, tags=["questions"])
-def ask(body: AskIn, service: Service,
+def ask(body: AskIn, service: Service, request: Request,
         metrics: Annotated[Metrics, Depends(_metrics)]) -> dict[str, Any]:
     """Ask about one camera; the answer's intervals carry wall times and thumbnails."""
     since, until = _epoch(body.since), _epoch(body.until)
@@ -211,6 +211,8 @@ def ask(body: AskIn, service: Service,
     for interval in out["intervals"]:
         thumb = interval.get("thumbnail")
         interval["thumbnail_url"] = f"/{thumb}" if thumb else None
+        interval["clip_url"] = clip_url(request.app.state.cfg, answer.camera,
+                                        interval["start"], interval["end"])
     return out
 
 
@@ -299,3 +301,46 @@ def thumbnail(rel: str, request: Request) -> FileResponse:
         raise ApiError(404, "thumbnail_not_found", f"thumbnail: not found; got {rel!r}",
                        "path")
     return FileResponse(path)
+
+
+ClipMoment = Annotated[str, Query(min_length=1, max_length=64,
+                                  description="epoch seconds or ISO-8601 (naive: UTC)")]
+
+
+@private.get("/clips/{camera}", response_class=FileResponse, tags=["clips"],
+             responses={200: {"content": {"video/mp4": {}, "video/quicktime": {}},
+                              "description": "the recording of [start, end), cut at "
+                                             "keyframes; X-Clip-Start and X-Clip-End: "
+                                             "epoch seconds of its first and last frame"},
+                        **JSON_ERROR_RESPONSES})
+def clip(camera: str, start: ClipMoment, end: ClipMoment, service: Service,
+         request: Request) -> FileResponse:
+    """A playable MP4 of the camera's recording from the keyframe at or before `start`
+    to `end` (remuxed, never re-encoded); answers' intervals and alerts link here."""
+    from starlette.background import BackgroundTask
+
+    from pipeline.record.clips import ClipNotFound, check_interval, parse_moment
+
+    t0, t1 = parse_moment("start", start), parse_moment("end", end)
+    check_interval(t0, t1)  # InputErrors: 400 naming the field and the value
+    try:
+        info = service.clip(camera, t0, t1, request.app.state.data_dir / "clips")
+    except ClipNotFound as exc:
+        raise ApiError(404, "clip_not_found", str(exc), "start") from None
+    headers = {"X-Clip-Start": f"{info.wall_start:.3f}", "X-Clip-End": f"{info.wall_end:.3f}"}
+    return FileResponse(info.path, media_type=info.media_type, headers=headers,
+                        filename=info.path.name,
+                        background=BackgroundTask(info.path.unlink, missing_ok=True))
+
+
+@private.get("/cameras/{name}/latest.jpg", response_class=FileResponse, tags=["cameras"],
+             responses={200: {"content": {"image/jpeg": {}}, "description": "the image"},
+                        **JSON_ERROR_RESPONSES})
+def latest_jpg(name: str, service: Service, request: Request) -> FileResponse:
+    """The camera's newest snapshot (the keyframe of its newest chunk)."""
+    snapshot = service.camera_status(name).get("snapshot_url")
+    path = None if not snapshot else FilePath(request.app.state.data_dir) / snapshot.lstrip("/")
+    if path is None or not path.is_file():
+        raise ApiError(404, "snapshot_not_found", f"name: no snapshot yet; got {name!r}",
+                       "name")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

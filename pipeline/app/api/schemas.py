@@ -132,6 +132,8 @@ class AlertOut(_Out):
     delivered_at: float | None
     delivery_attempts: int
     acknowledged_at: float | None = None
+    clip_url: str | None = Field(default=None, description="the recording around the "
+                                 "moment it fired (None: the camera does not record)")
 
 
 class IntervalOut(_Out):
@@ -143,6 +145,8 @@ class IntervalOut(_Out):
     confidence: float
     thumbnail: str | None = None
     thumbnail_url: str | None = None
+    clip_url: str | None = Field(default=None, description="the recording of the interval "
+                                 "(None: the camera does not record)")
 
 
 class AnswerOut(_Out):

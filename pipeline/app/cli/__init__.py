@@ -44,6 +44,7 @@ _COMMAND_MODULES = {
     "pipeline.app.cli.probe": ("probe",),
     "pipeline.app.cli.model_cmd": ("model",),
     "pipeline.app.cli.service": ("serve", "ask", "events", "alerts", "analyze", "demo"),
+    "pipeline.app.cli.clip_cmd": ("clip",),
 }
 _OWN_PACKAGES = ("pipeline", "model", "storage", "actors")
 

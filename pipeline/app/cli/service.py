@@ -139,6 +139,7 @@ def serve(config: Path | None = CONFIG_OPT,
         _fail(str(exc))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_recording_budget(cfg)
     orch = Orchestrator(cfg, ray_address or cfg.ray.address, worker_logs=True)
     try:
         orch.start()
@@ -155,6 +156,19 @@ def serve(config: Path | None = CONFIG_OPT,
         orch.stop()
         _shutdown_ray()
     typer.echo("xlwatch stopped", err=True)
+
+
+def _check_recording_budget(cfg: Any) -> None:
+    """Before any camera starts: the recordings' disk budget (pipeline/record/budget.py)."""
+    from pipeline.record.budget import DiskBudgetError, check_service_budget
+
+    with cli_errors():
+        try:
+            warnings = check_service_budget(cfg, _database(cfg))
+        except DiskBudgetError as exc:
+            _fail(str(exc))
+    for warning in warnings:
+        logging.getLogger("xlwatch.serve").warning("%s", warning)
 
 
 def _shutdown_ray() -> None:

@@ -416,6 +416,9 @@
         img.hidden = true;
         img.removeAttribute("src");
       }
+      const clip = $("#moment-clip");
+      clip.hidden = !iv.clip_url;  // only cameras that record have clips
+      if (iv.clip_url) clip.href = iv.clip_url; else clip.removeAttribute("href");
       $("#moment-text").textContent = `${camera} · ${intervalLabel(iv, tzOf(camera))}` +
         ` · t=${iv.t_start.toFixed(1)}–${iv.t_end.toFixed(1)} s` +
         (iv.thumbnail_url ? "" : " · no image for this moment");

@@ -13,7 +13,8 @@ from storage import repo
 from storage.records import NewEvent
 from tests.pipeline.app.api.test_api import WALL, add_alert
 
-UNTYPED_OK = {("/metrics", "get"), ("/thumbnails/{rel}", "get"), ("/alerts/stream", "get")}
+UNTYPED_OK = {("/metrics", "get"), ("/thumbnails/{rel}", "get"), ("/alerts/stream", "get"),
+              ("/clips/{camera}", "get"), ("/cameras/{name}/latest.jpg", "get")}  # binary
 
 
 def test_openapi_declares_bearer_and_session_schemes_tags_and_typed_responses(client):
