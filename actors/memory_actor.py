@@ -71,7 +71,10 @@ class MemoryActor:
 
     def ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> MemoryAnswer:
-        return self._loop.call(self._core.ask, camera, text, wall_range, boosts)
+        # The memory is read between two steps; the answer decodes while steps go on.
+        return self._loop.call_then(
+            lambda: self._core.prepare_ask(camera, text, wall_range, boosts),
+            self._core.finish_ask)
 
     def sweep(self) -> int:
         """Retention of the KV store (expired fine/coarse forms); 0 for cv-only slots."""

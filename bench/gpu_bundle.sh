@@ -2,7 +2,7 @@
 # Builds .gpu/bundle.tar.xz: what `xlwatch serve` needs on the lent GPU machine beyond its
 # image (Python 3.12, torch, transformers, numpy, OpenCV, aiohttp, grpcio, protobuf, psutil,
 # typer's click and rich are there; Ray, SQLAlchemy, Alembic, pydantic, FastAPI, PyAV,
-# cryptography, redis and tenacity are not). A device call carries at most 64 MiB with the
+# cryptography, redis, tenacity and paho-mqtt are not). A device call carries at most 64 MiB with the
 # working tree, so the wheels are unpacked and repacked with xz -9, and Ray loses what the
 # service never imports: its Java jars, RLlib, Tune, Train, Data, Serve, LLM and the
 # dashboard's web client (the service starts Ray with include_dashboard=False). About 56 MB.
@@ -24,6 +24,7 @@ wheels=(
   typing-extensions==4.16.0 fastapi==0.165.0 starlette==1.10.0 uvicorn==0.54.0
   av==18.1.0 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12 tenacity==9.1.2 redis==8.1.0
   typer==0.29.2 pyyaml==6.0.3 opentelemetry-api==1.45.2 swagger-ui-bundle==1.1.0
+  paho-mqtt==2.2.0
 )
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
   --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
@@ -32,6 +33,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 mkdir "$work/site"
 for whl in "$work"/wheels/*.whl; do unzip -q -o "$whl" -d "$work/site"; done
 (cd "$work/site/ray" && rm -rf jars rllib tune train data serve llm dashboard/client)
+# /docs serves swagger-ui-bundle.js and swagger-ui.css only: not the source maps, ES builds
+find "$work/site/swagger_ui_bundle" \( -name "*.map" -o -name "*-es-bundle*" \) -delete
 find "$work/site" -name "__pycache__" -prune -exec rm -rf {} +
 mkdir -p .gpu
 echo "[bundle] packing $(du -sh "$work/site" | cut -f1) with xz -9 (a few minutes)" >&2

@@ -105,6 +105,10 @@ def write_config(path: Path, data: Path, model: Path, port: int, quick: bool) ->
         "model": {"backend": "videoxl2", "path": str(model),
                   "device": "cpu" if quick else "cuda"},
         "engine": {"max_new_tokens": 64},
+        # One machine's private Ray: the resource requests are logical; enough CPUs for
+        # every camera's ingest actor (0.05 each: decode and CV of one 1 fps camera), and
+        # no memory reservation per camera (Ray's memory resource would cap the count).
+        "ray": {"num_cpus": 64, "ingest": {"num_cpus": 0.05, "memory_mb": 0}},
         "camera_defaults": {"fps": 1, "loop": True, "realtime": True},
         "cameras": {"history": {"loop": False, "realtime": False}},
         "alerts": {"cooldown_s": 60, "rules": [
@@ -325,7 +329,7 @@ def main() -> None:
                 print(f"[service] step {n} skipped: over --budget-s", file=sys.stderr)
                 break
             added = time.monotonic()
-            with ThreadPoolExecutor(8) as pool:  # as several operators would, at once
+            with ThreadPoolExecutor(32) as pool:  # as many operators would, at once
                 list(pool.map(lambda name: svc.add(name, live_clip),
                               [f"live{i:03d}" for i in range(cameras, n)]))
             cameras = n
@@ -381,9 +385,9 @@ def main() -> None:
         "step": "summary", "largest_held": max(held) if held else 0,
         "ramp": ramp, "hold_s": hold_s, "history_s": history_s,
         "active_share": args.active_share,
-        "disk_written_gib": round(final["writer_bytes"] / 2**30, 3),
+        "disk_written_gib": round(final["writer_bytes"] / 2**30, 6),
         "camera_hours": round(footage_h, 3),
-        "disk_gib_per_camera_hour": round(final["writer_bytes"] / 2**30 / footage_h, 3)
+        "disk_gib_per_camera_hour": round(final["writer_bytes"] / 2**30 / footage_h, 4)
         if footage_h else None,
         "alert_latency_after_chunk_end": alert_latency(cfg_path),
         "device": "cpu (tiny model)" if q else "cuda (random weights, real sizes)",

@@ -32,7 +32,9 @@ from pydantic import (
 from model.cv.config import CVConfig
 from model.cv.lines import CountLine
 from model.engine.config import EngineConfig
+from pipeline.record.config import RecordConfig, RecordingsConfig
 from pipeline.validation import CAMERA_NAME_RE, mask_text
+from storage.secrets import is_placeholder, url_password
 
 ENV_OVERRIDES = {
     "XLWATCH_DB_URL": "db_url",
@@ -90,6 +92,8 @@ class _CameraFields(_Section):
     # Lines counting people in and out (model/cv/lines.py): name, two points in 0..1,
     # in_side (left|right walking from the first point to the second), anchor.
     count_lines: list[CountLine] = Field(default_factory=list)
+    # Recording (pipeline/record/config.py): off, continuous or around events, retention
+    record: RecordConfig = Field(default_factory=RecordConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -173,6 +177,10 @@ class MemoryConfig(_Section):
     # stay in the GPU and host pools for a recent window), or "all"; coarse always
     persist_fine: Literal["all", "important"] = "important"
     write_behind: bool = True  # disk writes from a background writer, off the step
+    # KV on disk: FP8 (e4m3, a scale per token and head: half the bytes) or as in memory;
+    # the coarse form pooled to this ratio on disk (the pools keep engine.coarse_ratio)
+    disk_dtype: Literal["fp8", "model"] = "fp8"
+    disk_coarse_ratio: int = Field(16, ge=1, le=144)
 
 
 class AlertRuleConfig(_Section):
@@ -201,6 +209,43 @@ class AlertsConfig(_Section):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
+_TOPIC = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"  # no wildcards, no empty or `$` levels
+
+
+class MqttConfig(_Section):
+    """Alerts and camera state to an MQTT broker, with Home Assistant discovery
+    (pipeline/alerts/mqtt.py). Off by default. Credentials and TLS come from the
+    environment only (XLWATCH_MQTT_USERNAME, XLWATCH_MQTT_PASSWORD, XLWATCH_MQTT_TLS,
+    XLWATCH_MQTT_TLS_CA, XLWATCH_MQTT_TLS_CERT, XLWATCH_MQTT_TLS_KEY), never this file."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9_.:-]{1,253}$")
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str = Field("xlwatch", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    topic_prefix: str = Field("xlwatch", max_length=128, pattern=_TOPIC)
+    discovery: bool = True  # Home Assistant discovery configs (retained)
+    discovery_prefix: str = Field("homeassistant", max_length=128, pattern=_TOPIC)
+    # of alerts and state; at 0 the broker acknowledges nothing, so a message on the wire
+    # when the broker goes down is lost; 1 (at least once) is what the outbox relies on
+    qos: int = Field(1, ge=0, le=2)
+    retain_state: bool = True  # state topics keep their last value for new subscribers
+    snapshots: bool = True  # the alert's JPEG on <prefix>/<camera>/snapshot (retained)
+    keepalive_s: int = Field(60, ge=5, le=3600)
+    publish_timeout_s: float = Field(5.0, gt=0, le=120)
+    status_poll_s: float = Field(5.0, gt=0, le=3600)  # camera status from the database
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials_here(cls, data: Any) -> Any:
+        for key, var in (("username", "XLWATCH_MQTT_USERNAME"),
+                         ("password", "XLWATCH_MQTT_PASSWORD"), ("tls", "XLWATCH_MQTT_TLS"),
+                         ("ca_file", "XLWATCH_MQTT_TLS_CA")):
+            if isinstance(data, Mapping) and key in data:
+                raise ValueError(f"{key}: not read from the config file; set {var} in the "
+                                 "environment")
+        return data
+
+
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
@@ -225,6 +270,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class ActorResources(_Section):
+    """What one actor asks Ray for: logical CPUs (fractions allowed) and memory (MiB, Ray's
+    `memory` resource: scheduling and autoscaling only, not a hard limit)."""
+
+    num_cpus: float = Field(ge=0, le=256)
+    memory_mb: int = Field(ge=0, le=4_194_304)
+
+
 class RayConfig(_Section):
     address: str | None = None  # None: start a local Ray bound to loopback
     num_cpus: int | None = Field(None, ge=1)
@@ -233,6 +286,23 @@ class RayConfig(_Section):
     # How many 1 fps cameras one memory actor holds (one GPU, or a node's CPU worker);
     # cameras beyond it wait, shown as "unplaced" (bench/service.py: one H200 holds ...)
     cameras_per_device: float = Field(256.0, gt=0, le=100_000)
+    # Actor names in the namespace: xlwatch-<service_id>.<...>. None: derived from the
+    # database, so a driver restarted on the same database adopts its actors.
+    service_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    # A clean stop (SIGTERM/SIGINT) of a driver joined to a cluster (ray.address): "stop"
+    # its actors, or "keep" them running for the next driver to adopt (the KubeRay
+    # Deployment). A private local Ray always ends with the process.
+    on_exit: Literal["stop", "keep"] = "stop"
+    # Resource requests. Ingest: decode + CV at 1 fps, 11.5 cameras per core measured
+    # (docs/BENCHMARKS.md, NanoDet); the memory actor also asks for one GPU on a GPU slot.
+    ingest: ActorResources = Field(
+        default_factory=lambda: ActorResources(num_cpus=0.1, memory_mb=384))
+    query: ActorResources = Field(
+        default_factory=lambda: ActorResources(num_cpus=0.1, memory_mb=512))
+    alerts: ActorResources = Field(
+        default_factory=lambda: ActorResources(num_cpus=0.1, memory_mb=256))
+    memory: ActorResources = Field(
+        default_factory=lambda: ActorResources(num_cpus=0.1, memory_mb=512))
 
 
 # ---------------------------------------------------------------- the tree
@@ -253,6 +323,8 @@ class XLWatchConfig(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -297,6 +369,35 @@ class XLWatchConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> XLWatchConfig:
+        """A secret still at an example file's value (REPLACE, change-me, ...) is refused,
+        naming the setting and never echoing the value."""
+        env = {v: k for k, v in ENV_OVERRIDES.items()}
+        found = [("secret_key", "", self.secret),
+                 ("api.token", "", self.api.token and self.api.token.get_secret_value())]
+        found += [(key, "the password in ", url_password(url))
+                  for key, url in (("db_url", self.db_url), ("redis_url", self.redis_url))
+                  if url]
+        found += [(f"alerts.webhooks.{i}.secret", "", w.secret.get_secret_value())
+                  for i, w in enumerate(self.alerts.webhooks) if w.secret]
+        for key, what, value in found:
+            if value is not None and is_placeholder(value):
+                var = f" ({env[key]})" if key in env else ""
+                raise ValueError(
+                    f"{key}: {what}the value is still a placeholder from an example file "
+                    f"(like REPLACE or change-me); set the real secret{var}; the value is "
+                    "not shown")
+        return self
+
+    @model_validator(mode="after")
+    def _disk_ratio_valid(self) -> XLWatchConfig:
+        r, d = self.engine.coarse_ratio, self.memory.disk_coarse_ratio
+        if d % r:
+            raise ValueError(f"memory.disk_coarse_ratio: must be a multiple of "
+                             f"engine.coarse_ratio ({r}); got {d}")
+        return self
+
+    @model_validator(mode="after")
     def _rules_valid(self) -> XLWatchConfig:
         """Every alert rule parses, and a zone it names exists where it applies: the
         service refuses to start on a rule that could never fire."""
@@ -338,7 +439,10 @@ class XLWatchConfig(_Section):
         override = self.cameras.get(name)
         if override is None:
             return self.camera_defaults
-        merged = {**self.camera_defaults.model_dump(), **override.model_dump(exclude_unset=True)}
+        defaults, own = self.camera_defaults.model_dump(), override.model_dump(exclude_unset=True)
+        merged = {**defaults, **own}
+        if "record" in own:  # key by key: `record: {mode: events}` keeps the default max_gb
+            merged["record"] = {**defaults["record"], **own["record"]}
         try:
             return CameraConfig.model_validate(merged)
         except ValidationError as exc:

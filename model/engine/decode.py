@@ -14,6 +14,8 @@ Does not: map intervals to wall-clock time, store answers, or compute CV boosts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from model.engine import relevance
@@ -167,6 +169,27 @@ def ask(parts: QueryParts, records: CameraRecords, question: str,
         seq_range: tuple[int, int] | None = None, boosts: dict[int, float] | None = None
         ) -> DecodeResult:
     """Answer `question` over the camera's chunks in seq_range (default all)."""
+    return finish(parts, prepare(parts, records, question, seq_range, boosts))
+
+
+@dataclass
+class Prepared:
+    """A question whose context is assembled: what `finish` decodes. It holds its own
+    tensors (nothing aliases the store's pools), so the store may change meanwhile."""
+
+    q_ids: list[int]
+    ctx: Context
+    used: list[tuple[int, Granularity]]
+    scores: dict[int, float]
+    graph: DecodeGraph | None
+
+
+def prepare(parts: QueryParts, records: CameraRecords, question: str,
+            seq_range: tuple[int, int] | None = None, boosts: dict[int, float] | None = None
+            ) -> Prepared:
+    """The half of `ask` that reads the store and the records: scores, plan, context.
+    On CUDA with graphs it also captures the decode steps this question will replay, so
+    that `finish` launches no capture (which must not overlap another thread's work)."""
     check_question(question)
     q_ids = list(parts.prompt.question_ids(question))
     plan = plan_question(parts, records, q_ids, seq_range, boosts)
@@ -175,9 +198,34 @@ def ask(parts: QueryParts, records: CameraRecords, question: str,
     parts.store.pin(keys)  # keep them from being spilled while they are gathered
     try:
         ctx = assemble(parts, records.memory, plan, used)
+        graph = None
+        if parts.cfg.cuda_graphs and parts.runner.device.type == "cuda":
+            n_q = len(q_ids)
+            graph = graph_for(parts.runner, ctx.n_tokens + (width_for(n_q) or n_q)
+                              + parts.cfg.max_new_tokens + 1)
+            graph.ready([w for w in (width_for(n_q), 1) if w is not None])
+            torch.cuda.current_stream(parts.runner.device).synchronize()  # ctx is copied
     finally:
         parts.store.unpin(keys)
-    ids, _ = greedy(parts, ctx, q_ids, parts.cfg.max_new_tokens)
+    return Prepared(q_ids, ctx, used, plan.scores, graph)
+
+
+def finish(parts: QueryParts, prepared: Prepared) -> DecodeResult:
+    """The other half: decode the answer over the prepared context (no store access).
+    On CUDA on a stream of its own: its per-token syncs then wait for its own kernels,
+    not for a prefill step another thread queued meanwhile (the context is ready)."""
+    runner = parts.runner
+    if runner.device.type == "cuda":
+        stream = getattr(runner, "question_stream", None)
+        if stream is None:
+            stream = runner.question_stream = torch.cuda.Stream(runner.device)
+        with torch.cuda.stream(stream):
+            ids, _ = greedy(parts, prepared.ctx, prepared.q_ids, parts.cfg.max_new_tokens,
+                            graph=prepared.graph)
+        stream.synchronize()
+    else:
+        ids, _ = greedy(parts, prepared.ctx, prepared.q_ids, parts.cfg.max_new_tokens,
+                        graph=prepared.graph)
     text = parts.tokenizer.decode(ids, skip_special_tokens=True).strip()
-    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=used,
-                        scores=plan.scores, token_ids=ids)
+    return DecodeResult(text=text, intervals=parse_intervals(text), chunks_used=prepared.used,
+                        scores=prepared.scores, token_ids=ids)

@@ -333,6 +333,20 @@ class Engine:
         return decode.ask(self.query_parts(), self.camera_records(camera), question,
                           seq_range, boosts)
 
+    def prepare_question(self, camera: str, question: str,
+                         seq_range: tuple[int, int] | None = None,
+                         boosts: dict[int, float] | None = None) -> decode.Prepared:
+        """`ask` in two halves: this one reads the store (run it between steps)..."""
+        self.counters["questions"] += 1
+        decode.check_question(question)
+        return decode.prepare(self.query_parts(), self.camera_records(camera), question,
+                              seq_range, boosts)
+
+    def finish_question(self, prepared: decode.Prepared) -> DecodeResult:
+        """...and this one decodes, touching neither the store nor the records, so
+        prefill steps may run meanwhile (one finish at a time: it replays shared graphs)."""
+        return decode.finish(self.query_parts(), prepared)
+
     @torch.inference_mode()
     def standing(self, camera: str, seq: int, questions: list[str]) -> list[float]:
         self.counters["standing"] += 1

@@ -64,7 +64,10 @@ def capture(fn, warmup: int = 2) -> torch.cuda.CUDAGraph:
             fn()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: the capture forbids unsafe CUDA calls in this thread only; the KV disk
+    # writer's event syncs and a question decoding beside the steps go on meanwhile (the
+    # default, global, failed their calls: seen on the H200 at 192 cameras).
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         fn()
     return graph
 
@@ -133,6 +136,18 @@ class DecodeGraph:
         st.positions.fill_(position)
         self._run(st, 1)
         return int(st.next_token)
+
+    def ready(self, widths: list[int]) -> None:
+        """Capture the steps of these widths now if they are not yet (a replay later
+        captures nothing)."""
+        if not self.capture:
+            return
+        self.slot.fill_(0)  # warm-up runs write slots 0..width: load() resets them after
+        for width in widths:
+            st = self._step(width)
+            if st.graph is None or st.graph_queries != st.want_queries:
+                st.graph = capture(st.run)
+                st.graph_queries = st.want_queries
 
     def _step(self, width: int) -> _Step:
         if width not in self._steps:

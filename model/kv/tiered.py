@@ -5,7 +5,9 @@ soon as its bytes moved, so a failure part-way leaves records and bytes in agree
 reads from whichever tier holds a chunk, the handling of a lost chunk (a corrupt file is
 quarantined, the chunk is reported and the camera keeps running), recovery from the data
 folder after a restart, retention sweeps and stats. It deliberately makes no placement
-decision of its own (`KVIndex` does) and knows nothing of the model.
+decision of its own (`KVIndex` does) and knows nothing of the model: what a chunk becomes
+on disk (FP8, the coarse form pooled further) is an injected `model.kv.codec.DiskCodec`,
+and the index accounts every tier at the memory form's size (for the disk, an upper bound).
 
 Tensors returned by `get` from a preallocated GPU slab alias the pool: they stay valid
 while the chunk is pinned, or until the next `put`/`get` that could spill it.
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from model.engine.store import ChunkKey, ChunkUnavailable
+from model.kv.codec import CODEC_META_KEYS, MEMORY_BYTES_KEY, Chain, DiskCodec, Fp8Codec
 from model.kv.cold import ColdTier
 from model.kv.disk import CorruptChunkFile, DiskKVStore, tensor_bytes
 from model.kv.index import KVIndex, Op, Plan, Tier
@@ -50,7 +53,7 @@ class TieredChunkStore:
     def __init__(self, cfg: TierConfig, disk: DiskKVStore | str | Path,
                  device: str | torch.device = "cpu",
                  *, cold: ColdTier | None = None, clock: Callable[[], float] = time.time,
-                 preallocate: bool | None = None):
+                 preallocate: bool | None = None, codec: DiskCodec | None = None):
         self.cfg = cfg
         self.device = torch.device(device)
         self.index = KVIndex(cfg, has_cold=cold is not None)
@@ -60,6 +63,9 @@ class TieredChunkStore:
         self.disk = disk if isinstance(disk, DiskKVStore) else DiskKVStore(disk)
         # Write-behind: every disk write and delete goes through one ordered writer thread.
         self.writer = DiskWriter(self.disk) if cfg.write_behind else None
+        # What a chunk becomes on disk and back (default: as in memory; FP8 files still
+        # read back); the pools always hold the memory form.
+        self.codec = codec if codec is not None else Chain(Fp8Codec(enabled=False))
         self.cold = cold
         self.clock = clock
         self.counters: Counter[str] = Counter()
@@ -258,8 +264,11 @@ class TieredChunkStore:
         key = (camera, seq)
         if self.index.entry(key, form) is not None:
             return  # a disk copy wins over a cold copy of the same form
+        # The index accounts the memory form (what a load puts in a pool), not the file's.
+        nbytes = int(meta.get(MEMORY_BYTES_KEY, nbytes))
         self.index.recover_entry(key, form, nbytes, tier, self.clock() if created is None
                                  else created)
+        meta = {k: v for k, v in meta.items() if k not in CODEC_META_KEYS}
         self._meta[key] = {**self._meta.get(key, {}), **meta}
 
     def _recover_cold(self) -> None:
@@ -333,6 +342,10 @@ class TieredChunkStore:
             self._pool(tier).put(ek, tensors)
 
     def _write(self, ek, tensors, meta, created) -> None:
+        meta = {k: v for k, v in meta.items() if k not in CODEC_META_KEYS}
+        memory_nbytes = tensor_bytes(tensors)
+        tensors, extra = self.codec.encode(ek[2], tensors, meta)
+        meta = {**meta, **extra, MEMORY_BYTES_KEY: str(memory_nbytes)}
         if self.writer is not None:
             self.writer.write(ek, tensors, meta, created)  # its own copy; never waits here
         else:
@@ -349,11 +362,13 @@ class TieredChunkStore:
             return self._pool(tier).get(ek)
         if tier == Tier.DISK:
             queued = self.writer.pending(ek) if self.writer is not None else None
-            return queued if queued is not None else self.disk.read(*ek)[0]
-        with tempfile.TemporaryDirectory(dir=self.disk.root, prefix=".cold-") as tmp:
-            path = Path(tmp) / "chunk.safetensors"
-            self.cold.download(self._cold_name(ek), path)
-            return self.disk.read_path(path)[0]
+            tensors, meta = queued if queued is not None else self.disk.read(*ek)
+        else:
+            with tempfile.TemporaryDirectory(dir=self.disk.root, prefix=".cold-") as tmp:
+                path = Path(tmp) / "chunk.safetensors"
+                self.cold.download(self._cold_name(ek), path)
+                tensors, meta = self.disk.read_path(path)
+        return self.codec.decode(ek[2], tensors, meta)
 
     def _pool(self, tier: Tier):
         return self.gpu if tier == Tier.GPU else self.host

@@ -93,15 +93,15 @@ class DiskWriter:
             self._ops.append(("drop_camera", camera))
             self._cond.notify_all()
 
-    def pending(self, ek: EntryKey) -> dict[str, torch.Tensor] | None:
-        """The tensors of a write still queued (host copies), or None."""
+    def pending(self, ek: EntryKey) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+        """The tensors (host copies) and metadata of a write still queued, or None."""
         with self._cond:
             item = self._pending.get(ek)
         if item is None:
             return None
         if item.ready is not None:
             item.ready.synchronize()
-        return item.tensors
+        return item.tensors, item.meta
 
     def flush(self, timeout_s: float = 300.0) -> bool:
         """Wait until every write and delete asked for so far is on the disk."""

@@ -160,6 +160,12 @@ class MemoryCore:
     # ---- questions and retention ------------------------------------------------------
     def ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> MemoryAnswer:
+        return self.finish_ask(self.prepare_ask(camera, text, wall_range, boosts))
+
+    def prepare_ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
+                    boosts: dict[int, float] | None) -> Any:
+        """The half of a question that reads the memory (between steps): a MemoryAnswer
+        already (no footage in the window), or what `finish_ask` decodes."""
         if self._backends.get(camera) != "videoxl2" or self.engine is None:
             raise ValueError(f"backend: camera {camera!r} has no video LLM memory here; "
                              f"got 'videoxl2'")
@@ -169,14 +175,21 @@ class MemoryCore:
             seq_range = engine.seqs_in_window(camera, wall_range[0], wall_range[1], wall=True)
             if seq_range is None:
                 return MemoryAnswer(NO_FOOTAGE)
-        result = engine.ask(camera, text, seq_range=seq_range, boosts=boosts)
-        spans = engine.chunk_spans(camera)
+        prepared = engine.prepare_question(camera, text, seq_range=seq_range, boosts=boosts)
+        return prepared, list(engine.chunk_spans(camera)), engine.wall_origin(camera)
+
+    def finish_ask(self, prepared: Any) -> MemoryAnswer:
+        """The decoding half: may run while the loop steps (it reads no memory)."""
+        if isinstance(prepared, MemoryAnswer):
+            return prepared
+        question, spans, wall_origin = prepared
+        result = self.engine.finish_question(question)
         seq_of = tuple(next((seq for seq, t0, t1, _ in spans if t0 <= a <= t1 + 1), None)
                        for a, _ in result.intervals)
         return MemoryAnswer(
             result.text, tuple(tuple(i) for i in result.intervals), seq_of,
             tuple((int(s), str(k)) for s, k in result.chunks_used), dict(result.scores),
-            engine.wall_origin(camera))
+            wall_origin)
 
     def sweep(self) -> int:
         return self.engine.sweep() if self.engine is not None else 0

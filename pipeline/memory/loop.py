@@ -32,6 +32,7 @@ class StepLoop:
         self._lock = threading.Lock()  # held for a step or for a call
         self._waiters = 0  # calls waiting for the lock: the loop lets them in first
         self._waiters_lock = threading.Lock()
+        self._after_lock = threading.Lock()  # one decode beside the steps at a time
         self._work = threading.Event()
         self._stepped = threading.Condition()
         self._stop = threading.Event()
@@ -100,6 +101,13 @@ class StepLoop:
             with self._waiters_lock:
                 self._waiters -= 1
             self._work.set()
+
+    def call_then(self, locked: Callable[[], Any], after: Callable[[Any], Any]) -> Any:
+        """`locked()` between two steps, then `after(its result)` while the loop steps
+        on (one `after` at a time): a question reads the memory between steps and
+        decodes beside them, so prefill never waits for a whole answer."""
+        with self._after_lock:
+            return after(self.call(locked))
 
     # ---- the loop ---------------------------------------------------------------------
     def _run(self) -> None:

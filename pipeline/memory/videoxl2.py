@@ -67,4 +67,15 @@ def tiered_store(cfg: Any, device: str) -> Any:
         disk_bytes=int(mem.disk_gib * GIB), fine_ttl_s=mem.fine_ttl_s,
         coarse_ttl_s=mem.coarse_ttl_s, prefill_chunks=cfg.engine.prev_chunks,
         persist_fine=mem.persist_fine, write_behind=mem.write_behind)
-    return TieredChunkStore(tier, DiskKVStore(Path(cfg.data_dir) / "kv"), device)
+    return TieredChunkStore(tier, DiskKVStore(Path(cfg.data_dir) / "kv"), device,
+                            codec=disk_codec(cfg))
+
+
+def disk_codec(cfg: Any) -> Any:
+    """FP8 on disk (memory.disk_dtype) after the coarse form's further pooling
+    (memory.disk_coarse_ratio over engine.coarse_ratio)."""
+    from model.engine.disk_forms import CoarseRepool
+    from model.kv.codec import Chain, Fp8Codec
+
+    return Chain(CoarseRepool(cfg.engine.coarse_ratio, cfg.memory.disk_coarse_ratio),
+                 Fp8Codec(enabled=cfg.memory.disk_dtype == "fp8"))

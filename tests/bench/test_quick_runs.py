@@ -131,3 +131,19 @@ def test_service_quick_runs_xlwatch_serve_under_load_and_reports_each_figure(
     assert summary["disk_written_gib"] > 0 and summary["disk_gib_per_camera_hour"] > 0
     motion = summary["alert_latency_after_chunk_end"]["door-motion"]
     assert motion["alerts"] > 0 and motion["p50_s"] >= 0
+
+
+@pytest.mark.slow
+def test_answer_loss_quick_compares_every_disk_form_with_the_dense_reference(
+        capsys, monkeypatch, vtest_path):
+    """bench/answer_loss.py --quick: the tiny random checkpoint (no real weights here)
+    through the service's engine, tiered store and disk codec on vtest.avi."""
+    rows = run_quick(capsys, monkeypatch, "answer_loss.py", "--clip", str(vtest_path))
+    (row,) = rows
+    assert row["disk_codec"] == "repool+fp8" and row["questions"] == 3
+    for case in ("coarse_r4", "disk_fp8", "disk_coarse_r16"):
+        got = row[case]
+        assert 0 <= got["same_answer"] <= 1 and got["first_token_kl_max"] >= 0
+        assert got["first_token_kl_mean"] <= got["first_token_kl_max"]
+    # the files on disk are the smaller forms: coarse r16 FP8 well under fine FP8
+    assert 0 < row["last_file_bytes"]["coarse"] < row["last_file_bytes"]["fine"] / 4

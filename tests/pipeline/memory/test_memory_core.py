@@ -197,3 +197,38 @@ def test_wait_drained_returns_once_the_cameras_chunks_are_prefilled_and_scored(
         assert sorted(s.seq for s in delivered) == [0, 1, 2]
     finally:
         loop.stop()
+
+
+def test_a_question_decodes_while_the_loop_steps_and_answers_as_ask_does(
+        tiny_model, db, tmp_path):
+    """`call_then`: the memory is read between two steps, the answer decodes beside them.
+    While the decoding half is held back, the loop still prefills new chunks; the answer
+    equals the one `core.ask` gives over the same memory."""
+    core = make_core(tiny_model, db, tmp_path)
+    loop = StepLoop(core).start()
+    try:
+        loop.submit(make_chunk("lobby", 0))
+        assert loop.wait_drained("lobby", 60)
+        reference = loop.call(core.ask, "lobby", "what happened?", None, None)
+        release, stepped_meanwhile = threading.Event(), []
+
+        def decode_later(prepared):
+            loop.submit(make_chunk("lobby", 1))  # a new chunk arrives during the decode
+            stepped_meanwhile.append(loop.wait_drained("lobby", 60))
+            release.wait(60)
+            return core.finish_ask(prepared)
+
+        out: list = []
+        asker = threading.Thread(target=lambda: out.append(loop.call_then(
+            lambda: core.prepare_ask("lobby", "what happened?", None, None), decode_later)))
+        asker.start()
+        deadline = time.monotonic() + 60
+        while not stepped_meanwhile and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stepped_meanwhile == [True]  # prefilled while the question was decoding
+        assert core.engine.memories["lobby"].last_seq == 1
+        release.set()
+        asker.join(60)
+        assert out[0].text == reference.text and out[0].chunks_used == reference.chunks_used
+    finally:
+        loop.stop()
