@@ -204,7 +204,8 @@ def prepare(parts: QueryParts, records: CameraRecords, question: str,
             graph = graph_for(parts.runner, ctx.n_tokens + (width_for(n_q) or n_q)
                               + parts.cfg.max_new_tokens + 1)
             graph.ready([w for w in (width_for(n_q), 1) if w is not None])
-            torch.cuda.current_stream(parts.runner.device).synchronize()  # ctx is copied
+        if parts.runner.device.type == "cuda":  # finish decodes on another stream
+            torch.cuda.current_stream(parts.runner.device).synchronize()  # ctx is written
     finally:
         parts.store.unpin(keys)
     return Prepared(q_ids, ctx, used, plan.scores, graph)

@@ -333,6 +333,7 @@ class Engine:
         return decode.ask(self.query_parts(), self.camera_records(camera), question,
                           seq_range, boosts)
 
+    @torch.inference_mode()  # as ask and step: the summary bank holds inference tensors
     def prepare_question(self, camera: str, question: str,
                          seq_range: tuple[int, int] | None = None,
                          boosts: dict[int, float] | None = None) -> decode.Prepared:
@@ -342,6 +343,7 @@ class Engine:
         return decode.prepare(self.query_parts(), self.camera_records(camera), question,
                               seq_range, boosts)
 
+    @torch.inference_mode()  # per thread: the decoding thread needs it too
     def finish_question(self, prepared: decode.Prepared) -> DecodeResult:
         """...and this one decodes, touching neither the store nor the records, so
         prefill steps may run meanwhile (one finish at a time: it replays shared graphs)."""

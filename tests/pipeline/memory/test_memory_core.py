@@ -232,3 +232,19 @@ def test_a_question_decodes_while_the_loop_steps_and_answers_as_ask_does(
         assert out[0].text == reference.text and out[0].chunks_used == reference.chunks_used
     finally:
         loop.stop()
+
+
+def test_a_question_in_two_halves_answers_over_memory_recovered_after_a_restart(
+        tiny_model, db, tmp_path):
+    """The two halves the memory actor runs (prepare between steps, finish beside them)
+    answer over a memory recovered from the disk tier as `ask` did before the restart."""
+    core = make_core(tiny_model, db, tmp_path)
+    for seq in range(2):
+        core.submit(make_chunk("lobby", seq))
+    core.step()
+    reference = core.ask("lobby", "what happened?", None, None)
+    again = make_core(tiny_model, db, tmp_path)
+    again.add_camera("lobby", "videoxl2")
+    answer = again.finish_ask(again.prepare_ask("lobby", "what happened?", None, None))
+    assert answer.text == reference.text
+    assert {s for s, _ in answer.chunks_used} == {0, 1}
