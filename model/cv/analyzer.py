@@ -1,7 +1,9 @@
 """CVAnalyzer: the CPU vision backend of one camera, frames in, events out.
 
-Ties motion (MOG2), the person detector (detector.py: NanoDet, or HOG), the tracker,
-tamper checks, count lines and the event builder together under one frozen `CVConfig`.
+Ties motion (MOG2), the person detector (detector.py: NanoDet, or HOG), the appearance
+of each detection (appearance.py), the tracker, re-identification (reid.py: which person
+each confirmed track is, decided at confirmation and again when it ends), tamper checks,
+count lines and the event builder together under one frozen `CVConfig`.
 When to detect: a whole-frame detector (NanoDet) runs on every frame with motion or a
 live track, and every `detector_idle_scan_s` otherwise, so people standing still keep
 their tracks; HOG, too slow for that, scans motion regions and where tracked people
@@ -20,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from model.cv.appearance import describe
 from model.cv.config import CVConfig
 from model.cv.detector import make_detector
 from model.cv.events import ANOMALY_KINDS, CVEvent, EventBuilder, point_event
 from model.cv.geometry import Box, inside_share
 from model.cv.lines import CountLine, LineCounter
 from model.cv.motion import MotionDetector, MotionResult
+from model.cv.reid import Identity, PersonGallery
 from model.cv.tamper import TamperDetector, TamperResult
 from model.cv.thumbnails import render_thumbnail
 from model.cv.tracker import ByteTracker, Track, TrackUpdate
@@ -51,7 +55,16 @@ class CVAnalyzer:
             cfg.track_iou, cfg.track_max_center_dist, cfg.track_max_age_s,
             cfg.track_min_hits, high_score=cfg.track_high_score,
             confirm_score=cfg.track_confirm_score,
-            tentative_age_s=cfg.track_tentative_age_s, merge_share=cfg.track_merge_share)
+            tentative_age_s=cfg.track_tentative_age_s, merge_share=cfg.track_merge_share,
+            appearance_weight=cfg.track_appearance_weight,
+            appearance_gate=cfg.track_appearance_gate,
+            feature_weight=cfg.track_feature_weight,
+            feature_occlusion_iou=cfg.track_feature_occlusion_iou,
+            recover_dist=cfg.track_recover_dist,
+            recover_similarity=cfg.track_recover_similarity, new_speed=cfg.track_new_speed)
+        self._gallery = PersonGallery(cfg.reid_min_similarity, cfg.reid_margin,
+                                      cfg.reid_memory_s, cfg.reid_feature_weight)
+        self._identity: dict[int, Identity] = {}  # live confirmed track id -> person
         self._tamper = self._new_tamper()
         self._lines = LineCounter(lines)
         self._events = EventBuilder()
@@ -113,7 +126,9 @@ class CVAnalyzer:
             "detector": self.detector_name,
             "tracks": len(self._tracker.tracks),
             "people_in_view": sum(1 for tr in self._tracker.tracks if tr.confirmed),
-            "people_seen": self._tracker.people_seen,  # distinct confirmed tracks
+            "people_seen": self._gallery.distinct,  # distinct people (re-identified)
+            "tracks_seen": self._tracker.people_seen,  # confirmed tracks
+            "track_recoveries": self._tracker.recoveries,
             "background_relearns": self._motion.relearns,
             "line_counts": {name: dict(c) for name, c in self._lines.counts.items()},
             "open_events": len(self._events.open_keys()),
@@ -144,7 +159,11 @@ class CVAnalyzer:
         dets = [] if tampered else self._detect_people(frame, t, motion, moving)
         boxes = [d.bbox for d in dets]
         support = [_moving_box(b, motion) for b in boxes]
-        update = self._tracker.update(boxes, t, [d.score for d in dets], support)
+        if motion.relearned:
+            self._tracker.forget_appearance()
+        features = [describe(frame, b) for b in boxes]
+        update = self._tracker.update(boxes, t, [d.score for d in dets], support, features,
+                                      self._events.frame_size)
         out += self._track_events(update, t, render)
         out += self._line_events(t, render)
         out += self._motion_events(motion if moving else None, t, render)
@@ -194,6 +213,9 @@ class CVAnalyzer:
             ev.offer(key, t, track.last_score, track.bbox, 1, render)
             lkey = f"loitering:{track.track_id}"
             ev.offer(lkey, t, track.last_score, track.bbox, 1, render)
+        for track in update.confirmed:
+            who = self._identify(track, t)
+            ev.annotate(f"person_enter:{track.track_id}", **_who(who))
         out = [e for tr in update.confirmed for e in ev.started(f"person_enter:{tr.track_id}")]
         for track in update.ended:
             out.extend(self._end_track(track))
@@ -209,9 +231,28 @@ class CVAnalyzer:
                 out += ev.started(lkey)
         return out
 
+    def _in_view(self, track: Track, before: float) -> set[int]:
+        """People of the other live tracks first seen by `before`."""
+        return {self._identity[tr.track_id].person_id for tr in self._tracker.tracks
+                if tr is not track and tr.track_id in self._identity
+                and tr.first_seen <= before}
+
+    def _identify(self, track: Track, t: float) -> Identity:
+        """Who a newly confirmed track is: a person seen before (not one in view now)."""
+        who = self._gallery.identify(track.feature, track.first_seen, t,
+                                     self._in_view(track, t))
+        self._identity[track.track_id] = who
+        return who
+
     def _end_track(self, track: Track) -> list[CVEvent]:
-        out: list[CVEvent] = []
         key = f"person_enter:{track.track_id}"
+        who = self._identity.pop(track.track_id, None)
+        if who is not None:
+            # The whole track's appearance decides who it was; the end emission says so.
+            final = self._gallery.settle(who, track.feature, track.first_seen,
+                                         track.last_seen, self._in_view(track, track.last_seen))
+            self._events.annotate(key, **_who(final))
+        out: list[CVEvent] = []
         left = self._events.render_last(key, "person_leave")  # the last sighting
         enter = self._events.end(key, t_end=track.last_seen)
         if enter is not None:
@@ -299,6 +340,12 @@ class CVAnalyzer:
         score = 1.0 - 1.0 / (n - self.cfg.crowd_min_people + 2) if held else 0.0
         boxes = [tr.bbox for tr in update.active]
         return self._condition("crowd", held, t, score, n, boxes, render, self.cfg.crowd_gap_s)
+
+
+def _who(who: Identity) -> dict:
+    """person_enter details naming the person (events.py)."""
+    return {"person_id": who.person_id, "reentry": who.seen_before,
+            "similarity": None if who.similarity is None else round(who.similarity, 3)}
 
 
 def _moving_box(box: Box, motion: MotionResult) -> bool:

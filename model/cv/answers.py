@@ -50,6 +50,7 @@ class CVInterval:
     is_alert: bool = False
     alert_id: Any = None  # the alert's id, for alerts
     ongoing: bool = False  # the event was still open: its end is the last report, not final
+    person: Any = None  # who (person_enter's details person_id): one person, many sightings
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,10 @@ def _event_interval(e: Any) -> CVInterval | None:
     thumb = getattr(e, "thumbnail", None)
     if thumb is None:
         thumb = getattr(e, "thumbnail_jpeg", None)
+    person = (getattr(e, "details", None) or {}).get("person_id")
     return CVInterval(t0, t1, w0, w1, str(e.kind), float(getattr(e, "confidence", 0) or 0),
-                      thumb, getattr(e, "id", getattr(e, "key", None)), ongoing=ongoing)
+                      thumb, getattr(e, "id", getattr(e, "key", None)), ongoing=ongoing,
+                      person=person)
 
 
 def _alert_interval(a: Any) -> CVInterval | None:
@@ -200,6 +203,12 @@ class _Say:
                 f"(t={iv.t_start:.1f}-{iv.t_end:.1f}s)")
 
 
+def _distinct(ivs: list[CVInterval]) -> int:
+    """People among sightings: one per person id, and one per sighting without one."""
+    return len({iv.person for iv in ivs if iv.person is not None}) + sum(
+        1 for iv in ivs if iv.person is None)
+
+
 def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
@@ -222,27 +231,39 @@ def _enter_leave(intent, ivs, window, say) -> str:
     for iv in ivs:
         moments[say.at(iv)] = moments.get(say.at(iv), 0) + 1
     items = [at if n == 1 else f"{at} ({_people(n)})" for at, n in moments.items()]
-    return f"{_people(len(ivs))} {verb}{window}: at " + _listing(items) + "."
+    return f"{_who(ivs, verb)}{window}: at " + _listing(items) + "."
+
+
+def _who(ivs: list[CVInterval], verb: str) -> str:
+    """"5 people entered", or "4 people entered 5 times" when someone came back (a person
+    re-identified: each coming back is an entry, not another person)."""
+    n, distinct = len(ivs), _distinct(ivs)
+    return f"{_people(n)} {verb}" if distinct == n else f"{_people(distinct)} {verb} {n} times"
 
 
 def _present(intent, ivs, window, say) -> str:
     if not ivs:
         return f"No person was seen{window}."
-    verb = "was" if len(ivs) == 1 else "were"
-    return (f"{_people(len(ivs))} {verb} seen{window}: "
+    n = _distinct(ivs)
+    verb = "was" if n == 1 else "were"
+    times = f", {len(ivs)} times in view" if n < len(ivs) else ""
+    return (f"{_people(n)} {verb} seen{window}{times}: "
             + _listing([say.span(iv) for iv in ivs]) + ".")
 
 
 def _count(intent, ivs, window, say) -> str:
-    n = len(ivs)
+    entered = intent.kinds == ("person_enter",) and "enter" in intent.question.lower()
+    # "Seen" counts people (a person who came back twice is one); "entered" counts entries
+    # (their coming back is an entry each time); "left" counts departures.
+    n = _distinct(ivs) if intent.kinds == ("person_enter",) and not entered else len(ivs)
     verb = "left" if intent.kinds == ("person_leave",) else ("were seen" if n > 1 else
                                                              "was seen")
-    if intent.kinds == ("person_enter",) and "enter" in intent.question.lower():
+    if entered:
         verb = "entered"
     if not ivs:
         return f"No person {verb}{window}."
     first = f" (at {say.at(ivs[0])})" if n == 1 else f" (first at {say.at(ivs[0])})"
-    return f"{_people(n)} {verb}{window}{first}."
+    return f"{_who(ivs, verb) if entered else f'{_people(n)} {verb}'}{window}{first}."
 
 
 _WHAT = {"anomaly": "unusual events or alerts", "tamper": "camera tampering",

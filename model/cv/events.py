@@ -10,6 +10,16 @@ Event semantics (what a row means):
   (None while the person is still in view). Its interval is the person's presence.
   details `in_view_at_start: true`: seen in the first frame analysed, so the person was
   already there (answers about entries leave them out and say how many there were).
+  details `person_id`: who the track is (reid.py), the same for every track of one
+  person; `reentry: true`: that person was seen before (an entry, not a new person), and
+  `similarity` says how alike they looked (null for a new person). The start emission
+  says who the track looked like at confirmation, the end emission who it was over the
+  whole track (the final word). The entry rule: an entry is a confirmed track that was
+  not in view in the first frame; a track that breaks and is taken up again (the
+  tracker's recovery, or a new track folded into the lost one it continues) stays one
+  track and one event, so it is neither an entry nor a person twice; a person back
+  after being absent (walked out of the frame, or unseen longer than the tracker keeps
+  a lost track) is an entry with `reentry: true`.
 - person_leave: a point event (t_start == t_end = last sighting) when a track ends.
 - loitering: a track present for at least `loiter_s`; t_start = first sighting.
 - motion, crowd, tamper_*: intervals while the condition holds, closed once it has not
@@ -127,6 +137,12 @@ class EventBuilder:
         if key in self._open or len(self._open) >= self.max_open:
             return
         self._open[key] = _Open(kind, key, t_start, t_now, track_id, details=dict(details or {}))
+
+    def annotate(self, key: str, **details) -> None:
+        """Add details to an open event before its start is emitted (who the person is)."""
+        ev = self._open.get(key)
+        if ev is not None:
+            ev.details.update(details)
 
     def offer(
         self, key: str, t: float, score: float, bbox: Box | None, count: int,

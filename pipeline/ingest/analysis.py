@@ -24,6 +24,7 @@ from storage.records import NewEvent
 log = logging.getLogger(__name__)
 GAP_S = 10.0  # seconds without frames after which tracks and open events end
 DB_ATTEMPTS = 3  # 0.5 + 1 s of waiting before a chunk's rows go to the spool
+SETTLED_DETAILS = ("person_id", "reentry", "similarity")  # decided again at an event's end
 
 
 class CameraAnalysis:
@@ -182,10 +183,13 @@ class CameraAnalysis:
     def _write_one(self, s: Any, em: dict, seq: int | None, size: list | None) -> int:
         row_id = self._open.pop(em["key"], None) if em["t_end"] is not None else None
         if row_id is not None:
-            # The end emission carries the best frame seen over the whole event.
+            # The end emission carries the best frame seen over the whole event, and who
+            # a person_enter's person was, settled over the whole track (model/cv/reid.py).
             repo.update_event_end(s, row_id, em["t_end"], em["wall_end"],
                                   details={"confidence": em["confidence"],
-                                           "count": em["count"]})
+                                           "count": em["count"],
+                                           **{k: em["details"][k] for k in SETTLED_DETAILS
+                                              if k in em["details"]}})
             return row_id
         row_id = repo.add_events(s, self.camera, [NewEvent(
             kind=em["kind"], t_start=em["t_start"], wall_start=em["wall_start"],

@@ -156,3 +156,26 @@ def test_people_in_view_in_the_first_frame_are_not_entries_but_were_seen():
 ])
 def test_stream_second_windows_select_by_the_footages_own_time(question, ids):
     assert [iv.event_id for iv in ask(question).intervals] == ids
+
+
+def test_seen_counts_people_and_entered_counts_entries_of_a_person_who_came_back():
+    """Three sightings, two of them one person (re-identified, details person_id): two
+    people were seen, three entries happened."""
+    rows = [row("person_enter", t0, t0 + 20.0, i) for i, t0 in ((1, 10.0), (2, 40.0),
+                                                                 (3, 70.0))]
+    for r, person in zip(rows, (7, 8, 7), strict=True):
+        r.details = {"person_id": person, "reentry": r.id == 3}
+    seen = answer_from_events(parse_question("how many people were seen?", NOW, "UTC"),
+                              rows, fmt=hhmm)
+    assert seen.text.startswith("2 people were seen"), seen.text
+    entered = answer_from_events(parse_question("how many people entered?", NOW, "UTC"),
+                                 rows, fmt=hhmm)
+    assert entered.text.startswith("2 people entered 3 times (first at "), entered.text
+    when = answer_from_events(parse_question("when did people enter?", NOW, "UTC"), rows,
+                              fmt=hhmm)
+    assert when.text.startswith("2 people entered 3 times: at 21:00 (t=10.0s); "), when.text
+    assert len(when.intervals) == 3
+    listed = answer_from_events(parse_question("was anyone seen?", NOW, "UTC"), rows,
+                                fmt=hhmm)
+    assert listed.text.startswith("2 people were seen, 3 times in view"), listed.text
+    assert len(listed.intervals) == 3

@@ -221,3 +221,125 @@ def test_finish_ends_confirmed_tracks_only():
 def test_bad_tracker_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         ByteTracker(**{field: value})
+
+
+# --- appearance, recovery of lost tracks, continuation, walking out -----------------------
+
+def _look(*weights: float) -> np.ndarray:
+    """A synthetic appearance descriptor: the same weights over the first bins of both
+    parts (torso, legs); two looks with disjoint bins have similarity 0."""
+    from model.cv.appearance import PART_BINS
+
+    part = np.zeros(PART_BINS, np.float32)
+    part[: len(weights)] = weights
+    part /= part.sum()
+    return np.concatenate([part, part])
+
+
+RED, BLUE = _look(1.0), _look(0.0, 1.0)
+# similarity(RED, HALF) = sqrt(0.49) = 0.7: between the appearance gate (0.6) and the
+# recovery threshold (0.8) of the defaults
+HALF = _look(0.49, 0.51)
+
+
+def _walker(t: float, x0: float = 100, vx: float = 40) -> tuple:
+    return (int(x0 + vx * t), 100, 40, 80)
+
+
+def _hidden_then_far(look: np.ndarray) -> tuple[ByteTracker, list]:
+    """A walker seen t=0..5 at 40 px/s, hidden at t=6 and 7, then 170 px (2.1 box heights)
+    beyond where the filter expects them at t=8 and t=9: outside the ordinary gate (1 box
+    height x sqrt(s unseen)), inside the recovery gate (2 x sqrt(s unseen))."""
+    tracker = ByteTracker(max_age_s=4.0)
+    confirmed = []
+    for t in range(6):
+        upd = tracker.update([_walker(t)], float(t), [SURE], features=[RED])
+        confirmed += [tr.track_id for tr in upd.confirmed]
+    for t in (6, 7):
+        tracker.update([], float(t), [], features=[])
+    for t in (8, 9):
+        box = (int(100 + 40 * t + 170), 100, 40, 80)
+        upd = tracker.update([box], float(t), [SURE], features=[look])
+        confirmed += [tr.track_id for tr in upd.confirmed]
+    return tracker, confirmed
+
+
+def test_walker_hidden_for_two_frames_is_recovered_by_appearance():
+    tracker, confirmed = _hidden_then_far(RED)
+    assert confirmed == [1], "one person, confirmed once"
+    assert list(_ids_at(tracker, 9.0)) == [1], "the lost track took the detection up again"
+    assert tracker.tracks[0].recovered == 1 and tracker.people_seen == 1
+
+
+def test_someone_else_where_a_lost_walker_should_be_is_a_new_person():
+    tracker, confirmed = _hidden_then_far(BLUE)
+    assert confirmed == [1, 2], "a different-looking person is not the lost walker"
+    assert list(_ids_at(tracker, 9.0)) == [2] and tracker.recoveries == 0
+
+
+def test_track_starting_where_a_lost_one_vanished_is_its_continuation():
+    """Not alike enough to be taken up at first sight (0.7 < recovery's 0.8), but not
+    clearly someone else (>= the 0.6 gate): when the new track earns confirmation it is
+    folded into the lost one, which keeps its identity; nobody entered."""
+    tracker, confirmed = _hidden_then_far(HALF)
+    assert confirmed == [1]
+    assert list(_ids_at(tracker, 9.0)) == [1] and len(tracker.tracks) == 1
+    track = tracker.tracks[0]
+    assert track.recovered == 1 and track.hits == 8 and tracker.people_seen == 1
+
+
+def test_appearance_gate_keeps_a_lost_track_off_a_passer_by():
+    """A red walker missed for one frame; a blue passer-by appears within the distance
+    gate of where red should be. Without appearance the red track would take the box."""
+    tracker = ByteTracker(max_age_s=4.0)
+    for t in range(4):
+        tracker.update([_walker(t)], float(t), [SURE], features=[RED])
+    passer = (int(100 + 40 * 5 + 30), 110, 40, 80)  # 0.4 box heights from red's prediction
+    tracker.update([passer], 5.0, [SURE], features=[BLUE])
+    red = next(tr for tr in tracker.tracks if tr.track_id == 1)
+    assert red.last_seen == 3.0, "red was not given the passer-by's box"
+    assert [tr.track_id for tr in tracker.tracks if tr.last_seen == 5.0] == [2]
+    blind = ByteTracker(max_age_s=4.0)
+    for t in range(4):
+        blind.update([_walker(t)], float(t), [SURE])
+    blind.update([passer], 5.0, [SURE])
+    assert blind.tracks[0].last_seen == 5.0, "the control: by position alone it is taken"
+
+
+def test_occluded_sighting_does_not_change_a_tracks_appearance():
+    tracker = ByteTracker(max_age_s=4.0)
+    tracker.update([_walker(0)], 0.0, [SURE], features=[RED])
+    other = (_walker(1)[0] + 10, 100, 40, 80)  # overlaps the walker: mixed pixels
+    tracker.update([_walker(1), other], 1.0, [SURE, SURE], features=[BLUE, BLUE])
+    assert np.array_equal(tracker.tracks[0].feature, RED)
+
+
+def test_walker_carried_out_of_the_frame_ends_at_once_and_the_next_is_an_entry():
+    tracker = ByteTracker(max_age_s=4.0)
+    size = (640, 480)
+    ended = []
+    for t in range(4):  # 60 px/s to the right, last seen at x=560 (centre 580)
+        upd = tracker.update([_walker(t, 380, 60)], float(t), [SURE], frame_size=size)
+        ended += upd.ended
+    upd = tracker.update([], 4.0, [], frame_size=size)  # expected at centre 640: outside
+    assert [tr.track_id for tr in upd.ended] == [1] and upd.ended[0].last_seen == 3.0
+    confirmed = []
+    for t in (5.0, 6.0):  # someone comes in at the same edge, walking left
+        upd = tracker.update([(600 - 40 * int(t - 5), 100, 40, 80)], t, [SURE],
+                             frame_size=size)
+        confirmed += [tr.track_id for tr in upd.confirmed]
+    assert confirmed == [2], "a new track: the first one walked out"
+    still = ByteTracker(max_age_s=4.0)
+    for t in range(4):
+        still.update([_walker(t, 380, 60)], float(t), [SURE])
+    assert not still.update([], 4.0, []).ended, "without a frame size it waits max_age_s"
+
+
+def test_exposure_change_forgets_appearance():
+    tracker = ByteTracker(max_age_s=4.0)
+    for t in range(3):
+        tracker.update([_walker(t)], float(t), [SURE], features=[RED])
+    tracker.forget_appearance()
+    assert tracker.tracks[0].feature is None
+    tracker.update([_walker(3)], 3.0, [SURE], features=[BLUE])
+    assert list(_ids_at(tracker, 3.0)) == [1], "the same person under the new light"

@@ -66,3 +66,25 @@ def test_events_left_open_by_a_crash_are_closed_when_the_camera_starts_again(wor
                   if e.id in {o.id for o in left_open}]
     assert all(e.details.get("closed") == "restart" for e in closed)
     assert all(e.wall_end <= chunks[1].wall_origin + chunks[1].end + 1e-6 for e in closed)
+
+
+def test_stored_person_rows_keep_who_the_person_was_settled_at_the_end(world, vtest_path):
+    """A person_enter row is inserted at confirmation and updated at its end; who the
+    person was is decided again at the end (model/cv/reid.py), and the row says that.
+    The whole clip: some of its tracks are someone else at the end than at confirmation."""
+    cfg, db, _ = world
+    analysis = CameraAnalysis(db, cfg, "lobby")
+    emitted = []
+    for chunk in iter_chunks(str(vtest_path), ingest_options(cfg.camera("lobby")), "lobby"):
+        emitted += analysis.process(chunk)
+    emitted += analysis.flush()
+    last = {e.id: e for e in emitted if e.kind == "person_enter"}  # end emissions last
+    with db.session() as s:
+        rows = [e for e in repo.list_events(s, "lobby", limit=10_000)
+                if e.kind == "person_enter"]
+    assert rows and all(r.t_end is not None for r in rows)
+    first = {e.id: e for e in reversed(emitted) if e.kind == "person_enter"}
+    assert any(first[i].details["person_id"] != last[i].details["person_id"] for i in last)
+    for r in rows:
+        assert r.details["person_id"] == last[r.id].details["person_id"]
+        assert r.details["reentry"] == last[r.id].details["reentry"]
