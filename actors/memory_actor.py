@@ -19,9 +19,10 @@ from actors.peers import peer
 from pipeline.alerts.ruleset import RuleSet
 from pipeline.memory.core import MemoryCore
 from pipeline.memory.loop import StepLoop
+from pipeline.memory.redense import RecordedChunks
 from pipeline.memory.videoxl2 import build_engine
 from pipeline.messages import ChunkScores, MemoryAnswer, ModelChunk
-from pipeline.wiring import database
+from pipeline.wiring import database, ingest_options, settings_of
 
 
 class MemoryActor:
@@ -34,7 +35,8 @@ class MemoryActor:
         # The slot's GPU index is a label: Ray gives this actor one GPU (num_gpus=1) and
         # makes it the only visible one, so it is cuda:0 in here.
         factory = functools.partial(build_engine, cfg, None if device is None else 0)
-        self._core = MemoryCore(db, factory, RuleSet(cfg.alerts, db).standing)
+        self._core = MemoryCore(db, factory, RuleSet(cfg.alerts, db).standing,
+                                recorded_chunks(cfg, db), cfg.memory.redense_max_chunks)
         self._loop = StepLoop(self._core, self._send_scores,
                               backlog_limit=cfg.engine.max_pending).start()
         for camera, backend in cameras:
@@ -71,10 +73,18 @@ class MemoryActor:
 
     def ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> MemoryAnswer:
-        # The memory is read between two steps; the answer decodes while steps go on.
-        return self._loop.call_then(
-            lambda: self._core.prepare_ask(camera, text, wall_range, boosts),
-            self._core.finish_ask)
+        # The memory is read between two steps; the answer decodes while steps go on
+        # (preparing captures decode graphs that a finish replays: both one at a time).
+        # Chunks it wants dense whose fine KV is gone are read back from the recording
+        # here (outside the loop), then prefilled again between two more steps.
+        core = self._core
+        pending = self._loop.call_then(
+            lambda: core.prepare_ask(camera, text, wall_range, boosts), lambda p: p)
+        frames = core.recorded_frames(pending)
+        if frames:
+            return self._loop.call_then(lambda: core.redense_ask(pending, frames),
+                                        core.finish_ask)
+        return self._loop.beside(core.finish_ask, pending)
 
     def sweep(self) -> int:
         """Retention of the KV store (expired fine/coarse forms); 0 for cv-only slots."""
@@ -100,3 +110,13 @@ class MemoryActor:
         import ray
 
         return ray.get_runtime_context().get_node_id()
+
+
+def recorded_chunks(cfg: Any, db: Any) -> RecordedChunks:
+    """Chunks read back from the recordings under the data dir, sampled as each camera's
+    ingest samples them."""
+    def interval_of(camera: str) -> float:
+        return ingest_options(settings_of(cfg, db, camera)).interval
+
+    return RecordedChunks(cfg.data_dir, ingest_options(cfg.camera_defaults).model_size,
+                          interval_of)

@@ -132,11 +132,20 @@ def metric_sum(text: str, name: str, camera_re: str = ".*") -> float:
 class Service(Served):
     """`xlwatch serve` (bench/served.py) and the few API calls this benchmark makes."""
 
-    def add(self, name: str, url: Path) -> None:
-        r = self.http.post("/cameras", json={"name": name, "url": str(url),
-                                             "backend": "videoxl2"})
-        if r.status_code >= 300:
-            raise RuntimeError(f"POST /cameras {name}: {r.status_code} {r.text[:300]}")
+    def add(self, name: str, url: Path, retry_s: float = 120.0) -> None:
+        """POST /cameras; a 503 (SQLite busy while a hundred ingest processes start and
+        open the database) is retried, as the API's error code invites, for retry_s."""
+        deadline, wait = time.monotonic() + retry_s, 0.5
+        while True:
+            r = self.http.post("/cameras", json={"name": name, "url": str(url),
+                                                 "backend": "videoxl2"})
+            if r.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(wait)
+                wait = min(wait * 2, 8.0)
+                continue
+            if r.status_code >= 300:
+                raise RuntimeError(f"POST /cameras {name}: {r.status_code} {r.text[:300]}")
+            return
 
     def snapshot(self) -> dict:
         text = self.http.get("/metrics").text

@@ -181,6 +181,9 @@ class MemoryConfig(_Section):
     # the coarse form pooled to this ratio on disk (the pools keep engine.coarse_ratio)
     disk_dtype: Literal["fp8", "model"] = "fp8"
     disk_coarse_ratio: int = Field(16, ge=1, le=144)
+    # a question's top-k chunks whose fine KV is gone are prefilled again from the
+    # camera's recording (where it records), at most this many per question; 0: never
+    redense_max_chunks: int = Field(4, ge=0, le=64)
 
 
 class AlertRuleConfig(_Section):

@@ -32,11 +32,13 @@ from model.intervals import parse_intervals
 def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float], top_k: int,
                   budget: int, fixed_tokens: int, ratio: int,
                   fine_available: set[int] | None = None) -> DecodePlan:
-    """Top-k by score dense (if their fine KV exists), the others coarse, within budget."""
+    """Top-k by score dense (if their fine KV exists), the others coarse, within budget.
+    The plan names the top-k chunks whose fine KV is gone (`wanted_dense`, best first)."""
     by_seq = {m.seq: m for m in metas}
     ranked = sorted(by_seq, key=lambda s: (-scores.get(s, 0.0), s))
     can_dense = [s for s in ranked if fine_available is None or s in fine_available]
     dense = set(can_dense[:top_k])
+    wanted = tuple(s for s in ranked[:top_k] if s not in dense)
     coarse = [s for s in ranked if s not in dense]  # best first
     dense_rank = [s for s in ranked if s in dense]
 
@@ -56,7 +58,8 @@ def select_chunks(camera: str, metas: list[ChunkMeta], scores: dict[int, float],
     chosen = sorted([(s, "dense") for s in dense] + [(s, "coarse") for s in coarse])
     return DecodePlan(camera=camera, chunks=tuple(chosen),
                       scores={s: float(scores.get(s, 0.0)) for s in by_seq},
-                      dropped=tuple(sorted(dropped)), n_tokens=cost - fixed_tokens)
+                      dropped=tuple(sorted(dropped)), n_tokens=cost - fixed_tokens,
+                      wanted_dense=wanted)
 
 
 def check_question(question: str) -> None:
@@ -182,6 +185,7 @@ class Prepared:
     used: list[tuple[int, Granularity]]
     scores: dict[int, float]
     graph: DecodeGraph | None
+    wanted_dense: tuple[int, ...] = ()  # the plan's (DecodePlan.wanted_dense)
 
 
 def prepare(parts: QueryParts, records: CameraRecords, question: str,
@@ -208,7 +212,7 @@ def prepare(parts: QueryParts, records: CameraRecords, question: str,
             torch.cuda.current_stream(parts.runner.device).synchronize()  # ctx is written
     finally:
         parts.store.unpin(keys)
-    return Prepared(q_ids, ctx, used, plan.scores, graph)
+    return Prepared(q_ids, ctx, used, plan.scores, graph, plan.wanted_dense)
 
 
 def finish(parts: QueryParts, prepared: Prepared) -> DecodeResult:

@@ -47,6 +47,7 @@ from model.engine.records import (
     PrefillItem,
     PrefillPlan,
     PrefillResult,
+    plan_prefill_context,
 )
 from model.engine.relevance import SummaryBank
 from model.engine.runner import PrefillArena, Runner
@@ -92,7 +93,7 @@ class Engine:
                                           self.slots, self.prefix.n_tokens,
                                           self.cfg.camera_window)
         self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0,
-                         "context_chunks_missing": 0}
+                         "context_chunks_missing": 0, "chunks_redensified": 0}
 
     @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
@@ -105,13 +106,7 @@ class Engine:
     def submit(self, camera: str, seq: int, frames: np.ndarray | torch.Tensor,
                group_times: list[float] | tuple[float, ...], wall_origin: float) -> None:
         """Queue one chunk (uint8 [4 * n_groups, H, W, 3] RGB, 1..n groups) for prefill."""
-        shape = tuple(frames.shape)
-        if len(shape) != 4 or shape[3] != 3 or shape[0] != 4 * len(group_times) or not shape[0]:
-            raise ValueError(f"frames of camera {camera!r} seq {seq} must be "
-                             f"[4 * {len(group_times)}, H, W, 3], got shape {shape}")
-        if str(frames.dtype) not in ("uint8", "torch.uint8"):
-            raise ValueError(f"frames of camera {camera!r} seq {seq} must be uint8, "
-                             f"got dtype {frames.dtype}")
+        _check_frames(camera, seq, frames, len(group_times))
         mem = self.memories.get(camera)
         if mem is not None and seq <= mem.last_seq:
             raise ValueError(f"seq {seq} of camera {camera!r} is not after the last "
@@ -336,9 +331,11 @@ class Engine:
     @torch.inference_mode()  # as ask and step: the summary bank holds inference tensors
     def prepare_question(self, camera: str, question: str,
                          seq_range: tuple[int, int] | None = None,
-                         boosts: dict[int, float] | None = None) -> decode.Prepared:
-        """`ask` in two halves: this one reads the store (run it between steps)..."""
-        self.counters["questions"] += 1
+                         boosts: dict[int, float] | None = None,
+                         again: bool = False) -> decode.Prepared:
+        """`ask` in two halves: this one reads the store (run it between steps)...
+        `again`: the same question planned once more (after `redensify`), not counted."""
+        self.counters["questions"] += 0 if again else 1
         decode.check_question(question)
         return decode.prepare(self.query_parts(), self.camera_records(camera), question,
                               seq_range, boosts)
@@ -380,6 +377,36 @@ class Engine:
     def mark_important(self, camera: str, seq: int) -> None:
         """A CV event or alert touched this chunk: ask the store to keep its fine KV."""
         self.store.mark_important((camera, seq))
+
+    @torch.inference_mode()
+    def redensify(self, camera: str, seq: int, frames: np.ndarray | torch.Tensor) -> bool:
+        """Prefill again a chunk whose fine KV is gone, from its frames (read back from the
+        recording): its own offset and times, its context as the memory holds it now (a
+        neighbour whose fine KV is gone too is read coarse, so the result is close to, not
+        equal to, the first prefill), the fine KV put back into the store (its pools; to
+        disk only as the store's policy persists fine KV). Run it between steps. False:
+        the chunk still has its fine KV. KeyError: no record of the chunk."""
+        mem = self.memories.get(camera)
+        meta = None if mem is None else mem.metas.get(seq)
+        if meta is None:
+            raise KeyError(f"camera {camera!r} has no chunk {seq} in this engine")
+        key = (camera, seq)
+        if self.store.has(key, "fine"):
+            return False
+        _check_frames(camera, seq, frames, meta.n_groups)
+        item = PrefillItem(camera=camera, seq=seq, frames=frames,
+                           group_times=meta.group_times, wall_origin=meta.wall_origin,
+                           header_ids=tuple(tuple(self.prompt.header_ids(t))
+                                            for t in meta.group_times))
+        history = mem.history(before=seq, last=self.scheduler.history_window())
+        context = plan_prefill_context(history, self.prefix.n_tokens, self.cfg.prev_chunks,
+                                       self.cfg.max_headers)
+        fines, _ = self._run_prefill(PrefillPlan(items=(item,), metas=(meta,),
+                                                 contexts=(context,)))
+        self.store.put(key, "fine", fines[0],
+                       {**meta.to_meta(), "coarse_ratio": str(self.cfg.coarse_ratio)})
+        self.counters["chunks_redensified"] += 1
+        return True
 
     def drop_camera(self, camera: str) -> None:
         self.scheduler.forget(camera)
@@ -449,3 +476,15 @@ class Engine:
                   "pending": len(self.scheduler.pending.get(cam, ())),
                   "dropped": self.scheduler.dropped.get(cam, 0)}
             for cam, m in self.memories.items()}}
+
+
+def _check_frames(camera: str, seq: int, frames: np.ndarray | torch.Tensor,
+                  n_groups: int) -> None:
+    """A chunk's frames: uint8 [4 * n_groups, H, W, 3] RGB with at least one group."""
+    shape = tuple(frames.shape)
+    if len(shape) != 4 or shape[3] != 3 or shape[0] != 4 * n_groups or not shape[0]:
+        raise ValueError(f"frames of camera {camera!r} seq {seq} must be "
+                         f"[4 * {n_groups}, H, W, 3], got shape {shape}")
+    if str(frames.dtype) not in ("uint8", "torch.uint8"):
+        raise ValueError(f"frames of camera {camera!r} seq {seq} must be uint8, "
+                         f"got dtype {frames.dtype}")

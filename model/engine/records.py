@@ -144,6 +144,9 @@ class DecodePlan:
     scores: dict[int, float]
     dropped: tuple[int, ...]  # dropped to fit the token budget
     n_tokens: int  # tokens of the chosen chunks (prefix and question excluded)
+    # top-k chunks that would be dense had their fine KV been kept (they went coarse):
+    # what the memory can prefill again from the recording (pipeline.memory.redense)
+    wanted_dense: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ the loop (`start`/`stop`/`health`). It does not decide what is an alert
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,26 +26,29 @@ from pipeline.alerts.mqtt import build_mqtt_publisher
 from pipeline.alerts.rules import dedup_key as make_dedup_key
 from pipeline.alerts.webhooks import WebhookDispatcher, WebhookTarget
 from pipeline.messages import AlertEvent
+from pipeline.record.clips import alert_clip_url
 from storage import repo
 from storage.alert_bus import AlertBusUnavailable, RedisAlertBus
 from storage.db import Database, DatabaseUnavailable
 from storage.records import AlertRecord, NewAlert
 
 log = logging.getLogger(__name__)
+ClipOf = Callable[[AlertRecord], str | None]
 
 
 def iso(wall: float | None) -> str | None:
     return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
-def alert_payload(rec: AlertRecord) -> dict[str, Any]:
-    """The one JSON shape of an alert: the stream, webhooks, the API and the SSE use it."""
+def alert_payload(rec: AlertRecord, clip_url: str | None = None) -> dict[str, Any]:
+    """The one JSON shape of an alert: the stream, webhooks, MQTT, the API and the SSE
+    use it. `clip_url`: the API path of the recording around it (None: not recorded)."""
     return {
         "alert_id": rec.id, "camera": rec.camera, "rule": rec.rule, "kind": rec.kind,
         "message": rec.message, "wall_time": rec.wall_time, "time": iso(rec.wall_time),
         "t": rec.t, "score": rec.score, "thumbnail": rec.thumbnail,
         "dedup_key": rec.dedup_key, "details": dict(rec.details or {}),
-        "delivered_at": rec.delivered_at,
+        "delivered_at": rec.delivered_at, "clip_url": clip_url,
     }
 
 
@@ -87,15 +92,16 @@ class _StreamLane(_Lane):
 
     name = "stream"
 
-    def __init__(self, bus: RedisAlertBus | None, webhooks: WebhookDispatcher | None) -> None:
+    def __init__(self, bus: RedisAlertBus | None, webhooks: WebhookDispatcher | None,
+                 clip_of: ClipOf) -> None:
         super().__init__()
-        self.bus, self.webhooks = bus, webhooks
+        self.bus, self.webhooks, self.clip_of = bus, webhooks, clip_of
 
     def pending(self, s: Any, limit: int) -> list[AlertRecord]:
         return repo.undelivered_alerts(s, limit=limit)
 
     def deliver(self, db: Database, rec: AlertRecord) -> None:
-        payload = alert_payload(rec)
+        payload = alert_payload(rec, self.clip_of(rec))
         if self.bus is not None:
             self.bus.publish(payload)
         with db.session() as s:
@@ -115,9 +121,9 @@ class _SinkLane(_Lane):
     """A sink with its own delivery rows (MQTT): alerts since it was first enabled that
     have no `alert_deliveries` row for it yet."""
 
-    def __init__(self, sink: Any, db: Database) -> None:
+    def __init__(self, sink: Any, db: Database, clip_of: ClipOf) -> None:
         super().__init__()
-        self.sink, self.name = sink, sink.sink
+        self.sink, self.name, self.clip_of = sink, sink.sink, clip_of
         try:  # the outbox starts now, not at the first delivery (the database may be
             with db.session() as s:  # down: then at the first delivery)
                 repo.open_alert_sink(s, self.name)
@@ -128,7 +134,7 @@ class _SinkLane(_Lane):
         return repo.alerts_for_sink(s, self.name, limit=limit)
 
     def deliver(self, db: Database, rec: AlertRecord) -> None:
-        self.sink.publish_alert(alert_payload(rec))
+        self.sink.publish_alert(alert_payload(rec, self.clip_of(rec)))
         with db.session() as s:
             repo.mark_delivered_to(s, self.name, rec.id)
         self.delivered += 1
@@ -141,17 +147,19 @@ class AlertRelay:
     def __init__(self, db: Database, bus: RedisAlertBus | None = None,
                  webhooks: WebhookDispatcher | None = None, *, mqtt: Any = None,
                  batch: int = 100, poll_s: float = 1.0, backoff_initial_s: float = 1.0,
-                 backoff_max_s: float = 60.0) -> None:
+                 backoff_max_s: float = 60.0, clip_of: ClipOf | None = None) -> None:
         """`mqtt`: a pipeline.alerts.mqtt.MqttPublisher (its `publish_alert` is the sink;
-        the relay starts and stops it)."""
+        the relay starts and stops it). `clip_of`: an alert's clip path (payload
+        `clip_url`), default none."""
+        clip_of = clip_of or (lambda rec: None)
         self.db, self.bus, self.webhooks, self.mqtt = db, bus, webhooks, mqtt
         self.batch, self.poll_s = batch, poll_s
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._lanes: list[_Lane] = []
         if bus is not None or (webhooks and webhooks.targets):
-            self._lanes.append(_StreamLane(bus, webhooks))
+            self._lanes.append(_StreamLane(bus, webhooks, clip_of))
         if mqtt is not None:
-            self._lanes.append(_SinkLane(mqtt, db))
+            self._lanes.append(_SinkLane(mqtt, db, clip_of))
             mqtt.bus.on_connected.append(self._resume)  # deliver as soon as it is back
         self._db_error: str | None = None  # the backlog could not be read (health)
         self._lock = threading.Lock()  # one delivery at a time
@@ -325,4 +333,5 @@ def build_relay(cfg: Any, db: Database, **kwargs: Any) -> AlertRelay:
     bus = RedisAlertBus(cfg.redis_url, stream=cfg.alerts.stream) if cfg.redis_url else None
     hooks = [WebhookTarget.from_config(w) for w in cfg.alerts.webhooks]
     return AlertRelay(db, bus, WebhookDispatcher(hooks) if hooks else None,
-                      mqtt=build_mqtt_publisher(cfg, db), **kwargs)
+                      mqtt=build_mqtt_publisher(cfg, db),
+                      clip_of=functools.partial(alert_clip_url, cfg), **kwargs)

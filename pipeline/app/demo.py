@@ -41,11 +41,12 @@ class DemoReport:
     events: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     timezone: str = "UTC"
+    dashboard: str = ""  # the address `xlwatch serve` serves the web dashboard at
 
     def as_json(self) -> dict:
         return {"footage": self.footage, "source": self.source, "database": self.database,
                 "question": DEMO_QUESTION, "answer": self.answer, "events": self.events,
-                "alerts": self.alerts}
+                "alerts": self.alerts, "dashboard": self.dashboard}
 
     def lines(self) -> list[str]:
         tz = self.timezone
@@ -70,6 +71,9 @@ class DemoReport:
         if len(self.alerts) > 20:
             out.append(f"   ... and {len(self.alerts) - 20} more (xlwatch alerts)")
         out += ["", f"database: {self.database}"]
+        if self.dashboard:
+            out += [f"dashboard: {self.dashboard} (the camera, its timeline, ask, alerts and "
+                    "admin; `xlwatch demo --serve` keeps it open, or run `xlwatch serve`)"]
         return out
 
 
@@ -266,7 +270,14 @@ def run_demo(cfg: Any, video: str | None, console: Any | None = None,
         events = [asdict(e) for e in repo.list_events(s, DEMO_CAMERA, limit=1000)]
         alerts = [asdict(a) for a in repo.list_alerts(s, after_id=0, camera=DEMO_CAMERA)]
     return DemoReport(url, source, db.url_masked, asdict(answer), events, alerts,
-                      cfg.camera(DEMO_CAMERA).timezone)
+                      cfg.camera(DEMO_CAMERA).timezone, dashboard_url(cfg))
+
+
+def dashboard_url(cfg: Any) -> str:
+    """Where `xlwatch serve` with this config serves the dashboard (a wildcard bind is
+    reachable on loopback)."""
+    host = cfg.api.host if cfg.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{cfg.api.port}/"
 
 
 def ray_alerts_flush(orch: Any) -> None:

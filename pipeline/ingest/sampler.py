@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,12 @@ def analysis_size(width: int, height: int, target_width: int | None) -> tuple[in
         return width, height
     h = max(2, round(height * target_width / width / 2) * 2)
     return target_width, h
+
+
+def model_rgb(frame: Any, size: int) -> np.ndarray:
+    """The model's copy of a decoded frame: size x size RGB, bicubic, no crop (also what
+    a chunk read back from its recording is made of, pipeline.memory.redense)."""
+    return frame.reformat(size, size, "rgb24", interpolation="BICUBIC").to_ndarray()
 
 
 class FrameSampler:
@@ -74,8 +81,7 @@ class FrameSampler:
 
     def convert(self, decoded: DecodedFrame) -> SampledFrame:
         frame = decoded.frame
-        size = self.options.model_size
-        model = frame.reformat(size, size, "rgb24", interpolation="BICUBIC").to_ndarray()
+        model = model_rgb(frame, self.options.model_size)
         aw, ah = analysis_size(frame.width, frame.height, self.options.analysis_width)
         analysis = frame.reformat(aw, ah, "bgr24", interpolation="AREA").to_ndarray()
         return SampledFrame(decoded.t, model, analysis)

@@ -14,33 +14,57 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.evidence import thumbnail_relpath
 from pipeline.memory.cv import CVMemory
+from pipeline.memory.redense import ChunkTimes, RecordedChunks
 from pipeline.messages import ChunkScores, MemoryAnswer, ModelChunk
 
 log = logging.getLogger(__name__)
 Standing = Callable[[str], list[tuple[str, str]]]  # camera -> [(rule name, question)]
 NO_FOOTAGE = "No footage of this camera is stored for that time window."
+REDENSE = "redense"  # chunks_used granularity: dense again, prefilled from the recording
+
+
+@dataclass(frozen=True)
+class PendingAnswer:
+    """A question whose memory half ran (`prepare_ask`): what `finish_ask` decodes."""
+
+    camera: str
+    text: str
+    seq_range: tuple[int, int] | None
+    boosts: dict[int, float] | None
+    question: Any  # model.engine.decode.Prepared
+    spans: list[tuple[int, float, float, float]]
+    wall_origin: float | None
+    # top-k chunks it wanted dense whose fine KV is gone (at most redense_max of them)
+    wanted: tuple[ChunkTimes, ...] = ()
+    redensified: tuple[int, ...] = ()  # of those, prefilled again from the recording
 
 
 class MemoryCore:
     def __init__(self, db: Any, engine_factory: Callable[[], Any] | None = None,
-                 standing: Standing | None = None) -> None:
+                 standing: Standing | None = None, recorded: RecordedChunks | None = None,
+                 redense_max: int = 0) -> None:
         self._db = db
+        self._recorded = recorded if redense_max > 0 else None
+        self._redense_max = redense_max
         self._factory = engine_factory
         self.engine: Any = None
         self.cv = CVMemory(db)
         self._standing = standing or (lambda camera: [])
         self._backends: dict[str, str] = {}
-        self._mail: dict[str, deque[ModelChunk]] = {}
+        self._mail: dict[str, deque[tuple[ModelChunk, bool]]] = {}  # (chunk, hold)
         self._mail_lock = threading.Lock()
         self._important: set[tuple[str, int]] = set()
         self.counters = {"submitted": 0, "prefilled": 0, "steps": 0, "standing_batches": 0,
-                         "refused": 0}
+                         "refused": 0, "redensified": 0, "redense_failed": 0}
+        self.seconds = {"redense_read": 0.0, "redense_prefill": 0.0}  # totals
 
     # ---- cameras ----------------------------------------------------------------------
     def _llm(self) -> Any:
@@ -82,11 +106,13 @@ class MemoryCore:
         return sorted(self._backends)
 
     # ---- chunks -----------------------------------------------------------------------
-    def submit(self, chunk: ModelChunk) -> None:
+    def submit(self, chunk: ModelChunk, hold: bool = False) -> None:
         """Thread-safe; never waits. The engine's per-camera bound drops the oldest
-        pending chunk (and counts it) when a camera's backlog outgrows it."""
+        pending chunk (and counts it) when a camera's backlog outgrows it; a `hold` chunk
+        (a file's, whose sender waits for room) stays in the mailbox until the engine's
+        queue of its camera has room instead, so a file loses nothing."""
         with self._mail_lock:
-            self._mail.setdefault(chunk.camera, deque()).append(chunk)
+            self._mail.setdefault(chunk.camera, deque()).append((chunk, hold))
             self.counters["submitted"] += 1
 
     def backlog(self, camera: str) -> int:
@@ -105,8 +131,17 @@ class MemoryCore:
         with self._mail_lock:
             mail, self._mail = self._mail, {}
             for camera, chunks in mail.items():
-                for chunk in chunks:
+                while chunks:
+                    chunk, hold = chunks[0]
+                    if hold and self._engine_full(camera):
+                        self._mail[camera] = chunks  # in order, for a later step
+                        break
+                    chunks.popleft()
                     self._enqueue(camera, chunk)
+
+    def _engine_full(self, camera: str) -> bool:
+        return (self.engine is not None and self._backends.get(camera) == "videoxl2"
+                and self.engine.pending(camera) >= self.engine.cfg.max_pending)
 
     def _enqueue(self, camera: str, chunk: ModelChunk) -> None:
         backend = self._backends.get(camera)
@@ -160,10 +195,15 @@ class MemoryCore:
     # ---- questions and retention ------------------------------------------------------
     def ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
             boosts: dict[int, float] | None) -> MemoryAnswer:
-        return self.finish_ask(self.prepare_ask(camera, text, wall_range, boosts))
+        """The three halves in one thread (`MemoryActor.ask` runs them around its loop)."""
+        pending = self.prepare_ask(camera, text, wall_range, boosts)
+        frames = self.recorded_frames(pending)
+        if frames:
+            pending = self.redense_ask(pending, frames)
+        return self.finish_ask(pending)
 
     def prepare_ask(self, camera: str, text: str, wall_range: tuple[float, float] | None,
-                    boosts: dict[int, float] | None) -> Any:
+                    boosts: dict[int, float] | None) -> MemoryAnswer | PendingAnswer:
         """The half of a question that reads the memory (between steps): a MemoryAnswer
         already (no footage in the window), or what `finish_ask` decodes."""
         if self._backends.get(camera) != "videoxl2" or self.engine is None:
@@ -176,20 +216,66 @@ class MemoryCore:
             if seq_range is None:
                 return MemoryAnswer(NO_FOOTAGE)
         prepared = engine.prepare_question(camera, text, seq_range=seq_range, boosts=boosts)
-        return prepared, list(engine.chunk_spans(camera)), engine.wall_origin(camera)
+        wanted: tuple[ChunkTimes, ...] = ()
+        if self._recorded is not None and prepared.wanted_dense:
+            metas = engine.memories[camera].metas
+            wanted = tuple(ChunkTimes(camera, s, metas[s].group_times, metas[s].wall_origin)
+                           for s in prepared.wanted_dense[:self._redense_max])
+        return PendingAnswer(camera, text, seq_range, boosts, prepared,
+                             list(engine.chunk_spans(camera)), engine.wall_origin(camera),
+                             wanted)
 
-    def finish_ask(self, prepared: Any) -> MemoryAnswer:
+    def recorded_frames(self, pending: MemoryAnswer | PendingAnswer) -> dict:
+        """The frames of the chunks it wants dense again, read back from the recording
+        (any thread: it touches only the recording, not the memory)."""
+        if not isinstance(pending, PendingAnswer) or not pending.wanted:
+            return {}
+        t0 = time.perf_counter()
+        try:
+            return self._recorded.frames(list(pending.wanted))
+        except Exception:  # noqa: BLE001 - a damaged recording: answer coarse, as without
+            log.exception("camera %s: the recording could not be read back", pending.camera)
+            return {}
+        finally:
+            self.seconds["redense_read"] += time.perf_counter() - t0
+
+    def redense_ask(self, pending: PendingAnswer, frames: dict) -> PendingAnswer:
+        """Between steps: prefill those chunks again and plan the question once more, so
+        that they are read dense."""
+        t0 = time.perf_counter()
+        done = []
+        # oldest first: a chunk's context (its predecessors) is then dense where they are
+        for chunk in sorted(pending.wanted, key=lambda c: c.seq):
+            if chunk.seq not in frames:
+                continue
+            try:
+                if self.engine.redensify(pending.camera, chunk.seq, frames[chunk.seq]):
+                    done.append(chunk.seq)
+            except (KeyError, ValueError, RuntimeError) as exc:  # dropped meanwhile, a
+                self.counters["redense_failed"] += 1  # full tier: it stays coarse
+                log.warning("camera %s: chunk %d not dense again: %s", pending.camera,
+                            chunk.seq, exc)
+        if not done:
+            return pending
+        question = self.engine.prepare_question(pending.camera, pending.text,
+                                                seq_range=pending.seq_range,
+                                                boosts=pending.boosts, again=True)
+        self.counters["redensified"] += len(done)
+        self.seconds["redense_prefill"] += time.perf_counter() - t0
+        return replace(pending, question=question, redensified=tuple(done))
+
+    def finish_ask(self, pending: MemoryAnswer | PendingAnswer) -> MemoryAnswer:
         """The decoding half: may run while the loop steps (it reads no memory)."""
-        if isinstance(prepared, MemoryAnswer):
-            return prepared
-        question, spans, wall_origin = prepared
-        result = self.engine.finish_question(question)
-        seq_of = tuple(next((seq for seq, t0, t1, _ in spans if t0 <= a <= t1 + 1), None)
-                       for a, _ in result.intervals)
-        return MemoryAnswer(
-            result.text, tuple(tuple(i) for i in result.intervals), seq_of,
-            tuple((int(s), str(k)) for s, k in result.chunks_used), dict(result.scores),
-            wall_origin)
+        if isinstance(pending, MemoryAnswer):
+            return pending
+        result = self.engine.finish_question(pending.question)
+        seq_of = tuple(next((seq for seq, t0, t1, _ in pending.spans if t0 <= a <= t1 + 1),
+                            None) for a, _ in result.intervals)
+        again = set(pending.redensified)
+        used = tuple((int(s), REDENSE if k == "dense" and s in again else str(k))
+                     for s, k in result.chunks_used)
+        return MemoryAnswer(result.text, tuple(tuple(i) for i in result.intervals), seq_of,
+                            used, dict(result.scores), pending.wall_origin)
 
     def sweep(self) -> int:
         return self.engine.sweep() if self.engine is not None else 0
@@ -205,7 +291,8 @@ class MemoryCore:
         return bool(close(timeout_s)) if close is not None else True
 
     def stats(self) -> dict:
-        out: dict[str, Any] = {"counters": dict(self.counters), "cv": self.cv.stats()}
+        out: dict[str, Any] = {"counters": dict(self.counters), "cv": self.cv.stats(),
+                               "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
         if self.engine is not None:
             out["engine"] = self.engine.stats()
             store_stats = getattr(self.engine.store, "stats", None)

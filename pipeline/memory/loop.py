@@ -64,7 +64,9 @@ class StepLoop:
 
     # ---- mailbox ----------------------------------------------------------------------
     def submit(self, chunk: ModelChunk, wait_s: float | None = None) -> dict:
-        self.core.submit(chunk)
+        """Queue a chunk; with `wait_s` (a file: never dropped) return once the camera's
+        backlog has room, or after wait_s."""
+        self.core.submit(chunk, hold=bool(wait_s))
         self._work.set()
         waited = 0.0
         if wait_s:
@@ -108,6 +110,11 @@ class StepLoop:
         decodes beside them, so prefill never waits for a whole answer."""
         with self._after_lock:
             return after(self.call(locked))
+
+    def beside(self, after: Callable[[Any], Any], value: Any) -> Any:
+        """`after(value)` while the loop steps on (one `after` at a time)."""
+        with self._after_lock:
+            return after(value)
 
     # ---- the loop ---------------------------------------------------------------------
     def _run(self) -> None:

@@ -15,12 +15,34 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.record.layout import list_segments, overlapping
 from pipeline.validation import InputError
 
 MAX_CLIP_S = 3600.0  # one clip at most this long (an hour of remuxed video)
 MEDIA_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime"}
+
+
+POINT_S = 1.0  # a moment shorter than this gets the camera's record.pre_s/post_s around it
+
+
+def clip_url(cfg: Any, camera: str, start: float, end: float) -> str | None:
+    """`/clips/<camera>?start=&end=` (the API's path) for the footage of an interval or
+    alert, or None when the camera does not record. An interval's clip is the interval
+    itself; a moment (an alert, a point event) gets `record.pre_s` before and
+    `record.post_s` after it."""
+    record = cfg.camera(camera).record
+    if not record.enabled:
+        return None
+    if end - start < POINT_S:
+        start, end = start - record.pre_s, max(end, start) + record.post_s
+    return f"/clips/{camera}?start={start:.3f}&end={end:.3f}"
+
+
+def alert_clip_url(cfg: Any, alert: Any) -> str | None:
+    """The clip around an alert's moment (what every alert payload links)."""
+    return clip_url(cfg, alert.camera, alert.wall_time, alert.wall_time)
 
 
 class ClipNotFound(LookupError):

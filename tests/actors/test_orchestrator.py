@@ -170,6 +170,9 @@ def test_demo_reports_answer_events_alerts_and_database_for_operator_footage(wor
     assert str(root / "demo-data" / "xlwatch.db") in report.database
     text = "\n".join(report.lines())
     assert "UTC (t=" in text and "database: " in text
+    port = demo_cfg.api.port
+    assert report.dashboard == f"http://127.0.0.1:{port}/"  # told where the dashboard is
+    assert f"dashboard: http://127.0.0.1:{port}/" in text
 
 
 def test_memory_actor_dead_for_good_is_replaced_and_reloads_its_cameras(world):

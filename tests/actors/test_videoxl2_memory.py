@@ -99,3 +99,74 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
         assert empty.chunks_used == () and "No footage" in empty.text
     finally:
         orch.stop()
+
+
+def still_clip(dst, seconds: int = 24, fps: int = 10):
+    """A real MPEG-4 file of one still picture: no motion, no person, so no CV event
+    marks its chunks important (their fine KV is never persisted)."""
+    import av
+    import numpy as np
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    img = np.zeros((96, 128, 3), np.uint8)
+    img[:, :, 1] = (np.arange(128) * 2) % 256
+    img[:, :, 2] = (np.arange(96)[:, None] * 2) % 256
+    with av.open(str(dst), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for _ in range(seconds * fps):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst
+
+
+def test_chunks_whose_fine_kv_is_gone_are_read_dense_again_from_the_recording(
+        local_ray, tmp_path):
+    """After a restart only important chunks' fine KV is on disk; a question that wants
+    the others dense gets them prefilled again from the camera's recording, and answers
+    as it did before the restart."""
+    import ray
+
+    from model.tiny import make_tiny_checkpoint
+    from pipeline.app.orchestrator import Orchestrator
+
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny")
+    clip = still_clip(tmp_path / "clips" / "hall.mp4")
+    cfg = make_cfg(tmp_path / "data", model={"backend": "videoxl2", "path": str(ckpt),
+                                            "dtype": "float32"},
+                   engine={"max_new_tokens": 8, "token_budget": 4096, "top_k": 2},
+                   memory={"persist_fine": "important"},
+                   camera_defaults={"record": {"mode": "continuous", "segment_s": 4}})
+    with database(cfg).session() as s:
+        repo.add_camera(s, "hall", str(clip), cipher(cfg))
+    orch = Orchestrator(cfg).start()
+    question = "When did a person enter the hall?"
+    try:
+        assert orch.wait_idle("hall", 300)
+        before = orch.ask(Question("hall", question))
+        assert dict(before.chunks_used) == {0: "dense", 1: "dense"}  # in the pools
+        ray.kill(orch.memory[orch.placement["hall"]], no_restart=False)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                orch.reconcile()
+                stats = engine_stats(orch, "hall")
+                break
+            except Exception:  # noqa: BLE001 - restarting: try again
+                assert time.monotonic() < deadline
+                time.sleep(1.0)
+        assert stats["engine"]["cameras"]["hall"]["chunks"] == 2  # coarse, from the disk
+        after = orch.ask(Question("hall", question))
+        assert dict(after.chunks_used) == {0: "redense", 1: "redense"}
+        assert after.text == before.text
+        stats = engine_stats(orch, "hall")
+        assert stats["counters"]["redensified"] == 2
+        assert stats["engine"]["chunks_redensified"] == 2
+        assert stats["seconds"]["redense_read"] > 0
+        third = orch.ask(Question("hall", question))  # the fine KV is back in the pools
+        assert dict(third.chunks_used) == {0: "dense", 1: "dense"}
+        assert engine_stats(orch, "hall")["counters"]["redensified"] == 2
+    finally:
+        orch.stop()

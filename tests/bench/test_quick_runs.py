@@ -147,3 +147,19 @@ def test_answer_loss_quick_compares_every_disk_form_with_the_dense_reference(
         assert got["first_token_kl_mean"] <= got["first_token_kl_max"]
     # the files on disk are the smaller forms: coarse r16 FP8 well under fine FP8
     assert 0 < row["last_file_bytes"]["coarse"] < row["last_file_bytes"]["fine"] / 4
+
+
+@pytest.mark.slow
+def test_redense_quick_reads_chunks_back_from_the_recording_after_a_restart(
+        capsys, monkeypatch):
+    rows = run_quick(capsys, monkeypatch, "redense.py")
+    summary = rows[-1]
+    assert summary["chunks"] == 4 and summary["chunks_dense_again"] == 4
+    assert summary["read_s_per_chunk"] > 0 and summary["prefill_s_per_chunk"] > 0
+    assert summary["same_answer"] == 2  # the tiny model's greedy answers, same KV
+    rounds = rows[:-1]
+    assert [r["round"] for r in rounds] == ["dense (pools)"] * 2 + [
+        "dense again (recording)"] * 2 + ["dense (pools, after)"] * 2
+    for r in rounds:
+        kinds = {k for _s, k in r["used"]}
+        assert kinds == ({"redense"} if r["round"].startswith("dense again") else {"dense"})

@@ -36,9 +36,10 @@ from pipeline.app.api.schemas import (
     LiveOut,
     ReadyOut,
 )
-from pipeline.app.api.service_api import ServiceAPI, clip_url, event_cursor
+from pipeline.app.api.service_api import ServiceAPI, event_cursor
 from pipeline.app.api.sse import alert_stream, latest_alert_id
 from pipeline.messages import Question
+from pipeline.record.clips import clip_url
 
 THUMBNAIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MAX_QUESTION_CHARS = 1000

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from pipeline.alerts.relay import alert_payload, iso
 from pipeline.evidence import thumbnail_relpath
 from pipeline.messages import Answer, Question
+from pipeline.record.clips import alert_clip_url
 from pipeline.validation import (
     InputError,
     check_readable_video,
@@ -152,25 +153,10 @@ def event_dict(rec: EventRecord) -> dict[str, Any]:
 
 def alert_dict(rec: AlertRecord, cfg: Any = None) -> dict[str, Any]:
     """`cfg`: the config, for the alert's `clip_url` (None where the camera records not)."""
-    clip = None if cfg is None else clip_url(cfg, rec.camera, rec.wall_time, rec.wall_time)
-    return {**alert_payload(rec), "thumbnail_url": _thumbnail_url(rec.thumbnail),
+    clip = None if cfg is None else alert_clip_url(cfg, rec)
+    return {**alert_payload(rec, clip), "thumbnail_url": _thumbnail_url(rec.thumbnail),
             "delivery_attempts": rec.delivery_attempts,
-            "acknowledged_at": rec.acknowledged_at, "clip_url": clip}
-
-
-POINT_S = 1.0  # a moment shorter than this gets the camera's record.pre_s/post_s around it
-
-
-def clip_url(cfg: Any, camera: str, start: float, end: float) -> str | None:
-    """`/clips/<camera>?start=&end=` for the footage of an interval or alert, or None
-    when the camera does not record. An interval's clip is the interval itself; a moment
-    (an alert, a point event) gets `record.pre_s` before and `record.post_s` after it."""
-    record = cfg.camera(camera).record
-    if not record.enabled:
-        return None
-    if end - start < POINT_S:
-        start, end = start - record.pre_s, max(end, start) + record.post_s
-    return f"/clips/{camera}?start={start:.3f}&end={end:.3f}"
+            "acknowledged_at": rec.acknowledged_at}
 
 
 class DatabaseServiceAPI:

@@ -38,8 +38,9 @@ def _config(path: Path | None) -> Any:
 
 
 def _base_url(cfg: Any) -> str:
-    host = cfg.api.host if cfg.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    return f"http://{host}:{cfg.api.port}"
+    from pipeline.app.demo import dashboard_url
+
+    return dashboard_url(cfg).rstrip("/")
 
 
 def _headers(cfg: Any) -> dict[str, str]:
@@ -391,7 +392,10 @@ def _stderr_console() -> Any:
 def demo(video: str | None = typer.Option(None, "--video", help="A file path or RTSP URL."),
          seconds: float = typer.Option(60.0, "--seconds", min=5,
                                        help="How long to watch a live stream."),
-         config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT) -> None:
+         config: Path | None = CONFIG_OPT, as_json: bool = JSON_OPT,
+         then_serve: bool = typer.Option(False, "--serve",
+                                         help="Then run the service and its web dashboard "
+                                              "over the demo's data until Ctrl-C.")) -> None:
     """Ingest footage through the real actors and show what XL-Watch makes of it."""
     from pipeline.app.demo import run_demo
 
@@ -401,6 +405,8 @@ def demo(video: str | None = typer.Option(None, "--video", help="A file path or 
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _print(report.as_json(), as_json, report.lines())
+    if then_serve:
+        serve(config=config, ray_address=None, reconcile_s=2.0)
 
 
 def register(app: typer.Typer) -> None:

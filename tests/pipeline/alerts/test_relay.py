@@ -212,3 +212,24 @@ def test_relay_thread_retries_a_refused_publish_with_backoff_until_it_succeeds(d
         assert seen == {alert_id: 1} and relay.health()["ok"]
     finally:
         relay.stop()
+
+
+def test_an_alert_of_a_recording_camera_links_its_clip_on_the_stream(db, bus, tmp_path):
+    """The relay the config builds: the published payload carries the API path of the
+    recording around the alert (record.pre_s before, post_s after); a camera that does
+    not record links none."""
+    from pipeline.config import config_from_dict
+
+    cfg = config_from_dict({
+        "data_dir": str(tmp_path), "redis_url": require_redis(),
+        "alerts": {"stream": bus.stream},
+        "cameras": {"lobby": {"record": {"mode": "continuous", "pre_s": 3, "post_s": 7}}}})
+    relay = build_relay(cfg, db)
+    bus.ensure_group()
+    relay.record(make_alert(1))
+    relay.record(make_alert(2, camera="yard"))
+    assert relay.deliver_pending() == 2
+    got = {m.alert["camera"]: m.alert for m in bus.read_group("c", count=10, block_ms=50)}
+    w = 1_790_000_001.0
+    assert got["lobby"]["clip_url"] == f"/clips/lobby?start={w - 3:.3f}&end={w + 7:.3f}"
+    assert got["yard"]["clip_url"] is None

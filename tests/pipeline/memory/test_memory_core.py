@@ -158,6 +158,26 @@ def test_a_file_submit_waits_for_room_and_a_question_runs_between_steps(
         loop.stop()
 
 
+def test_chunks_of_a_waiting_file_stay_in_the_mailbox_until_the_engine_has_room(
+        tiny_model, db, tmp_path):
+    """Several of a file's calls in flight at once (the ingest actor pipelines them) each
+    queue their chunk before waiting: more than the engine's per-camera bound arrive
+    between two steps. Held ones wait in the mailbox; live ones drop the oldest."""
+    core = make_core(tiny_model, db, tmp_path, max_pending=2, camera_window=1)
+    for seq in range(5):
+        core.submit(make_chunk("lobby", seq), hold=True)
+        core.submit(make_chunk("yard", seq))
+    assert core.backlog("lobby") == 5
+    for _ in range(12):
+        core.step()
+    assert core.idle()
+    assert core.engine.memories["lobby"].last_seq == 4
+    assert sorted(core.engine.memories["lobby"].metas) == [0, 1, 2, 3, 4]  # none lost
+    assert core.engine.scheduler.dropped.get("lobby", 0) == 0
+    assert core.engine.scheduler.dropped["yard"] == 3  # live: bounded, oldest dropped
+    assert sorted(core.engine.memories["yard"].metas) == [3, 4]
+
+
 def test_a_failing_step_is_counted_and_the_loop_keeps_running(tiny_model, db, tmp_path):
     core = make_core(tiny_model, db, tmp_path)
     calls = {"n": 0}
