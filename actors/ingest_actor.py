@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from actors.logs import worker_logging
-from actors.peers import forget, peer
+from actors.peers import PeerOutbox, forget, peer
 from pipeline.ingest.analysis import CameraAnalysis
 from pipeline.messages import CameraState, CameraStatus, FrameChunk
 from pipeline.wiring import (
@@ -62,7 +62,7 @@ class IngestActor:
         self._waits = self._is_file and not (cam_cfg.loop or cam_cfg.realtime)
         self._seq_base = self._analysis.last_stored_seq + 1
         self._inflight: list[Any] = []
-        self._alert_refs: list[Any] = []
+        self._alerts_out = PeerOutbox(alerts) if alerts is not None else None
         self._dropped_to_memory = 0
         self._chunks = 0
         self._events = 0
@@ -159,7 +159,9 @@ class IngestActor:
             self._recorder.note_events(flushed, float("inf"))
             self._recorder.stop()
         # "finished" means everything it saw reached the alert and memory actors.
-        pending = self._alert_refs + self._inflight
+        if self._alerts_out is not None:
+            self._alerts_out.check()
+        pending = (self._alerts_out.refs() if self._alerts_out else []) + self._inflight
         if self._memory is not None:  # the memory only queues: wait for its steps too
             pending.append(peer(self._memory).flush.remote(self.camera, FILE_WAIT_S))
         if pending:
@@ -186,9 +188,8 @@ class IngestActor:
                         forget(name)
 
     def _notify(self, events: list) -> None:
-        if events and self._alerts is not None:
-            self._alert_refs.append(peer(self._alerts).on_events.remote(self.camera, events))
-            self._alert_refs = self._alert_refs[-64:]  # bounded: old ones are long done
+        if events and self._alerts_out is not None:  # sent again to a replaced alert actor
+            self._alerts_out.send("on_events", self.camera, events)
 
     # Public surface.
     def status(self) -> dict:

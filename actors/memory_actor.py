@@ -15,7 +15,7 @@ import functools
 from typing import Any
 
 from actors.logs import worker_logging
-from actors.peers import peer
+from actors.peers import PeerOutbox
 from pipeline.alerts.ruleset import RuleSet
 from pipeline.memory.core import MemoryCore
 from pipeline.memory.loop import StepLoop
@@ -31,6 +31,7 @@ class MemoryActor:
         worker_logging()
         self.slot_key = slot_key
         self._alerts = alerts
+        self._scores_out = PeerOutbox(alerts) if alerts is not None else None
         db = database(cfg)
         # The slot's GPU index is a label: Ray gives this actor one GPU (num_gpus=1) and
         # makes it the only visible one, so it is cuda:0 in here.
@@ -43,9 +44,8 @@ class MemoryActor:
             self.add_camera(camera, backend)
 
     def _send_scores(self, scores: ChunkScores) -> Any:
-        if self._alerts is not None:
-            return peer(self._alerts).on_scores.remote(scores)
-        return None
+        # the step loop's thread only: sent again if the alert actor was replaced meanwhile
+        return None if self._scores_out is None else self._scores_out.send("on_scores", scores)
 
     def add_camera(self, camera: str, backend: str) -> dict:
         """Start holding a camera; reload its memory from the disk store and the DB."""
@@ -94,7 +94,10 @@ class MemoryActor:
         return self._core.cameras()
 
     def stats(self) -> dict:
+        out = self._scores_out
         return {"slot": self.slot_key, "loop": self._loop.health(),
+                "scores_out": None if out is None else {
+                    "resent": out.resent, "failed": out.failed, "last_error": out.last_error},
                 **self._loop.call(self._core.stats)}
 
     def health(self) -> bool:
@@ -118,5 +121,8 @@ def recorded_chunks(cfg: Any, db: Any) -> RecordedChunks:
     def interval_of(camera: str) -> float:
         return ingest_options(settings_of(cfg, db, camera)).interval
 
+    def keyframes_of(camera: str) -> bool | None:
+        return ingest_options(settings_of(cfg, db, camera)).keyframe_only
+
     return RecordedChunks(cfg.data_dir, ingest_options(cfg.camera_defaults).model_size,
-                          interval_of)
+                          interval_of, keyframes_of)

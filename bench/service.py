@@ -135,14 +135,16 @@ class Service(Served):
     def add(self, name: str, url: Path, retry_s: float = 120.0) -> None:
         """POST /cameras; a 503 (SQLite busy while a hundred ingest processes start and
         open the database) is retried, as the API's error code invites, for retry_s."""
-        deadline, wait = time.monotonic() + retry_s, 0.5
+        deadline, wait, retried = time.monotonic() + retry_s, 0.5, False
         while True:
             r = self.http.post("/cameras", json={"name": name, "url": str(url),
                                                  "backend": "videoxl2"})
             if r.status_code == 503 and time.monotonic() < deadline:
                 time.sleep(wait)
-                wait = min(wait * 2, 8.0)
+                wait, retried = min(wait * 2, 8.0), True
                 continue
+            if r.status_code == 409 and retried:  # a 503 after its commit: it is there
+                return
             if r.status_code >= 300:
                 raise RuntimeError(f"POST /cameras {name}: {r.status_code} {r.text[:300]}")
             return

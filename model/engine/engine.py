@@ -465,6 +465,10 @@ class Engine:
             return self.scheduler.n_pending()
         return len(self.scheduler.pending.get(camera, ()))
 
+    def has_room(self, camera: str) -> bool:
+        """Whether the camera's queue takes a chunk without dropping its oldest."""
+        return self.pending(camera) < self.cfg.max_pending
+
     def wall_origin(self, camera: str) -> float | None:
         """Epoch seconds of stream time 0 for the camera's latest chunk."""
         mem = self.memories.get(camera)

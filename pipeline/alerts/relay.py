@@ -151,20 +151,31 @@ class AlertRelay:
         """`mqtt`: a pipeline.alerts.mqtt.MqttPublisher (its `publish_alert` is the sink;
         the relay starts and stops it). `clip_of`: an alert's clip path (payload
         `clip_url`), default none."""
-        clip_of = clip_of or (lambda rec: None)
+        self._clip_of = clip_of
         self.db, self.bus, self.webhooks, self.mqtt = db, bus, webhooks, mqtt
         self.batch, self.poll_s = batch, poll_s
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._lanes: list[_Lane] = []
         if bus is not None or (webhooks and webhooks.targets):
-            self._lanes.append(_StreamLane(bus, webhooks, clip_of))
+            self._lanes.append(_StreamLane(bus, webhooks, self._clip))
         if mqtt is not None:
-            self._lanes.append(_SinkLane(mqtt, db, clip_of))
+            self._lanes.append(_SinkLane(mqtt, db, self._clip))
             mqtt.bus.on_connected.append(self._resume)  # deliver as soon as it is back
         self._db_error: str | None = None  # the backlog could not be read (health)
         self._lock = threading.Lock()  # one delivery at a time
         self._wake, self._stopping = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _clip(self, rec: AlertRecord) -> str | None:
+        """The alert's clip path; None when there is none or it cannot be made (a bad
+        config must not hold the alert back: it is delivered without its clip)."""
+        if self._clip_of is None:
+            return None
+        try:
+            return self._clip_of(rec)
+        except Exception:  # noqa: BLE001 - deliver the alert anyway
+            log.exception("alert %s: no clip_url", rec.id)
+            return None
 
     @property
     def has_sink(self) -> bool:

@@ -64,7 +64,9 @@ class MemoryCore:
         self._important: set[tuple[str, int]] = set()
         self.counters = {"submitted": 0, "prefilled": 0, "steps": 0, "standing_batches": 0,
                          "refused": 0, "redensified": 0, "redense_failed": 0}
-        self.seconds = {"redense_read": 0.0, "redense_prefill": 0.0}  # totals
+        # totals: reading back (decode, resize) and prefilling again plus the re-plan
+        self.seconds = {"redense_read": 0.0, "redense_prefill": 0.0}
+        self._stats_lock = threading.Lock()
 
     # ---- cameras ----------------------------------------------------------------------
     def _llm(self) -> Any:
@@ -141,7 +143,7 @@ class MemoryCore:
 
     def _engine_full(self, camera: str) -> bool:
         return (self.engine is not None and self._backends.get(camera) == "videoxl2"
-                and self.engine.pending(camera) >= self.engine.cfg.max_pending)
+                and not self.engine.has_room(camera))
 
     def _enqueue(self, camera: str, chunk: ModelChunk) -> None:
         backend = self._backends.get(camera)
@@ -237,11 +239,14 @@ class MemoryCore:
             log.exception("camera %s: the recording could not be read back", pending.camera)
             return {}
         finally:
-            self.seconds["redense_read"] += time.perf_counter() - t0
+            with self._stats_lock:  # question threads read back at the same time
+                self.seconds["redense_read"] += time.perf_counter() - t0
 
     def redense_ask(self, pending: PendingAnswer, frames: dict) -> PendingAnswer:
         """Between steps: prefill those chunks again and plan the question once more, so
         that they are read dense."""
+        if self._backends.get(pending.camera) != "videoxl2":  # dropped or moved meanwhile
+            return pending
         t0 = time.perf_counter()
         done = []
         # oldest first: a chunk's context (its predecessors) is then dense where they are
@@ -257,11 +262,17 @@ class MemoryCore:
                             chunk.seq, exc)
         if not done:
             return pending
-        question = self.engine.prepare_question(pending.camera, pending.text,
-                                                seq_range=pending.seq_range,
-                                                boosts=pending.boosts, again=True)
-        self.counters["redensified"] += len(done)
-        self.seconds["redense_prefill"] += time.perf_counter() - t0
+        try:
+            question = self.engine.prepare_question(pending.camera, pending.text,
+                                                    seq_range=pending.seq_range,
+                                                    boosts=pending.boosts, again=True)
+        except (KeyError, ValueError, RuntimeError) as exc:  # e.g. no memory for a larger
+            self.counters["redense_failed"] += 1  # graph: the first (coarse) plan answers
+            log.warning("camera %s: the question's dense plan failed: %s", pending.camera, exc)
+            return pending
+        with self._stats_lock:
+            self.counters["redensified"] += len(done)
+            self.seconds["redense_prefill"] += time.perf_counter() - t0
         return replace(pending, question=question, redensified=tuple(done))
 
     def finish_ask(self, pending: MemoryAnswer | PendingAnswer) -> MemoryAnswer:

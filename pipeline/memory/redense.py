@@ -43,10 +43,15 @@ class ChunkTimes:
 
 class RecordedChunks:
     def __init__(self, data_dir: Path | str, model_size: int,
-                 interval_of: Callable[[str], float], min_found: float = MIN_FOUND) -> None:
+                 interval_of: Callable[[str], float],
+                 keyframes_of: Callable[[str], bool | None] = lambda camera: None,
+                 min_found: float = MIN_FOUND) -> None:
+        """`interval_of(camera)`: its sampling interval; `keyframes_of(camera)`: whether
+        its ingest decodes keyframes only (True, False, None: the reader's auto rule)."""
         self.data_dir = Path(data_dir)
         self.model_size = model_size
         self.interval_of = interval_of
+        self.keyframes_of = keyframes_of
         self.min_found = min_found
 
     def moments(self, chunk: ChunkTimes) -> list[float]:
@@ -69,7 +74,9 @@ class RecordedChunks:
     def chunk_frames(self, chunk: ChunkTimes) -> np.ndarray | None:
         moments = self.moments(chunk)
         got = frames_at(camera_dir(self.data_dir, chunk.camera), moments,
-                        lambda f: model_rgb(f, self.model_size))
+                        lambda f: model_rgb(f, self.model_size),
+                        keyframes_only=self.keyframes_of(chunk.camera),
+                        interval=self.interval_of(chunk.camera))
         found = sum(g is not None for g in got)
         if found < self.min_found * len(moments):
             log.info("camera %s: chunk %d is not in the recording (%d of %d frames); "

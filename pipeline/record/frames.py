@@ -23,7 +23,11 @@ EPS_S = 1e-3  # stream times are rationals: a frame a hair before its moment is 
 
 
 def frames_at(folder: Path, moments: Sequence[float], convert: Callable[[Any], T],
-              tolerance_s: float = TOLERANCE_S) -> list[T | None]:
+              tolerance_s: float = TOLERANCE_S, keyframes_only: bool | None = False,
+              interval: float | None = None) -> list[T | None]:
+    """`keyframes_only` as the camera's ingest decoded (pipeline.ingest.reader): True,
+    False, or None for its auto rule (keyframes only where the segment's keyframes are
+    at most `interval` apart), so the frames read back are the ones ingest kept."""
     import av
 
     out: list[T | None] = [None] * len(moments)
@@ -39,29 +43,51 @@ def frames_at(folder: Path, moments: Sequence[float], convert: Callable[[Any], T
         if i >= len(moments):
             break
         try:
+            key_only = keyframes_only
+            if key_only is None:
+                key_only = interval is not None and _keyframe_gap(seg.path) <= interval + 1e-6
             with av.open(str(seg.path)) as inp:
                 i = _decode_segment(inp, seg.wall_start, moments, i, out, convert,
-                                    tolerance_s)
+                                    tolerance_s, key_only)
         except (av.FFmpegError, OSError):  # a segment deleted or damaged meanwhile
             continue
     return out
 
 
+def _keyframe_gap(path: Path) -> float:
+    """The longest gap between keyframes of a segment (packets only, nothing decoded);
+    infinite with fewer than two."""
+    import av
+
+    times = []
+    with av.open(str(path)) as inp:
+        stream = inp.streams.video[0]
+        for packet in inp.demux(stream):
+            if packet.is_keyframe and packet.pts is not None:
+                times.append(float(packet.pts * stream.time_base))
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    return max(gaps) if gaps else float("inf")
+
+
 def _decode_segment(inp: Any, seg_wall: float, moments: Sequence[float], i: int,
-                    out: list, convert: Callable[[Any], Any], tolerance_s: float) -> int:
+                    out: list, convert: Callable[[Any], Any], tolerance_s: float,
+                    keyframes_only: bool) -> int:
     stream = inp.streams.video[0]
     tb = stream.time_base
     rel = moments[i] - seg_wall
     if rel > 0:
         inp.seek(int(rel / tb), stream=stream, backward=True, any_frame=False)
-    for frame in inp.decode(stream):
-        if frame.pts is None:
-            continue
-        wall = seg_wall + float(frame.pts * tb)
-        while i < len(moments) and wall >= moments[i] - EPS_S:
-            if wall - moments[i] <= tolerance_s:
-                out[i] = convert(frame)
-            i += 1
-        if i >= len(moments):
-            break
+    for packet in inp.demux(stream):
+        if packet.size and keyframes_only and not packet.is_keyframe:
+            continue  # as the reader: the decoder sees keyframes only
+        for frame in packet.decode():
+            if frame.pts is None:
+                continue
+            wall = seg_wall + float(frame.pts * tb)
+            while i < len(moments) and wall >= moments[i] - EPS_S:
+                if wall - moments[i] <= tolerance_s:
+                    out[i] = convert(frame)
+                i += 1
+            if i >= len(moments):
+                return i
     return i

@@ -131,9 +131,7 @@ def test_the_loop_batches_chunks_that_arrive_from_many_threads(tiny_model, db, t
             t.join()
 
     loop.call(arrive)  # a call holds the loop between steps, as a question does
-    deadline = time.monotonic() + 60
-    while not core.idle() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert all(loop.wait_drained(name, 60) for name in CAMERAS)
     loop.stop()
     assert core.engine.stats()["steps"] == 1 and core.engine.stats()["chunks_prefilled"] == 3
     assert loop.health()["steps"] >= 1 and loop.health()["failures"] == 0
@@ -149,9 +147,7 @@ def test_a_file_submit_waits_for_room_and_a_question_runs_between_steps(
             assert out["backlog"] <= 3  # the call returned once the backlog had room
         answer = loop.call(core.ask, "lobby", "what happened?", None, None)
         assert answer.text is not None
-        deadline = time.monotonic() + 60
-        while not core.idle() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert loop.wait_drained("lobby", 60)
         assert core.engine.memories["lobby"].last_seq == 5
         assert core.engine.scheduler.dropped.get("lobby", 0) == 0
     finally:
@@ -193,9 +189,8 @@ def test_a_failing_step_is_counted_and_the_loop_keeps_running(tiny_model, db, tm
     loop = StepLoop(core).start()
     try:
         loop.submit(make_chunk("lobby", 0))
-        deadline = time.monotonic() + 60
-        while not core.idle() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # drained, not idle(): a step in progress has taken the chunk from the queue
+        assert loop.wait_drained("lobby", 60)
         health = loop.health()
         assert health["alive"] and health["failures"] == 1
         assert "out of memory" in health["last_error"]

@@ -8,28 +8,42 @@ Real parts: vtest.avi cut to 20 s, recorded through the ingest path the service 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.ingest.supervisor import iter_chunks
 from pipeline.memory.redense import ChunkTimes, RecordedChunks
 from pipeline.record.layout import camera_dir, list_segments
-from pipeline.wiring import ingest_options
+from pipeline.wiring import database, ingest_options
+from storage import repo
 from tests.pipeline.record.recorded import footage, ingest_camera, recording_cfg
 
 
-def test_frames_read_back_from_the_recording_are_the_frames_ingest_sampled(tmp_path,
-                                                                          vtest_path):
+@pytest.mark.parametrize("keyframes", ["auto", "on"])
+def test_frames_read_back_from_the_recording_are_the_frames_ingest_sampled(
+        tmp_path, vtest_path, keyframes):
+    """auto: every frame decoded (a keyframe every 1.2 s, sampled at 1 fps); on: the
+    reader decodes keyframes only, and so does the read-back."""
     url = footage(tmp_path, vtest_path, seconds=20)
     cfg = recording_cfg(tmp_path)
+    cfg = cfg.model_copy(update={"camera_defaults": cfg.camera_defaults.model_copy(
+        update={"keyframes_only": keyframes})})
     assert ingest_camera(cfg, "lobby", url)["state"] == "finished"
     origin = list_segments(camera_dir(cfg.data_dir, "lobby"))[0].wall_start
+    with database(cfg).session() as s:  # where the ingest placed its chunks in wall time
+        rows = {r.seq: r for r in repo.list_chunks(s, "lobby")}
     options = ingest_options(cfg.camera_defaults)
     chunks = list(iter_chunks(str(url), options, "lobby"))
-    assert [c.n_real for c in chunks] == [16, 4]  # 20 s at 1 fps: one chunk and one group
-    recorded = RecordedChunks(cfg.data_dir, options.model_size, lambda cam: options.interval)
-    times = [ChunkTimes("lobby", c.seq, c.group_times, origin) for c in chunks]
+    # 20 s at 1 fps: one chunk and one group (keyframes only: 17 keyframes on the grid)
+    assert [c.n_real for c in chunks] == ([16, 4] if keyframes == "auto" else [16, 1])
+    recorded = RecordedChunks(cfg.data_dir, options.model_size, lambda cam: options.interval,
+                              lambda cam: options.keyframe_only)
+    # each chunk's own wall origin, as the ingest's timeline stamped its row
+    times = [ChunkTimes("lobby", c.seq, c.group_times, rows[c.seq].wall_start - c.start)
+             for c in chunks]
     frames = recorded.frames(times)
-    assert sorted(frames) == [0, 1]
-    for chunk in chunks:
+    # keyframes only, the last chunk is 1 frame and 3 of padding: too little recorded
+    assert sorted(frames) == ([0, 1] if keyframes == "auto" else [0])
+    for chunk in (c for c in chunks if c.seq in frames):
         assert frames[chunk.seq].shape == chunk.model_frames.shape
         assert np.array_equal(frames[chunk.seq], chunk.model_frames), chunk.seq
 
