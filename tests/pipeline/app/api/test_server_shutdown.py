@@ -25,7 +25,8 @@ def test_sigterm_ends_open_sse_streams_and_the_server_stops_promptly(service, cf
     received: list[str] = []
 
     def follow() -> None:
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/alerts/stream", timeout=30) as r:
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/alerts/stream?after_id=0",
+                          timeout=30) as r:
             for line in r.iter_lines():
                 received.append(line)
 
