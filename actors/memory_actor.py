@@ -30,7 +30,6 @@ class MemoryActor:
                  cameras: list[tuple[str, str]], alerts: str | None = None) -> None:
         worker_logging()
         self.slot_key = slot_key
-        self._alerts = alerts
         self._scores_out = PeerOutbox(alerts) if alerts is not None else None
         db = database(cfg)
         # The slot's GPU index is a label: Ray gives this actor one GPU (num_gpus=1) and
@@ -117,12 +116,6 @@ class MemoryActor:
 
 def recorded_chunks(cfg: Any, db: Any) -> RecordedChunks:
     """Chunks read back from the recordings under the data dir, sampled as each camera's
-    ingest samples them."""
-    def interval_of(camera: str) -> float:
-        return ingest_options(settings_of(cfg, db, camera)).interval
-
-    def keyframes_of(camera: str) -> bool | None:
-        return ingest_options(settings_of(cfg, db, camera)).keyframe_only
-
-    return RecordedChunks(cfg.data_dir, ingest_options(cfg.camera_defaults).model_size,
-                          interval_of, keyframes_of)
+    ingest samples them (its settings as `xlwatch serve` runs it)."""
+    return RecordedChunks(cfg.data_dir,
+                          lambda camera: ingest_options(settings_of(cfg, db, camera)))

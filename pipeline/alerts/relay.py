@@ -34,6 +34,7 @@ from storage.records import AlertRecord, NewAlert
 
 log = logging.getLogger(__name__)
 ClipOf = Callable[[AlertRecord], str | None]
+Payload = Callable[[AlertRecord], dict[str, Any]]
 
 
 def iso(wall: float | None) -> str | None:
@@ -93,15 +94,15 @@ class _StreamLane(_Lane):
     name = "stream"
 
     def __init__(self, bus: RedisAlertBus | None, webhooks: WebhookDispatcher | None,
-                 clip_of: ClipOf) -> None:
+                 payload: Payload) -> None:
         super().__init__()
-        self.bus, self.webhooks, self.clip_of = bus, webhooks, clip_of
+        self.bus, self.webhooks, self.payload = bus, webhooks, payload
 
     def pending(self, s: Any, limit: int) -> list[AlertRecord]:
         return repo.undelivered_alerts(s, limit=limit)
 
     def deliver(self, db: Database, rec: AlertRecord) -> None:
-        payload = alert_payload(rec, self.clip_of(rec))
+        payload = self.payload(rec)
         if self.bus is not None:
             self.bus.publish(payload)
         with db.session() as s:
@@ -121,9 +122,9 @@ class _SinkLane(_Lane):
     """A sink with its own delivery rows (MQTT): alerts since it was first enabled that
     have no `alert_deliveries` row for it yet."""
 
-    def __init__(self, sink: Any, db: Database, clip_of: ClipOf) -> None:
+    def __init__(self, sink: Any, db: Database, payload: Payload) -> None:
         super().__init__()
-        self.sink, self.name, self.clip_of = sink, sink.sink, clip_of
+        self.sink, self.name, self.payload = sink, sink.sink, payload
         try:  # the outbox starts now, not at the first delivery (the database may be
             with db.session() as s:  # down: then at the first delivery)
                 repo.open_alert_sink(s, self.name)
@@ -134,7 +135,7 @@ class _SinkLane(_Lane):
         return repo.alerts_for_sink(s, self.name, limit=limit)
 
     def deliver(self, db: Database, rec: AlertRecord) -> None:
-        self.sink.publish_alert(alert_payload(rec, self.clip_of(rec)))
+        self.sink.publish_alert(self.payload(rec))
         with db.session() as s:
             repo.mark_delivered_to(s, self.name, rec.id)
         self.delivered += 1
@@ -157,25 +158,25 @@ class AlertRelay:
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._lanes: list[_Lane] = []
         if bus is not None or (webhooks and webhooks.targets):
-            self._lanes.append(_StreamLane(bus, webhooks, self._clip))
+            self._lanes.append(_StreamLane(bus, webhooks, self._payload))
         if mqtt is not None:
-            self._lanes.append(_SinkLane(mqtt, db, self._clip))
+            self._lanes.append(_SinkLane(mqtt, db, self._payload))
             mqtt.bus.on_connected.append(self._resume)  # deliver as soon as it is back
         self._db_error: str | None = None  # the backlog could not be read (health)
         self._lock = threading.Lock()  # one delivery at a time
         self._wake, self._stopping = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _clip(self, rec: AlertRecord) -> str | None:
-        """The alert's clip path; None when there is none or it cannot be made (a bad
-        config must not hold the alert back: it is delivered without its clip)."""
-        if self._clip_of is None:
-            return None
-        try:
-            return self._clip_of(rec)
-        except Exception:  # noqa: BLE001 - deliver the alert anyway
-            log.exception("alert %s: no clip_url", rec.id)
-            return None
+    def _payload(self, rec: AlertRecord) -> dict[str, Any]:
+        """What every sink publishes: the alert with its clip path, None when there is
+        none or it cannot be made (a bad config must not hold the alert back)."""
+        clip = None
+        if self._clip_of is not None:
+            try:
+                clip = self._clip_of(rec)
+            except Exception:  # noqa: BLE001 - deliver the alert anyway
+                log.exception("alert %s: no clip_url", rec.id)
+        return alert_payload(rec, clip)
 
     @property
     def has_sink(self) -> bool:

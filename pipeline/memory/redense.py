@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.ingest.options import IngestOptions
 from pipeline.ingest.sampler import model_rgb
 from pipeline.messages import FRAMES_PER_GROUP
 from pipeline.record.frames import frames_at
@@ -42,41 +43,40 @@ class ChunkTimes:
 
 
 class RecordedChunks:
-    def __init__(self, data_dir: Path | str, model_size: int,
-                 interval_of: Callable[[str], float],
-                 keyframes_of: Callable[[str], bool | None] = lambda camera: None,
+    def __init__(self, data_dir: Path | str, options_of: Callable[[str], IngestOptions],
                  min_found: float = MIN_FOUND) -> None:
-        """`interval_of(camera)`: its sampling interval; `keyframes_of(camera)`: whether
-        its ingest decodes keyframes only (True, False, None: the reader's auto rule)."""
+        """`options_of(camera)`: the ingest options the camera runs with (its sampling
+        interval, model frame size and keyframe-only decoding), read once per question."""
         self.data_dir = Path(data_dir)
-        self.model_size = model_size
-        self.interval_of = interval_of
-        self.keyframes_of = keyframes_of
+        self.options_of = options_of
         self.min_found = min_found
 
-    def moments(self, chunk: ChunkTimes) -> list[float]:
+    @staticmethod
+    def moments(chunk: ChunkTimes, interval: float) -> list[float]:
+        """When each frame was sampled; `interval` for a chunk of one group."""
         times = chunk.group_times
         gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
-        interval = min(gaps) / FRAMES_PER_GROUP if gaps else self.interval_of(chunk.camera)
-        return [chunk.wall_origin + t + k * interval for t in times
+        step = min(gaps) / FRAMES_PER_GROUP if gaps else interval
+        return [chunk.wall_origin + t + k * step for t in times
                 for k in range(FRAMES_PER_GROUP)]
 
     def frames(self, chunks: list[ChunkTimes]) -> dict[int, np.ndarray]:
         """seq -> model frames of each chunk the recording holds (others left out); the
         chunks are decoded in parallel (PyAV decodes without the GIL)."""
-        if len(chunks) <= 1:
-            got = [self.chunk_frames(c) for c in chunks]
+        options = {cam: self.options_of(cam) for cam in {c.camera for c in chunks}}
+        jobs = [(c, options[c.camera]) for c in chunks]
+        if len(jobs) <= 1:
+            got = [self.chunk_frames(*job) for job in jobs]
         else:
-            with ThreadPoolExecutor(min(READERS, len(chunks))) as pool:
-                got = list(pool.map(self.chunk_frames, chunks))
+            with ThreadPoolExecutor(min(READERS, len(jobs))) as pool:
+                got = list(pool.map(lambda job: self.chunk_frames(*job), jobs))
         return {c.seq: g for c, g in zip(chunks, got, strict=True) if g is not None}
 
-    def chunk_frames(self, chunk: ChunkTimes) -> np.ndarray | None:
-        moments = self.moments(chunk)
+    def chunk_frames(self, chunk: ChunkTimes, options: IngestOptions) -> np.ndarray | None:
+        moments = self.moments(chunk, options.interval)
         got = frames_at(camera_dir(self.data_dir, chunk.camera), moments,
-                        lambda f: model_rgb(f, self.model_size),
-                        keyframes_only=self.keyframes_of(chunk.camera),
-                        interval=self.interval_of(chunk.camera))
+                        lambda f: model_rgb(f, options.model_size),
+                        keyframes_only=options.keyframe_only, interval=options.interval)
         found = sum(g is not None for g in got)
         if found < self.min_found * len(moments):
             log.info("camera %s: chunk %d is not in the recording (%d of %d frames); "

@@ -30,9 +30,24 @@ def engine_stats(orch, camera):
     return ray.get(orch.memory[slot].stats.remote(), timeout=120)
 
 
+def restart_memory_actor(orch, camera):
+    """Kill the camera's memory actor (Ray restarts it); its stats once it holds the
+    camera again (reconcile re-adds it, its memory from the disk)."""
+    import ray
+
+    ray.kill(orch.memory[orch.placement[camera]], no_restart=False)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            orch.reconcile()
+            return engine_stats(orch, camera)
+        except Exception:  # noqa: BLE001 - restarting: try again
+            assert time.monotonic() < deadline
+            time.sleep(1.0)
+
+
 def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_restart(
         local_ray, tmp_path):
-    import ray
 
     from model.tiny import make_tiny_checkpoint
     from pipeline.app.orchestrator import Orchestrator
@@ -80,16 +95,7 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
 
         # Kill the memory actor; Ray restarts it (max_restarts) with its constructor's
         # arguments, and reconcile re-adds the camera: its memory comes from the disk.
-        ray.kill(orch.memory[orch.placement["lobby"]], no_restart=False)
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                orch.reconcile()
-                stats = engine_stats(orch, "lobby")
-                break
-            except Exception:  # noqa: BLE001 - restarting: try again
-                assert time.monotonic() < deadline
-                time.sleep(1.0)
+        stats = restart_memory_actor(orch, "lobby")
         assert stats["engine"]["chunks_prefilled"] == 0  # a fresh process...
         assert stats["engine"]["cameras"]["lobby"]["chunks"] == 2  # ...with the memory
         again = orch.ask(Question("lobby", "When did a person enter the corridor?"))
@@ -127,7 +133,6 @@ def test_chunks_whose_fine_kv_is_gone_are_read_dense_again_from_the_recording(
     """After a restart only important chunks' fine KV is on disk; a question that wants
     the others dense gets them prefilled again from the camera's recording, and answers
     as it did before the restart."""
-    import ray
 
     from model.tiny import make_tiny_checkpoint
     from pipeline.app.orchestrator import Orchestrator
@@ -147,16 +152,7 @@ def test_chunks_whose_fine_kv_is_gone_are_read_dense_again_from_the_recording(
         assert orch.wait_idle("hall", 300)
         before = orch.ask(Question("hall", question))
         assert dict(before.chunks_used) == {0: "dense", 1: "dense"}  # in the pools
-        ray.kill(orch.memory[orch.placement["hall"]], no_restart=False)
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                orch.reconcile()
-                stats = engine_stats(orch, "hall")
-                break
-            except Exception:  # noqa: BLE001 - restarting: try again
-                assert time.monotonic() < deadline
-                time.sleep(1.0)
+        stats = restart_memory_actor(orch, "hall")
         assert stats["engine"]["cameras"]["hall"]["chunks"] == 2  # coarse, from the disk
         after = orch.ask(Question("hall", question))
         assert dict(after.chunks_used) == {0: "redense", 1: "redense"}

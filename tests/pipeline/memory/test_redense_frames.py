@@ -35,8 +35,7 @@ def test_frames_read_back_from_the_recording_are_the_frames_ingest_sampled(
     chunks = list(iter_chunks(str(url), options, "lobby"))
     # 20 s at 1 fps: one chunk and one group (keyframes only: 17 keyframes on the grid)
     assert [c.n_real for c in chunks] == ([16, 4] if keyframes == "auto" else [16, 1])
-    recorded = RecordedChunks(cfg.data_dir, options.model_size, lambda cam: options.interval,
-                              lambda cam: options.keyframe_only)
+    recorded = RecordedChunks(cfg.data_dir, lambda cam: options)
     # each chunk's own wall origin, as the ingest's timeline stamped its row
     times = [ChunkTimes("lobby", c.seq, c.group_times, rows[c.seq].wall_start - c.start)
              for c in chunks]
