@@ -3,7 +3,9 @@ are closed (reason "restart"), every chunk is stored once, and ingest resumes to
 
 Real parts only: the service process and the Ray it started (all in one process group,
 killed together as a power cut would), SQLite in a temp data dir, a clip cut from
-vtest.avi, the CLI.
+vtest.avi, the CLI. The camera reads its file in real time (`realtime: true`), so the kill
+lands in the 16 s between its first and second chunk whatever the machine's speed; the
+restart is behind the file's clock and reads the rest at full speed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def test_serve_killed_mid_file_closes_open_events_and_resumes_without_duplicates
         tmp_path, vtest_path):
     clip = cut_clip(vtest_path, tmp_path / "clips" / "lobby.mp4", seconds=48)
     port = free_port()
-    cfg_path = write_config(tmp_path / "xlwatch.yaml", tmp_path / "data", port)
+    cfg_path = write_config(tmp_path / "xlwatch.yaml", tmp_path / "data", port,
+                            "cameras:\n  lobby:\n    realtime: true\n")
     base, log = f"http://127.0.0.1:{port}", tmp_path / "serve.log"
     proc = start_serve(cfg_path, log)
     try:
