@@ -99,6 +99,10 @@ class MemoryActor:
                     "resent": out.resent, "failed": out.failed, "last_error": out.last_error},
                 **self._loop.call(self._core.stats)}
 
+    def profile(self, steps: int, timeout_s: float) -> dict:
+        """cProfile over the loop's next steps (`pipeline.memory.profile`)."""
+        return {"slot": self.slot_key, **self._loop.profile(steps, timeout_s)}
+
     def health(self) -> bool:
         """True while the step loop runs (a failed step is counted, not fatal)."""
         return bool(self._loop.health()["alive"])

@@ -169,8 +169,20 @@ class Service(Served):
             "writer_backlog": writer.get("bytes"),
             "all_chunks": sum(v["chunks"] for v in cams.values()),
             "stats_ok": bool(stats),
+            "loop_s": (stats.get("loop") or {}).get("seconds") or {},
+            "phases_s": {**((stats.get("engine") or {}).get("seconds") or {}),
+                         **{k: v for k, v in (stats.get("seconds") or {}).items()
+                            if k in ("mailbox", "standing")}},
             "check_ms": (health.get("service") or {}).get("check_ms"),
         }
+
+    def profile(self, steps: int, timeout_s: float) -> dict:
+        """POST /debug/profile: the memory loop over its next steps (cProfile)."""
+        r = self.http.post("/debug/profile", json={"steps": steps, "timeout_s": timeout_s},
+                           timeout=timeout_s + 120)
+        if r.status_code != 200:
+            raise RuntimeError(f"POST /debug/profile: {r.status_code} {r.text[:300]}")
+        return r.json()["slots"]
 
     def ask(self, camera: str, question: str) -> float:
         started = time.monotonic()
@@ -229,6 +241,30 @@ def asker(svc: Service, every_s: float, stop: threading.Event, out: list[float],
         except Exception as exc:  # noqa: BLE001 - reported, the run goes on
             errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
         stop.wait(every_s)
+
+
+def profile_step(svc: Service, steps: int, where: Path, cameras: int) -> dict:
+    """The memory loop profiled over `steps` steps under this load: the tables to a file,
+    the totals (loop, phases) returned for the step's JSON line."""
+    try:
+        slots = svc.profile(steps, 120.0)
+    except Exception as exc:  # noqa: BLE001 - a profile that failed is reported, not fatal
+        return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"profile-{cameras}.txt"
+    with path.open("w") as f:
+        for slot, rep in slots.items():
+            f.write(f"== slot {slot}: {json.dumps({k: v for k, v in rep.items() if not k.startswith('by_')})}\n")
+            f.write(f"-- by cumulative time\n{rep.get('by_cumulative', '')}\n")
+            f.write(f"-- by own time\n{rep.get('by_own_time', '')}\n")
+    print(f"[service] profile of {cameras} cameras in {path}", file=sys.stderr)
+    return {slot: {k: v for k, v in rep.items() if not k.startswith("by_")}
+            for slot, rep in slots.items()}
+
+
+def shares(a: dict, b: dict, window: float) -> dict:
+    """Seconds of b minus a, as shares of the window (where the loop's time went)."""
+    return {k: round((b.get(k, 0.0) - a.get(k, 0.0)) / window, 3) for k in b} if window else {}
 
 
 def alert_latency(cfg_path: Path) -> dict:
@@ -294,6 +330,10 @@ def main() -> None:
     ap.add_argument("--history-wait-s", type=float, default=300.0,
                     help="longest wait for the history camera's memory before the ramp")
     ap.add_argument("--log", type=Path, default=None, help="the service's log (else in --work)")
+    ap.add_argument("--profile-steps", type=int, default=None,
+                    help="profile the memory loop over this many steps mid-hold (0: no)")
+    ap.add_argument("--profile-dir", type=Path, default=None,
+                    help="where the profiles' tables go (else --work)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="skip the steps that would end later than this after the start")
     args = ap.parse_args()
@@ -302,6 +342,7 @@ def main() -> None:
     warm_s = args.warm_s if args.warm_s is not None else (8.0 if q else 40.0)
     hold_s = args.hold_s if args.hold_s is not None else (24.0 if q else 90.0)
     history_s = args.history_s if args.history_s is not None else (64.0 if q else 3600.0)
+    profile_steps = args.profile_steps if args.profile_steps is not None else (2 if q else 30)
 
     from tests.services import free_port
 
@@ -359,9 +400,13 @@ def main() -> None:
                 progress(svc, started, f"{n} cameras, {len(lat)} questions")
                 g = gpu_used_gib()
                 gpu_peak = g if gpu_peak is None or (g or 0) > gpu_peak else gpu_peak
+            b = svc.snapshot()
+            lat = list(lat)  # the hold's questions (not those asked while profiling)
+            # after the window (the profiler slows the loop): the same load, questions on
+            profiled = (profile_step(svc, profile_steps, args.profile_dir or work, n)
+                        if profile_steps else None)
             stop.set()
             th.join(timeout=300)
-            b = svc.snapshot()
             window = b["t"] - a["t"]
             expected = n * window / CHUNK_S
             prefilled = b["prefilled"] - a["prefilled"]
@@ -379,6 +424,9 @@ def main() -> None:
                 "questions": len(lat), "question_errors": errors[:3],
                 "question_p50_s": percentile(lat, 50), "question_p95_s": percentile(lat, 95),
                 "history_chunks": b["history_chunks"],
+                "loop_shares": shares(a["loop_s"], b["loop_s"], window),
+                "phase_shares": shares(a["phases_s"], b["phases_s"], window),
+                "profile": profiled,
                 "host_pss_gib": host_mem_gib(svc.proc.pid), "host_pss_start_gib": mem_a,
                 "gpu_used_gib": gpu_peak, "kv_writer_backlog": b["writer_backlog"],
                 "disk_gib_per_camera_hour_so_far": round(

@@ -22,6 +22,8 @@ times to wall-clock time beyond keeping each chunk's `wall_origin`.
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -94,6 +96,10 @@ class Engine:
                                           self.cfg.camera_window)
         self.counters = {"chunks_prefilled": 0, "steps": 0, "questions": 0, "standing": 0,
                          "context_chunks_missing": 0, "chunks_redensified": 0}
+        # seconds of host time per phase of `step` (the GPU runs behind: a phase's work
+        # may show in the next phase that waits for it, unless sync_phases)
+        self.seconds = {"vision": 0.0, "context": 0.0, "prefill": 0.0, "store": 0.0}
+        self.sync_phases = False  # a profile: each phase ends with a GPU synchronise
 
     @torch.inference_mode()
     def _prefill_prefix(self) -> KVSegment:
@@ -121,15 +127,17 @@ class Engine:
     def step(self) -> list[PrefillResult]:
         """Prefill one batch: every camera's next pending chunk, and up to camera_window
         consecutive ones of a camera with a backlog (the scheduler decides)."""
-        if self.cfg.vision_ahead and any(
-                (q[0].camera, q[0].seq) not in self.features
-                for q in self.scheduler.pending.values() if q):
-            self._encode_ahead()
+        with self._phase("vision"):
+            if self.cfg.vision_ahead and any(
+                    (q[0].camera, q[0].seq) not in self.features
+                    for q in self.scheduler.pending.values() if q):
+                self._encode_ahead()
         plan = self.scheduler.schedule(self.memories)
         if not plan.items:
             return []
         fines, n_ctx = self._run_prefill(plan)
-        self._store_chunks(plan, fines)
+        with self._phase("store"):
+            self._store_chunks(plan, fines)
         self.counters["steps"] += 1
         self.counters["chunks_prefilled"] += len(plan.items)
         results = self.scheduler.update(plan, self.memories, n_ctx)
@@ -137,6 +145,21 @@ class Engine:
             if r.seq % PRUNE_EVERY == 0:
                 self.prune(r.camera)
         return results
+
+    @contextmanager
+    def _phase(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.sync_phases:
+                self.synchronize()
+            self.seconds[name] += time.perf_counter() - started
+
+    def synchronize(self) -> None:
+        """Wait for the GPU's queued work (nothing on the CPU)."""
+        if self.runner.device.type == "cuda":
+            torch.cuda.synchronize(self.runner.device)
 
     def prune(self, camera: str) -> int:
         """Forget records of chunks older than anything the store still holds (dropped by
@@ -205,17 +228,23 @@ class Engine:
                      ) -> tuple[list[dict[str, torch.Tensor]], list[int]]:
         """Encode, assemble and prefill every chunk of the plan in one batch; returns each
         chunk's fine KV and the number of context tokens it attended to."""
-        embs = self._chunk_embeddings(plan)
+        with self._phase("vision"):  # the step's own chunks not encoded ahead, embedded
+            embs = self._chunk_embeddings(plan)
         t = max(e.shape[0] for e in embs)
         if self.runner.device.type == "cuda":  # whole GEMM tiles, few compiled shapes; the
             t = -(-t // PAD_TOKENS) * PAD_TOKENS  # padded tail is never attended to
-        ctxs, rows = self._step_layout(plan)
-        layout = StepLayout.build(rows, t, self.runner.device)
-        buf = self._arena.buffer([c.k for c in ctxs], [c.v for c in ctxs], extra=layout.extra)
-        emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, t - e.shape[0])) for e in embs])
-        out = self.runner.prefill(emb, layout, buf)
-        fines = [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
-                  "v": out.v[:, i, :, :e.shape[0]].contiguous()} for i, e in enumerate(embs)]
+        with self._phase("context"):
+            ctxs, rows = self._step_layout(plan)
+            layout = StepLayout.build(rows, t, self.runner.device)
+            buf = self._arena.buffer([c.k for c in ctxs], [c.v for c in ctxs],
+                                     extra=layout.extra)
+        with self._phase("prefill"):
+            emb = torch.stack([torch.nn.functional.pad(e, (0, 0, 0, t - e.shape[0]))
+                               for e in embs])
+            out = self.runner.prefill(emb, layout, buf)
+            fines = [{"k": out.k[:, i, :, :e.shape[0]].contiguous(),
+                      "v": out.v[:, i, :, :e.shape[0]].contiguous()}
+                     for i, e in enumerate(embs)]
         return fines, [row.own_start for row in rows]
 
     def _step_layout(self, plan: PrefillPlan) -> tuple[list[Context], list[RowLayout]]:
@@ -475,7 +504,8 @@ class Engine:
         return mem.metas[mem.last_seq].wall_origin if mem and mem.metas else None
 
     def stats(self) -> dict[str, object]:
-        return {**self.counters, "cameras": {
+        return {**self.counters, "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+                "cameras": {
             cam: {"chunks": len(m.metas), "last_seq": m.last_seq,
                   "pending": len(self.scheduler.pending.get(cam, ())),
                   "dropped": self.scheduler.dropped.get(cam, 0)}

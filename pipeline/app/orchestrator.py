@@ -644,6 +644,15 @@ class Orchestrator:
         out["check_ms"] = round((time.monotonic() - started) * 1000, 1)
         return out
 
+    def profile_memory(self, steps: int, timeout_s: float) -> dict:
+        """Every memory actor's loop profiled over its next `steps` steps at once
+        (`MemoryActor.profile`): slot -> report, or {"error": ...} for one that failed."""
+        answers = _gather(dict(self.memory), "profile", timeout_s + 90.0, steps, timeout_s)
+        return {s.key: ({"error": f"{type(a).__name__}: {str(a)[:300]}"}
+                        if isinstance(a := answers.get(s), Exception)
+                        else a if a is not None else {"error": "no answer"})
+                for s in self.memory}
+
     def _alert_health(self) -> Any:
         try:
             return ray.get(self.alerts.health.remote(), timeout=10)
@@ -651,11 +660,12 @@ class Orchestrator:
             return None
 
 
-def _gather(handles: dict[Any, Any], method: str, timeout_s: float) -> dict[Any, Any]:
+def _gather(handles: dict[Any, Any], method: str, timeout_s: float, *args: Any
+            ) -> dict[Any, Any]:
     """One method of many actors in one round (no ray.get in a loop over slow actors):
     key -> its answer, or the exception it failed with; those that did not answer within
     `timeout_s` are left out."""
-    refs = {getattr(h, method).remote(): key for key, h in handles.items()}
+    refs = {getattr(h, method).remote(*args): key for key, h in handles.items()}
     if not refs:
         return {}
     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)

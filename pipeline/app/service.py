@@ -78,6 +78,9 @@ class OrchestratorServiceAPI(DatabaseServiceAPI):
             out = {**out, "ingest": live}
         return out
 
+    def profile_memory(self, steps: int, timeout_s: float) -> dict:
+        return self.orchestrator.profile_memory(steps, timeout_s)
+
     def health(self) -> dict:
         out = dict(super().health())
         try:

@@ -64,8 +64,11 @@ class MemoryCore:
         self._important: set[tuple[str, int]] = set()
         self.counters = {"submitted": 0, "prefilled": 0, "steps": 0, "standing_batches": 0,
                          "refused": 0, "redensified": 0, "redense_failed": 0}
-        # totals: reading back (decode, resize) and prefilling again plus the re-plan
-        self.seconds = {"redense_read": 0.0, "redense_prefill": 0.0}
+        # totals: the step's mailbox and standing-question phases (the engine has its
+        # own), reading back (decode, resize) and prefilling again plus the re-plan
+        self.seconds = {"mailbox": 0.0, "standing": 0.0, "redense_read": 0.0,
+                        "redense_prefill": 0.0}
+        self._sync = False  # phases timed to the GPU (a profile runs)
         self._stats_lock = threading.Lock()
 
     # ---- cameras ----------------------------------------------------------------------
@@ -165,7 +168,9 @@ class MemoryCore:
 
     def step(self) -> list[ChunkScores]:
         """One engine step over everything pending; the standing scores of its chunks."""
+        started = time.perf_counter()
         self._drain_mail()
+        self.seconds["mailbox"] += time.perf_counter() - started
         if self.engine is None or not self.engine.pending():
             return []
         results = self.engine.step()
@@ -175,7 +180,13 @@ class MemoryCore:
             if (r.camera, r.seq) in self._important:
                 self._important.discard((r.camera, r.seq))
                 self.engine.mark_important(r.camera, r.seq)
-        return self._score(results)
+        started = time.perf_counter()
+        try:
+            return self._score(results)
+        finally:
+            if self._sync:
+                self.engine.synchronize()
+            self.seconds["standing"] += time.perf_counter() - started
 
     def _score(self, results: list[Any]) -> list[ChunkScores]:
         asks = [(r, self._standing(r.camera)) for r in results]
@@ -300,6 +311,18 @@ class MemoryCore:
         """A clean stop: every KV write asked for reaches the disk."""
         close = getattr(self.engine.store, "close", None) if self.engine is not None else None
         return bool(close(timeout_s)) if close is not None else True
+
+    def sync_phases(self, on: bool) -> None:
+        """Time each phase of a step to the GPU (synchronise at its end): a profile's
+        figures per phase are then each phase's own work; slower, so only meanwhile."""
+        self._sync = on
+        if self.engine is not None:
+            self.engine.sync_phases = on
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds so far per phase of a step: the core's and the engine's."""
+        engine = {} if self.engine is None else self.engine.seconds
+        return {**{k: self.seconds[k] for k in ("mailbox", "standing")}, **engine}
 
     def stats(self) -> dict:
         out: dict[str, Any] = {"counters": dict(self.counters), "cv": self.cv.stats(),

@@ -6,7 +6,9 @@ while one waits, the loop does not start another step. `submit` never blocks a l
 camera; with `wait_s` (a file read once) it returns only when the camera's backlog is
 back under `backlog_limit`, so a file is never dropped. Standing-question scores go to
 `on_scores` outside the lock. The loop never dies of a failed step: the error is logged,
-counted and shown in `health()`.
+counted and shown in `health()`, with where the loop's time went (stepping, held by
+calls, handing scores out) since it started. `profile(steps)` runs cProfile in the loop's
+own thread over the next steps and returns the report (`pipeline.memory.profile`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.memory.profile import StepProfile
 from pipeline.messages import ChunkScores, ModelChunk
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,11 @@ class StepLoop:
         self.failures = 0
         self.last_error: str | None = None
         self.last_step_at: float | None = None
+        # where the loop's time went since start (seconds): each a share of the uptime
+        self.seconds = {"stepping": 0.0, "calls": 0.0, "scores_out": 0.0}
+        self._started = time.monotonic()
+        self._profile: StepProfile | None = None
+        self._profile_lock = threading.Lock()
 
     # ---- lifecycle --------------------------------------------------------------------
     def start(self) -> StepLoop:
@@ -60,7 +68,23 @@ class StepLoop:
         alive = self._thread is not None and self._thread.is_alive()
         return {"alive": alive, "steps": self.steps, "failures": self.failures,
                 "last_error": self.last_error, "last_step_at": self.last_step_at,
-                "idle": self.core.idle()}
+                "idle": self.core.idle(), "uptime_s": round(time.monotonic() - self._started, 3),
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+    def profile(self, steps: int, timeout_s: float) -> dict:
+        """cProfile over the loop's next `steps` steps (in its own thread), with the
+        engine's phases timed to the GPU (synchronised) meanwhile; the report after them
+        or after `timeout_s` (then with the steps it saw). One profile at a time."""
+        with self._profile_lock:
+            if self._profile is not None:
+                raise RuntimeError("profile: one is already running; try again later")
+            self._profile = StepProfile(self.core, steps, self.seconds)
+        try:
+            self._work.set()
+            return self._profile.wait(timeout_s)
+        finally:
+            with self._profile_lock:
+                self._profile = None
 
     # ---- mailbox ----------------------------------------------------------------------
     def submit(self, chunk: ModelChunk, wait_s: float | None = None) -> dict:
@@ -98,7 +122,11 @@ class StepLoop:
             self._waiters += 1
         try:
             with self._lock:
-                return fn(*args)
+                started = time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    self.seconds["calls"] += time.perf_counter() - started
         finally:
             with self._waiters_lock:
                 self._waiters -= 1
@@ -125,7 +153,11 @@ class StepLoop:
                 continue
             scores: list[ChunkScores] = []
             self._stepping = True
+            profile = self._profile
             with self._lock:
+                started = time.perf_counter()
+                if profile is not None:
+                    profile.before_step()
                 try:
                     scores = self.core.step()
                     self.steps += 1
@@ -134,6 +166,9 @@ class StepLoop:
                     self.failures += 1
                     self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
                     log.exception("memory step failed")
+                finally:
+                    self.seconds["stepping"] += time.perf_counter() - started
+            started = time.perf_counter()
             for s in scores:
                 try:
                     self.sent.append(self._on_scores(s))
@@ -141,6 +176,9 @@ class StepLoop:
                     log.exception("camera %s: scores of chunk %d not delivered", s.camera,
                                   s.seq)
             del self.sent[:-256]
+            self.seconds["scores_out"] += time.perf_counter() - started
+            if profile is not None:
+                profile.after_step()
             self._stepping = False
             with self._stepped:
                 self._stepped.notify_all()

@@ -68,9 +68,13 @@ def test_videoxl2_chunks_prefilled_answer_persisted_and_memory_reloaded_after_re
     orch = Orchestrator(cfg).start()
     try:
         assert orch.wait_idle("lobby", 300)
+        # a profile through the actor: the file is read, so no step comes; it says so
+        (report,) = orch.profile_memory(1, 0.5).values()
+        assert report["slot"] and report["complete"] is False and report["steps"] == 0
         stats = engine_stats(orch, "lobby")
         assert stats["engine"]["chunks_prefilled"] == 2
         assert stats["engine"]["cameras"]["lobby"]["chunks"] == 2
+        assert stats["engine"]["seconds"]["prefill"] > 0 and stats["loop"]["seconds"]["stepping"] > 0
         kv_files = list((tmp_path / "data" / "kv").rglob("*.safetensors"))
         assert kv_files, "no KV chunk reached the disk store"
         # "finished" waited for the disk writer: a restart gets both chunks back

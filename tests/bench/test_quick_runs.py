@@ -128,6 +128,10 @@ def test_service_quick_runs_xlwatch_serve_under_load_and_reports_each_figure(
     assert step["questions"] >= 3 and step["question_errors"] == []
     assert 0 < step["question_p50_s"] <= step["question_p95_s"]
     assert step["host_pss_gib"] > 0
+    assert 0 < step["loop_shares"]["stepping"] <= 1 and step["phase_shares"]["prefill"] > 0
+    (profile,) = step["profile"].values()  # POST /debug/profile over two steps
+    assert profile["complete"] and profile["steps"] == 2 and profile["chunks"] >= 2
+    assert profile["phases_s"]["prefill"] > 0 and profile["loop_s"]["stepping"] > 0
     assert summary["disk_written_gib"] > 0 and summary["disk_gib_per_camera_hour"] > 0
     motion = summary["alert_latency_after_chunk_end"]["door-motion"]
     assert motion["alerts"] > 0 and motion["p50_s"] >= 0

@@ -34,6 +34,7 @@ from pipeline.app.api.schemas import (
     EventOut,
     HealthOut,
     LiveOut,
+    ProfileOut,
     ReadyOut,
 )
 from pipeline.app.api.service_api import ServiceAPI, event_cursor
@@ -103,6 +104,12 @@ class AskIn(BaseModel):
         return v.strip()
 
 
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: int = Field(20, ge=1, le=1000)
+    timeout_s: float = Field(60.0, gt=0, le=300)
+
+
 def _epoch(value: float | datetime | None) -> float | None:
     return value.timestamp() if isinstance(value, datetime) else value
 
@@ -154,6 +161,15 @@ def health(service: Service) -> JSONResponse:
     """Every part's state (needs the token when one is configured)."""
     body = service.health()
     return _json(HealthOut, body, 200 if body.get("ok") else 503)
+
+
+@private.post("/debug/profile", response_model=ProfileOut, tags=["health"])
+def profile(body: ProfileIn, service: Service) -> dict[str, Any]:
+    """Profile every memory actor's step loop over its next `steps` steps (cProfile in the
+    loop's thread; the step's phases timed to the GPU meanwhile, which slows them a
+    little): slot -> wall time, chunks, where the loop's time went, the phases and the
+    functions by cumulative and own time. Answers once the steps ran or `timeout_s` passed."""
+    return {"slots": service.profile_memory(body.steps, body.timeout_s)}
 
 
 @private.get("/metrics", tags=["health"], response_class=Response,

@@ -61,6 +61,12 @@ class HealthOut(_Open):
         default=None, description="the running service's actors: cameras, memory, alerts")
 
 
+class ProfileOut(_Out):
+    slots: dict[str, dict[str, Any]] = Field(
+        description="memory slot -> its report: steps, wall_s, chunks, loop_s (stepping, "
+                    "calls, scores_out), phases_s, by_cumulative, by_own_time; or error")
+
+
 class IngestOut(_Open):
     """The camera's live ingest counters (present while the service runs it)."""
 

@@ -104,6 +104,11 @@ class ServiceAPI(Protocol):
         """Must include "ok": bool."""
         ...
 
+    def profile_memory(self, steps: int, timeout_s: float) -> dict[str, Any]:
+        """Each memory actor's step loop profiled over its next `steps` steps: slot ->
+        report (pipeline.memory.profile); ServiceUnavailable where none runs."""
+        ...
+
 
 def _thumbnail_url(thumbnail: str | None) -> str | None:
     """Thumbnails are stored relative to the data dir as thumbnails/<camera>/<file>."""
@@ -300,6 +305,10 @@ class DatabaseServiceAPI:
             return self._probe_bus.ping()
         except AlertBusUnavailable:
             return False
+
+    def profile_memory(self, steps: int, timeout_s: float) -> dict[str, Any]:
+        raise ServiceUnavailable("profile: no memory actors run here (`xlwatch serve` "
+                                 "runs them)")
 
     def health(self) -> dict[str, Any]:
         parts = self.readiness()

@@ -263,3 +263,36 @@ def test_a_question_in_two_halves_answers_over_memory_recovered_after_a_restart(
     answer = again.finish_ask(again.prepare_ask("lobby", "what happened?", None, None))
     assert answer.text == reference.text
     assert {s for s, _ in answer.chunks_used} == {0, 1}
+
+
+def test_a_profile_covers_the_next_steps_and_says_where_the_loops_time_went(
+        tiny_model, db, tmp_path):
+    core = make_core(tiny_model, db, tmp_path, standing=lambda camera: [QUESTION])
+    loop = StepLoop(core).start()
+    try:
+        with pytest.raises(ValueError, match="steps"):
+            loop.profile(0, 5)
+        out: list = []
+        profiler = threading.Thread(target=lambda: out.append(loop.profile(2, 120)))
+        profiler.start()
+        time.sleep(0.2)  # the profile waits for the steps that come next
+        with pytest.raises(RuntimeError, match="already running"):
+            loop.profile(1, 5)
+        for seq in range(2):  # a call holds the loop: each round's chunks step as one
+            loop.call(lambda: [loop.submit(make_chunk(n, seq)) for n in CAMERAS])
+            assert all(loop.wait_drained(name, 60) for name in CAMERAS)
+        profiler.join(120)
+        report = out[0]
+        assert report["complete"] and report["steps"] == 2 and report["chunks"] == 6
+        assert report["loop_s"]["stepping"] > 0 and report["wall_s"] >= report["loop_s"]["stepping"]
+        phases = report["phases_s"]
+        assert phases["prefill"] > 0 and phases["standing"] > 0 and phases["store"] > 0
+        assert "step" in report["by_cumulative"] and "tottime" in report["by_own_time"]
+        assert not core._sync and not core.engine.sync_phases  # timed to the GPU no more
+        health = loop.health()
+        assert health["seconds"]["stepping"] >= report["loop_s"]["stepping"]
+        # an idle loop: the profile gives up after its timeout and says so
+        idle = loop.profile(1, 0.3)
+        assert idle == {"steps": 0, "complete": False, "note": idle["note"]}
+    finally:
+        loop.stop()

@@ -86,6 +86,13 @@ def test_health_reports_database(client):
     assert r.status_code == 200 and r.json()["ok"] and r.json()["database"]["ok"]
 
 
+def test_a_profile_needs_the_memory_actors_and_refuses_bad_steps(client):
+    r = client.post("/debug/profile", json={"steps": 5})
+    assert r.status_code == 503 and "xlwatch serve" in r.text  # the API alone runs none
+    r = client.post("/debug/profile", json={"steps": 0})
+    assert r.status_code == 422 and "steps" in r.text
+
+
 def test_metrics_exposes_prometheus_text_with_camera_and_question_series(client, metrics, lobby, cfg,
                                                                           service):
     metrics.set_camera_source(lambda: [CameraStatus("lobby", CameraState.LIVE,
