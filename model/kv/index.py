@@ -63,8 +63,12 @@ class _Sim:
         return self.index._budget[tier] - self.used[tier]
 
     def in_tier(self, tier: Tier) -> list[EntryKey]:
-        keys = set(self.index._by_tier[tier]) | {k for k, e in self.over.items() if e.tier == tier}
-        return [k for k in keys if self.entry(k).tier == tier]
+        # Read the committed entry where the plan did not touch it: copying every entry of
+        # the tier into the overlay made each put (and each fork after it) O(entries).
+        over, chunks = self.over, self.index._chunks
+        keys = self.index._by_tier[tier] | {k for k, e in over.items() if e.tier == tier}
+        return [k for k in keys
+                if (over[k] if k in over else chunks[k[:2]].forms[k[2]]).tier == tier]
 
 
 PLACEHOLDER = "not yet placed"  # a form whose place op is planned but not yet committed
@@ -360,17 +364,37 @@ class KVIndex:
         if tier == Tier.DISK:
             return self._fit_disk(sim, nbytes, exclude)
         recs = self._chunks
-        cands = [k for k in sim.in_tier(tier) if k not in exclude and not recs[k[:2]].pins]
-        cands.sort(key=lambda k: (self._protected(k), recs[k[:2]].last_use, k))
-        for ek in cands:
+        free, kept = [], []  # victims in order: unprotected by last use, then protected
+        oldest_kept = self._window_starts()
+        for k in sim.in_tier(tier):
+            if k not in exclude and not recs[k[:2]].pins:
+                # is_protected (policy.py) for an unpinned chunk, one lookup per entry
+                (kept if k[1] >= oldest_kept[k[0]][k[2]] else free).append(k)
+        free.sort(key=lambda k: (recs[k[:2]].last_use, k))
+        if allow_protected:  # only then are protected ones ever pushed (sorted only then)
+            kept.sort(key=lambda k: (recs[k[:2]].last_use, k))
+            free += kept
+        for ek in free:
             if sim.free(tier) >= nbytes:
-                break
-            if self._protected(ek) and not allow_protected:
                 break
             # A victim with nowhere to go is skipped (sim unchanged): a smaller one, or one
             # whose disk copy already exists, may still make the room.
             self._push_down(sim, ek, tier, exclude | {ek})
         return sim.free(tier) >= nbytes
+
+    def _window_starts(self) -> dict[str, dict[str, float]]:
+        """Per camera and form, the oldest seq the GPU window protects (`is_protected`:
+        the newest prefill_chunks fine and gpu_coarse_chunks coarse; a window of 0
+        protects none; a camera with fewer chunks than its window keeps them all)."""
+        out = {}
+        for camera, seqs in self._seqs.items():
+            starts = {}
+            for form, window in ((FINE, self.cfg.prefill_chunks),
+                                 (COARSE, self.cfg.gpu_coarse_chunks)):
+                starts[form] = (float("inf") if window == 0 or not seqs
+                                else seqs[-window] if len(seqs) >= window else float("-inf"))
+            out[camera] = starts
+        return out
 
     def _push_down(self, sim: _Sim, ek: EntryKey, tier: Tier, exclude: set[EntryKey]) -> bool:
         e = sim.entry(ek)

@@ -1,7 +1,10 @@
-"""StepProfile: cProfile over a memory loop's next steps, in the loop's own thread.
+"""StepProfile: cProfile over a memory loop's next steps, switched on by the loop's thread.
 
 `StepLoop.profile` makes one and calls `before_step`/`after_step` around each step (the
-profiler is on only then: the idle waits between steps are not in it). Meanwhile the
+profiler is on only then: the idle waits between steps are not in it). On Python 3.12
+and later cProfile sees every thread of the process while it is on (sys.monitoring), so
+the tables also hold what ran beside the steps (a question's decode, the KV writer); on
+3.11 only the loop's thread. Meanwhile the
 core's phases are timed to the GPU (`MemoryCore.sync_phases`: each phase ends with a
 synchronise, so a phase's seconds are its own GPU work, not the next phase's wait), and
 the report says, over those steps: the wall time, the steps and chunks, where the loop's

@@ -167,3 +167,12 @@ def test_redense_quick_reads_chunks_back_from_the_recording_after_a_restart(
     for r in rounds:
         kinds = {k for _s, k in r["used"]}
         assert kinds == ({"redense"} if r["round"].startswith("dense again") else {"dense"})
+
+
+def test_kv_index_quick_plans_puts_and_reads_with_every_tier_full(capsys, monkeypatch):
+    """bench/kv_index.py --quick: the real KVIndex (no tensors), tiers filled."""
+    (row,) = run_quick(capsys, monkeypatch, "kv_index.py")
+    assert row["chunks"] == 8 * 12 and row["entries"] == 2 * row["chunks"]
+    assert row["gpu_used_gib"] <= row["gpu_gib"] and row["host_used_gib"] <= row["host_gib"]
+    assert row["gpu_used_gib"] > 0.9 * row["gpu_gib"]  # full: the puts planned evictions
+    assert row["put_ms_p50"] > 0 and row["read_ms_mean"] >= 0
