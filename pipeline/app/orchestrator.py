@@ -175,11 +175,13 @@ class Orchestrator:
         self._tag = f"{self._prefix}.{config_tag(cfg)}"
         self._found: set[str] = set()  # our actors' names alive at start: adopted
         self.adopted: list[str] = []
+        # Stopped in reverse: ingest, then the memory (its last steps' standing scores
+        # still reach the alert actor), then questions, then alerts.
         self._parts = [
             ("storage", self._start_storage, self._stop_storage),
-            ("memory", self._start_memory, self._stop_memory),
-            ("query", self._start_queries, self._stop_queries),
             ("alerts", self._start_alerts, self._stop_alerts),
+            ("query", self._start_queries, self._stop_queries),
+            ("memory", self._start_memory, self._stop_memory),
             ("ingest", self._start_ingest, self._stop_ingest),
         ]
         self._started: list[str] = []
