@@ -279,7 +279,7 @@ def test_a_profile_covers_the_next_steps_and_says_where_the_loops_time_went(
         with pytest.raises(RuntimeError, match="already running"):
             loop.profile(1, 5)
         for seq in range(2):  # a call holds the loop: each round's chunks step as one
-            loop.call(lambda: [loop.submit(make_chunk(n, seq)) for n in CAMERAS])
+            loop.call(lambda s=seq: [loop.submit(make_chunk(n, s)) for n in CAMERAS])
             assert all(loop.wait_drained(name, 60) for name in CAMERAS)
         profiler.join(120)
         report = out[0]
